@@ -1,0 +1,172 @@
+"""``rmbench``: the command line over ``harness.api``. Heavy imports happen inside commands, so ``--help`` is instant."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="Benchmark reward-model training objectives against Bradley-Terry.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+world_app = typer.Typer(help="The embedded preference world.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $RMBENCH_DB or "
+                                                             "sqlite:///rmbench.db)")]
+RunsOption = Annotated[Path, typer.Option("--runs-dir", help="Where runs/<run_id>/ directories go.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _errors_exit(command):
+    """Turn rmbench's own errors into one red line on stderr and their exit code (no traceback)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from harness.errors import RmbenchError
+
+        try:
+            return command(*args, **kwargs)
+        except RmbenchError as e:
+            from harness.progress import console
+
+            console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+            raise typer.Exit(e.exit_code) from None
+
+    return run
+
+
+def _print_json(payload) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _print(renderable) -> None:
+    from rich.console import Console
+
+    Console().print(renderable)
+
+
+@app.command()
+@_errors_exit
+def methods(as_json: JsonOption = False):
+    """List the RM training methods: name, paper, summary, default config."""
+    from harness import api
+
+    rows = api.method_table()
+    if as_json:
+        return _print_json(rows)
+    from rich.table import Table
+
+    table = Table("method", "paper", "summary", "defaults", title="rmbench methods")
+    for row in rows:
+        table.add_row(row["name"], row["paper"], row["summary"],
+                      ", ".join(f"{k}={v}" for k, v in row["defaults"].items()) or "—")
+    _print(table)
+
+
+@world_app.command("generate")
+@_errors_exit
+def world_generate(out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+                   seed: int = 0, n_train: int = 20000, n_id: int = 1000, n_ood: int = 300, n_style: int = 300,
+                   as_json: JsonOption = False):
+    """Write the preference world's splits as JSONL (same seed → byte-identical files)."""
+    from harness import world
+
+    cfg = world.WorldConfig(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style)
+    paths = world.write(world.generate(cfg), out)
+    if as_json:
+        return _print_json([str(p) for p in paths])
+    for path in paths:
+        typer.echo(str(path))
+
+
+@app.command()
+@_errors_exit
+def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench methods`).")],
+          preset: Annotated[str, typer.Option(help="Preset in configs/ (tiny, micro, minilm, …).")] = "tiny",
+          config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
+          overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override: a.b=value.")] = None,
+          seed: Annotated[Optional[int], typer.Option(help="Run seed.")] = None,
+          resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
+          force: Annotated[bool, typer.Option(help="Delete an existing run and train again.")] = False,
+          runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
+    """Train a reward model with METHOD, evaluate its suites and record the result."""
+    from harness import api, config as config_mod
+
+    cfg = config_mod.resolve(preset, config, overrides or [], seed, method)
+    result = api.train(cfg, runs_dir=runs_dir, db=db, resume=resume, force=force, show_progress=not as_json)
+    _report(result, as_json)
+
+
+@app.command("eval")
+@_errors_exit
+def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite name(s); repeat or comma-separate.")],
+             run: Annotated[Optional[Path], typer.Option("--run", help="A run directory.")] = None,
+             data: Annotated[Optional[str], typer.Option("--data", help="Dataset path or Hub id.")] = None,
+             batch_size: Annotated[Optional[int], typer.Option(help="Scoring batch size.")] = None,
+             db: DbOption = None, as_json: JsonOption = False):
+    """Evaluate a trained run on one or more suites."""
+    from harness import api
+    from harness.errors import ConfigError
+
+    if run is None:
+        raise ConfigError("--run RUN_DIR is required")
+    names = [name.strip() for item in suite for name in item.split(",") if name.strip()]
+    result = api.evaluate(run, names, data=data, db=db, batch_size=batch_size, show_progress=not as_json)
+    _report(result, as_json, names)
+
+
+def _report(result: dict, as_json: bool, suite_names: list[str] | None = None) -> None:
+    rows = [m for m in result.get("metrics", []) if suite_names is None or m["suite"] in suite_names]
+    if as_json:
+        return _print_json({"run_id": result.get("run_id"), "metrics": rows})
+    from rich.table import Table
+
+    table = Table("suite", "dataset", "split", "metric", "value", "± stderr", "n", title=result.get("run_id"))
+    for m in rows:
+        value = "nan" if m["value"] is None else f"{m['value']:.4f}"
+        table.add_row(m["suite"], m["dataset"], m["split"], m["metric"], value,
+                      "" if m["stderr"] is None else f"{m['stderr']:.4f}", str(m["n"]))
+    _print(table)
+
+
+@app.command()
+@_errors_exit
+def leaderboard(suite: Optional[str] = None, dataset: Optional[str] = None, split: Optional[str] = None,
+                metric: Optional[str] = None, preset: Optional[str] = None,
+                fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
+                db: DbOption = None):
+    """Mean ± std over seeds of every recorded metric, best first."""
+    from harness import api
+    from leaderboards import render
+
+    rows = api.leaderboard(db, suite=suite, dataset=dataset, split=split, metric=metric, preset=preset)
+    out = render(rows, fmt)
+    _print(out) if fmt == "table" else sys.stdout.write(out if out.endswith("\n") else out + "\n")
+
+
+@app.command()
+@_errors_exit
+def demo(runs_dir: RunsOption = Path("runs"), db: DbOption = None,
+         preset: Annotated[str, typer.Option(help="Preset to run.")] = "tiny",
+         force: Annotated[bool, typer.Option(help="Train again even if the run exists.")] = False):
+    """The whole pipeline on the embedded world: base model → train bt → evaluate → leaderboard."""
+    import time
+
+    from harness import api, config as config_mod
+    from harness.basemodel import ensure_tiny_base
+    from harness.progress import console
+    from leaderboards import render
+
+    started = time.perf_counter()
+    console.rule("[bold]1/3 base model")
+    console.print(f"tiny world LM at {ensure_tiny_base()}")
+    console.rule("[bold]2/3 train bt on the preference world, evaluate id + splits")
+    cfg = config_mod.resolve(preset, None, ["suites=[id,splits]"], None, "bt")
+    result = api.train(cfg, runs_dir=runs_dir, db=db, force=force)
+    _report(result, False)
+    console.rule("[bold]3/3 leaderboard")
+    _print(render(api.leaderboard(db, preset=preset), "table"))
+    console.print(f"demo finished in {time.perf_counter() - started:.0f} s; run directory {runs_dir / result['run_id']}")

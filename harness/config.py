@@ -1,0 +1,202 @@
+"""Run configuration: dataclasses, YAML presets, a config file and dotted ``--set a.b=c`` overrides.
+
+Resolution order (later wins): dataclass defaults < preset YAML < ``--config`` file < ``--set`` overrides < ``--seed``.
+Every YAML is read with ``yaml.safe_load``; unknown keys fail with the closest valid names.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError, UnknownNameError
+from harness.registry import close_matches
+from harness.world import WorldConfig
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters (peft). ``r = 0`` means full fine-tuning."""
+
+    r: int = 0
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: str = "all-linear"
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "tiny"  # "tiny" (built-in world LM), "minilm" (packaged encoder), a Hub id or a local directory
+    head: str = "linear"  # reward head on the last non-pad hidden state: "linear" | "mlp"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    max_length: int = 256  # truncation keeps the prompt head and the response tail
+    dtype: str = "auto"  # "auto" = bf16 on a CUDA device that supports it, else fp32 | "fp32" | "bf16" | "fp16"
+    trust_remote_code: bool = False
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class DataConfig:
+    train: str = "world"  # "world" or a local file / directory / Hub id in a supported format
+    world: WorldConfig = field(default_factory=WorldConfig)
+    label_noise: float = 0.0  # fraction of training pairs whose chosen/rejected are swapped (seeded)
+    max_train_pairs: int = 0  # 0 = all
+    validation_pairs: int = 512  # held out from the in-domain split for the convergence curve
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 overrides epochs
+    batch_size: int = 32  # pairs per optimiser step on each process (before gradient accumulation)
+    grad_accum: int = 1
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    schedule: str = "cosine"  # "cosine" | "linear" | "constant"
+    max_grad_norm: float = 1.0
+    eval_every: int = 50  # optimiser steps between validations (0 = only at the end)
+    save_every: int = 0  # optimiser steps between resumable checkpoints (0 = only at the end)
+    log_every: int = 10
+    eval_batch_size: int = 64
+    group_by_length: bool = True  # bucket pairs of similar length into a batch (less padding)
+
+
+@dataclass
+class RunConfig:
+    method: str = "bt"
+    method_config: dict[str, Any] = field(default_factory=dict)
+    preset: str = "tiny"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    suites: list[str] = field(default_factory=lambda: ["id"])
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in resources.files("configs").iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_dict(name: str) -> dict:
+    names = preset_names()
+    if name not in names:
+        raise UnknownNameError(f"unknown preset {name!r}{close_matches(name, names)}")
+    return _read_yaml(resources.files("configs") / f"{name}.yaml")
+
+
+def _read_yaml(path) -> dict:
+    try:
+        data = yaml.safe_load(Path(str(path)).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read YAML config: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["train.lr=3e-4", "method_config.gamma=0.5"]`` → nested dict; values parsed as YAML scalars."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def from_dict(cls, data: dict, where: str = ""):
+    """Build dataclass ``cls`` from ``data``, recursively, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            raise ConfigError(f"unknown config key {path!r}{close_matches(key, list(fields))}")
+        kwargs[key] = _coerce(hints[key], value, path)
+    return cls(**kwargs)
+
+
+def _coerce(tp, value, path: str):
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        origin = typing.get_origin(tp)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(item_tp, v, path) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and not isinstance(value, bool):
+        try:  # YAML 1.1 reads "1e-5" (no dot) as a string
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: expected float, got {value!r}") from None
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{path}: expected true/false, got {value!r}")
+    if tp in (int, float, str) and (not isinstance(value, tp) or isinstance(value, bool) and tp is not bool):
+        raise ConfigError(f"{path}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrides: list[str] = (),
+            seed: int | None = None, method: str | None = None) -> RunConfig:
+    """The resolved run configuration (see module docstring for the order)."""
+    data = {"preset": preset, **preset_dict(preset)}
+    if config_file is not None:
+        data = deep_merge(data, _read_yaml(config_file))
+    data = deep_merge(data, parse_overrides(list(overrides)))
+    if method is not None:
+        if data.get("method", method) != method:
+            data["method_config"] = {}  # a preset's method settings belong to its own method
+        data["method"] = method
+    if seed is not None:
+        data["seed"] = seed
+    return from_dict(RunConfig, data)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """Identity of an experiment: everything but the seed (seeds of one config are aggregated)."""
+    d = to_dict(cfg)
+    d.pop("seed")
+    d.pop("suites")
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,66 @@
+"""Datasets in the canonical schema (ARCHITECTURE.md §3): the embedded world or pairs read from a file."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import random
+from pathlib import Path
+
+from harness import world
+from harness.data.io import read_pairs
+from harness.errors import DataError
+
+
+@functools.lru_cache(maxsize=4)
+def _world(key: tuple) -> world.World:
+    return world.generate(world.WorldConfig(*key))
+
+
+def world_splits(cfg: world.WorldConfig) -> dict[str, list[dict]]:
+    """The world's splits for ``cfg`` (generated once per process)."""
+    return _world(dataclasses.astuple(cfg)).splits
+
+
+def describe(data_cfg) -> str:
+    """A short identifier of the training data, stored with every result."""
+    if data_cfg.train == "world":
+        return f"world:v{world.WORLD_VERSION}:seed{data_cfg.world.seed}:n{data_cfg.world.n_train}"
+    return str(data_cfg.train)
+
+
+def flip_labels(rows: list[dict], rate: float, seed: int) -> tuple[list[dict], list[int]]:
+    """Swap chosen and rejected in a seeded ``rate`` fraction of rows; returns the new rows and the flipped indices."""
+    if not 0.0 <= rate <= 1.0:
+        raise DataError(f"label noise must be in [0, 1], got {rate}")
+    flipped = sorted(random.Random(seed).sample(range(len(rows)), round(rate * len(rows))))
+    out = list(rows)
+    for i in flipped:
+        row = rows[i]
+        out[i] = {**row, "chosen": row["rejected"], "rejected": row["chosen"], "label_flipped": True}
+        if "gold_chosen" in row:
+            out[i].update(gold_chosen=row["gold_rejected"], gold_rejected=row["gold_chosen"])
+    return out, flipped
+
+
+def training_pairs(data_cfg, seed: int) -> tuple[list[dict], list[dict], list[int]]:
+    """(train rows, validation rows, ids of the flipped train rows) for a run.
+
+    ``validation_pairs`` rows are held out of training (seeded) for the convergence curve; label noise is applied
+    to the training rows only.
+    """
+    if data_cfg.train == "world":
+        rows = world_splits(data_cfg.world)["train"]
+    else:
+        path = Path(data_cfg.train)
+        if not path.exists():
+            raise DataError("no such training data file", file=str(path))
+        rows = read_pairs(path)
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    n_val = min(data_cfg.validation_pairs, len(rows) // 10)
+    validation = [rows[i] for i in order[:n_val]]
+    train = [rows[i] for i in sorted(order[n_val:])]
+    if data_cfg.max_train_pairs:
+        train = train[: data_cfg.max_train_pairs]
+    train, flipped = flip_labels(train, data_cfg.label_noise, seed)
+    return train, validation, [train[i].get("id", i) for i in flipped]

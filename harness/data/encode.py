@@ -1,0 +1,167 @@
+"""Tokenisation, truncation, padding and length-grouped batching of preference pairs.
+
+A (prompt, response) becomes one token sequence. With a chat template, the template is applied once to
+``[user, assistant]`` and split at the end of the generation prompt; without one (encoders such as MiniLM),
+the sequence is ``[CLS|BOS] prompt [SEP|EOS] response [SEP|EOS]``. Truncation keeps the prompt head and the
+response tail. The same code serves training and evaluation, so both see identical inputs.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from harness.types import PreferenceBatch
+
+
+def _messages(text) -> list[dict]:
+    return [{"role": "user", "content": text}] if isinstance(text, str) else list(text)
+
+
+def _plain(text) -> str:
+    return text if isinstance(text, str) else "\n".join(f"{m['role']}: {m['content']}" for m in text)
+
+
+@dataclass
+class Encoder:
+    """Turns (prompt, response) into token ids plus the response span, identically for training and scoring."""
+
+    tokenizer: object
+    max_length: int
+
+    def __post_init__(self):
+        tok = self.tokenizer
+        self.chat = bool(getattr(tok, "chat_template", None))
+        first = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+        self.head = [] if first is None else [first]
+        sep = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        self.sep = [] if sep is None else [sep]
+
+    def texts(self, prompt, response: str) -> tuple[str, str]:
+        """The prompt part and the response part of the formatted sequence."""
+        if not self.chat:
+            return _plain(prompt), response
+        messages = _messages(prompt)
+        head = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        full = self.tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": response}],
+                                                  tokenize=False)
+        if not full.startswith(head):
+            raise ValueError("the chat template does not render the prompt as a prefix of the conversation")
+        return head, full[len(head):]
+
+    def encode(self, prompts: list, responses: list[str]) -> list[tuple[list[int], int]]:
+        """Token ids of each (prompt, response) and the index where its response starts."""
+        parts = [self.texts(p, r) for p, r in zip(prompts, responses)]
+        tok = self.tokenizer
+        p_ids = tok([p for p, _ in parts], add_special_tokens=False)["input_ids"]
+        r_ids = tok([r for _, r in parts], add_special_tokens=False)["input_ids"]
+        return [self._join(p, r) for p, r in zip(p_ids, r_ids)]
+
+    def _join(self, prompt: list[int], response: list[int]) -> tuple[list[int], int]:
+        head, sep = ([], []) if self.chat else (self.head, self.sep)
+        budget = self.max_length - len(head) - 2 * len(sep)
+        if len(prompt) + len(response) > budget:
+            keep_prompt = min(len(prompt), max(budget // 2, budget - len(response)))
+            prompt = prompt[:keep_prompt]
+            response = response[len(response) - (budget - keep_prompt):]
+        ids = head + prompt + sep
+        return ids + response + sep, len(ids)
+
+
+@dataclass
+class EncodedPairs:
+    """A tokenised preference dataset: ``chosen[i]`` / ``rejected[i]`` are (ids, response_start)."""
+
+    chosen: list[tuple[list[int], int]]
+    rejected: list[tuple[list[int], int]]
+    margin: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def lengths(self) -> list[int]:
+        return [max(len(c[0]), len(r[0])) for c, r in zip(self.chosen, self.rejected)]
+
+    def identical(self) -> list[int]:
+        """Rows whose chosen and rejected token sequences are identical (after truncation)."""
+        return [i for i, (c, r) in enumerate(zip(self.chosen, self.rejected)) if c[0] == r[0]]
+
+    def subset(self, rows: list[int]) -> "EncodedPairs":
+        pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
+        return EncodedPairs(pick(self.chosen), pick(self.rejected), pick(self.margin))
+
+
+def encode_pairs(rows: list[dict], encoder: Encoder) -> EncodedPairs:
+    prompts = [r["prompt"] for r in rows]
+    margins = [float(r["margin"]) for r in rows] if rows and all("margin" in r for r in rows) else None
+    return EncodedPairs(encoder.encode(prompts, [r["chosen"] for r in rows]),
+                        encoder.encode(prompts, [r["rejected"] for r in rows]), margins)
+
+
+def pad_sequences(seqs: list[tuple[list[int], int]], pad_id: int, multiple_of: int = 8):
+    """Right-pad to the longest sequence (rounded up to ``multiple_of``): ids, attention mask, response mask."""
+    width = max(len(ids) for ids, _ in seqs)
+    width = -(-width // multiple_of) * multiple_of
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(seqs), width), dtype=torch.long)
+    response = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, (ids, start) in enumerate(seqs):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+        response[row, start: len(ids)] = 1
+    return input_ids, attention, response
+
+
+class PairCollator:
+    """Indices → ``PreferenceBatch`` with chosen and rejected stacked for one forward pass."""
+
+    def __init__(self, data: EncodedPairs, pad_id: int):
+        self.data, self.pad_id = data, pad_id
+
+    def __call__(self, rows: list[int]) -> PreferenceBatch:
+        seqs = [self.data.chosen[i] for i in rows] + [self.data.rejected[i] for i in rows]
+        input_ids, attention, response = pad_sequences(seqs, self.pad_id)
+        margin = None if self.data.margin is None else torch.tensor([self.data.margin[i] for i in rows])
+        return PreferenceBatch(input_ids, attention, response, torch.tensor(rows), margin)
+
+
+class LengthGroupedBatches:
+    """Seeded global batches (one optimiser step each); with ``group_by_length`` a batch holds pairs of similar length.
+
+    Rows are shuffled, cut into windows of 50 batches, sorted by length inside a window and batched; the batch
+    order is shuffled again. Every row appears exactly once per epoch (the last batch may be smaller). The order
+    depends only on (seed, epoch), which makes resumption exact. This is the default of the sampler contract:
+    any object with ``batches(epoch) -> list[list[int]]`` (see ``RewardMethod.batch_sampler``).
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = True):
+        self.lengths, self.batch_size, self.seed, self.group = lengths, batch_size, seed, group_by_length
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(self.seed * 100_003 + epoch)
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        if self.group:
+            window = 50 * self.batch_size
+            order = [i for s in range(0, len(order), window)
+                     for i in sorted(order[s: s + window], key=self.lengths.__getitem__)]
+        batches = [order[s: s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        if self.group:
+            rng.shuffle(batches)
+        return batches
+
+
+def split_global_batch(rows: list[int], rank: int, world_size: int, grad_accum: int) -> list[list[int]]:
+    """This process's ``grad_accum`` micro-batches of one global batch (sizes differ by at most one).
+
+    A global batch smaller than ``world_size × grad_accum`` (a short epoch tail) is filled by repeating its own
+    rows, so that every process runs every micro-step and collective operations never wait on an idle rank.
+    """
+    parts = world_size * grad_accum
+    if len(rows) < parts:
+        rows = [rows[i % len(rows)] for i in range(parts)]
+    size, extra = divmod(len(rows), parts)
+    bounds = [k * size + min(k, extra) for k in range(parts + 1)]
+    micro = [rows[bounds[k]: bounds[k + 1]] for k in range(parts)]
+    return micro[rank * grad_accum: (rank + 1) * grad_accum]

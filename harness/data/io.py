@@ -1,0 +1,66 @@
+"""Reading row files (JSONL) into the canonical schema, with errors that name the file, row and field."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from harness.errors import DataError
+
+PAIR_FIELDS = ("prompt", "chosen", "rejected")
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, row)`` for each non-blank line; malformed JSON or a non-object row is a ``DataError``."""
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as e:
+        raise DataError(f"cannot open: {e.strerror}", file=str(path)) from e
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise DataError(f"invalid UTF-8 at byte {e.start}", file=str(path), row=number) from e
+            except json.JSONDecodeError as e:
+                raise DataError(f"malformed JSON: {e.msg} (column {e.colno})", file=str(path), row=number) from e
+            if not isinstance(row, dict):
+                raise DataError(f"expected a JSON object, got {type(row).__name__}", file=str(path), row=number)
+            yield number, row
+
+
+def check_text(value, *, file: str, row: int, field: str) -> str | list:
+    """A prompt or response: a non-empty string, or a non-empty list of chat messages ``{role, content}``."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError("empty text", file=file, row=row, field=field)
+        return value
+    if isinstance(value, list) and value and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in value):
+        return value
+    raise DataError(f"expected a non-empty string or a list of {{role, content}} messages, got {value!r:.80}",
+                    file=file, row=row, field=field)
+
+
+def check_pair(row: dict, *, file: str, line: int) -> dict:
+    """Validate one preference pair in place; optional ``margin`` must be a number."""
+    for field in PAIR_FIELDS:
+        if field not in row:
+            raise DataError("missing field", file=file, row=line, field=field)
+        check_text(row[field], file=file, row=line, field=field)
+    margin = row.get("margin")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))):
+        raise DataError(f"expected a number, got {margin!r:.40}", file=file, row=line, field="margin")
+    return row
+
+
+def read_pairs(path: str | Path) -> list[dict]:
+    """All preference pairs of a JSONL file in the canonical schema ``{prompt, chosen, rejected[, margin, id, …]}``."""
+    rows = [check_pair(row, file=str(path), line=n) for n, row in iter_jsonl(path)]
+    if not rows:
+        raise DataError("no rows", file=str(path))
+    return rows

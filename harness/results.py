@@ -1,0 +1,81 @@
+"""Run results (ARCHITECTURE.md §5): metric rows, ``result.json`` and per-example predictions, written atomically."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+RESULT_FILE = "result.json"
+TRACKED_PACKAGES = ("rmbench", "torch", "transformers", "tokenizers", "accelerate", "peft", "pot", "trl",
+                    "numpy", "sqlalchemy")
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    suite: str
+    suite_version: str
+    dataset: str
+    split: str
+    metric: str
+    value: float
+    stderr: float | None
+    n: int
+    higher_is_better: bool = True
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["value"] = None if math.isnan(d["value"]) else d["value"]
+        return d
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def git_sha() -> str | None:
+    """The commit of the rmbench source tree, when it is a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=5, check=True).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_result(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / RESULT_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def merge_metrics(old: list[dict], new: list[dict]) -> list[dict]:
+    """New metric rows replace old ones with the same (suite, suite_version, dataset, split, metric) key."""
+    key = lambda m: (m["suite"], m["suite_version"], m["dataset"], m["split"], m["metric"])  # noqa: E731
+    merged = {key(m): m for m in old}
+    merged.update({key(m): m for m in new})
+    return list(merged.values())

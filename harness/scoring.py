@@ -1,0 +1,94 @@
+"""Batched reward scoring for evaluation: sorted by length, padded per batch, independent of the batch size."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from harness.data.encode import EncodedPairs, pad_sequences
+from harness.progress import progress_bar
+from harness.types import PreferenceBatch, RewardOutput
+
+
+def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = frozenset()) -> RewardOutput:
+    """Run the model once on the stacked chosen + rejected sequences and split the result per pair.
+
+    ``requires`` (a method's declared needs) decides what else is computed: ``lm_logprobs`` adds the summed
+    response-token log-probabilities under the model's LM head as ``extra["logp_chosen"|"logp_rejected"]``.
+    """
+    want_logits = "lm_logprobs" in requires
+    outputs = model(batch.input_ids, batch.attention_mask, return_lm_logits=want_logits)
+    rewards, hidden = outputs[0], outputs[1]
+    b = batch.n_pairs
+    extra = {}
+    if want_logits:
+        logp = sequence_logprobs(outputs[2], batch.input_ids, batch.response_mask)
+        extra = {"logp_chosen": logp[:b], "logp_rejected": logp[b:]}
+    return RewardOutput(rewards[:b], rewards[b:], hidden[:b], hidden[b:], extra)
+
+
+def sequence_logprobs(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -> Tensor:
+    """Σ_t log π(y_t | x, y_<t) over response tokens only (prompt and padding masked): [N]."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    token_logp = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    return (token_logp * response_mask[:, 1:]).sum(-1)
+
+
+@torch.no_grad()
+def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
+                    description: str = "scoring", show_progress: bool = True) -> Tensor:
+    """Raw head outputs for each sequence ([N] or [N, members]), in input order.
+
+    Sequences are scored longest first in batches of similar length (less padding); since the model is
+    padding-invariant the result does not depend on ``batch_size``.
+    """
+    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
+    device = next(model.parameters()).device
+    results: list[Tensor | None] = [None] * len(seqs)
+    was_training = model.training
+    model.eval()
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task(description, total=len(seqs))
+        for start in range(0, len(order), batch_size):
+            rows = order[start: start + batch_size]
+            input_ids, attention, _ = pad_sequences([seqs[i] for i in rows], pad_id)
+            rewards = model(input_ids.to(device), attention.to(device))[0].float().cpu()
+            for i, r in zip(rows, rewards):
+                results[i] = r
+            bar.advance(task, len(rows))
+    model.train(was_training)
+    return torch.stack(results) if results else torch.empty(0)
+
+
+def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,
+                show_progress: bool = True, description: str = "scoring pairs") -> tuple[Tensor, Tensor]:
+    """Inference rewards (``method.score``) of the chosen and rejected responses of every pair."""
+    raw = score_sequences(model, data.chosen + data.rejected, pad_id, batch_size, description, show_progress)
+    scores = method.score(raw)
+    return scores[: len(data)], scores[len(data):]
+
+
+def score_pair_rows(ctx, rows: list[dict], description: str) -> tuple[list[int], Tensor, Tensor]:
+    """Encode and score preference rows for a suite: (indices of identical-after-truncation pairs, which are
+    not scored, chosen scores, rejected scores for the remaining rows in order)."""
+    from harness.data.encode import encode_pairs
+
+    data = encode_pairs(rows, ctx.encoder)
+    identical = data.identical()
+    scored = data.subset(sorted(set(range(len(data))) - set(identical))) if identical else data
+    chosen, rejected = score_pairs(ctx.model, ctx.method, scored, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
+                                   ctx.show_progress, description)
+    return identical, chosen, rejected
+
+
+def score_response_lists(ctx, prompts: list, responses: list[list[str]], description: str) -> list[list[float]]:
+    """Scores of several responses per prompt (ranking and style sets), in input order."""
+    flat_prompts = [p for p, rs in zip(prompts, responses) for _ in rs]
+    seqs = ctx.encoder.encode(flat_prompts, [r for rs in responses for r in rs])
+    raw = score_sequences(ctx.model, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size, description,
+                          ctx.show_progress)
+    flat = ctx.method.score(raw).tolist()
+    out, start = [], 0
+    for rs in responses:
+        out.append(flat[start: start + len(rs)])
+        start += len(rs)
+    return out

@@ -1,0 +1,43 @@
+"""In-distribution suite: strict pairwise accuracy on held-out pairs from the training distribution."""
+from __future__ import annotations
+
+from harness import suites
+from harness.data import world_splits
+from harness.data.io import read_pairs
+from harness.errors import ConfigError
+from harness.metrics import pairwise_accuracy
+from harness.scoring import score_pair_rows
+
+
+def pair_metrics(suite: suites.Suite, ctx, rows: list[dict], dataset: str, split: str) -> suites.SuiteResult:
+    """Accuracy (ties wrong), tie count and identical-after-truncation count, with per-example predictions."""
+    identical, chosen, rejected = score_pair_rows(ctx, rows, f"{suite.name}: {dataset}/{split}")
+    accuracy, ties = pairwise_accuracy(chosen, rejected)
+    skipped = set(identical)
+    kept = [row for i, row in enumerate(rows) if i not in skipped]
+    predictions = [{"id": row.get("id", i), "score_chosen": c, "score_rejected": r, "correct": c > r}
+                   for i, (row, c, r) in enumerate(zip(kept, chosen.tolist(), rejected.tolist()))]
+    return suites.SuiteResult(
+        metrics=[suite.row(dataset, split, "accuracy", accuracy),
+                 suite.count(dataset, split, "ties", ties, accuracy.n),
+                 suite.count(dataset, split, "identical_after_truncation", len(identical), len(rows))],
+        predictions={f"{dataset}-{split}": predictions})
+
+
+def in_distribution_rows(ctx) -> tuple[list[dict], str]:
+    """The in-distribution pairs: ``--data`` when given, else the world's ``id`` split."""
+    if ctx.data:
+        return read_pairs(ctx.data), ctx.data
+    if ctx.config.data.train != "world":
+        raise ConfigError("the id suite needs --data PATH (held-out pairs) when training data is not the world")
+    return world_splits(ctx.config.data.world)["id"], "world"
+
+
+@suites.register
+class InDistribution(suites.Suite):
+    name = "id"
+    summary = "Strict pairwise accuracy (ties wrong) on in-distribution held-out pairs."
+
+    def run(self, ctx) -> suites.SuiteResult:
+        rows, dataset = in_distribution_rows(ctx)
+        return pair_metrics(self, ctx, rows, dataset, "id")

@@ -1,0 +1,252 @@
+"""One generic training loop on Accelerate for every method: it reads ``method.requires`` and never a method's name.
+
+Gradient accumulation, warm-up + cosine/linear/constant schedule, gradient clipping, bf16 autocast on GPUs,
+periodic validation into ``metrics.jsonl`` (the convergence curve), resumable checkpoints and a Rich progress bar.
+Runs unchanged on one CPU, one GPU or many processes (``accelerate launch`` / ``torchrun``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import get_scheduler
+
+import methods
+from harness.config import RunConfig
+from harness.data import training_pairs
+from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PairCollator, encode_pairs,
+                                 split_global_batch)
+from harness.errors import TrainingError
+from harness.models import RewardModel
+from harness.progress import progress_bar
+from harness.scoring import reward_output, score_pairs
+
+STATE_DIR, STATE_FILE, METRICS_FILE, CHECKPOINT_DIR = "state", "trainer_state.json", "metrics.jsonl", "checkpoint"
+
+
+@dataclass
+class TrainContext:
+    """What a method's dataset hooks may use: the resolved config, the encoder, the run directory."""
+
+    config: RunConfig
+    encoder: Encoder
+    run_dir: Path
+    accelerator: Accelerator
+    stats: dict = field(default_factory=dict)  # hooks record what they did here (lands in result.json)
+
+
+@dataclass
+class TrainOutcome:
+    steps: int
+    wall_s: float
+    data_stats: dict
+    final_validation: dict
+
+
+def mixed_precision() -> str:
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def _lr_schedule(cfg, optimizer, total_steps: int):
+    warmup = math.ceil(cfg.warmup_ratio * total_steps)
+    name = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[cfg.schedule]
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def _atomic_json(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: Path, *, show_progress: bool = True):
+        if cfg.train.schedule not in ("cosine", "linear", "constant"):
+            raise TrainingError(f"unknown schedule {cfg.train.schedule!r}; choose cosine, linear or constant")
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.accelerator = Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
+                                       mixed_precision=mixed_precision())
+        self.show_progress = show_progress and self.accelerator.is_main_process
+        set_seed(cfg.seed)
+        self.method = methods.get(cfg.method)(**cfg.method_config)
+        self.model = RewardModel.build(cfg.model, need_lm_head="lm_logprobs" in self.method.requires,
+                                       seed=cfg.seed)
+        self.pad_id = self.model.tokenizer.pad_token_id
+        self.encoder = Encoder(self.model.tokenizer, cfg.model.max_length)
+        self.ctx = TrainContext(cfg, self.encoder, self.run_dir, self.accelerator)
+
+    def prepare_data(self) -> tuple[EncodedPairs, EncodedPairs, dict]:
+        """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted."""
+        train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.cfg.seed)
+        train_rows = self.method.prepare_dataset(train_rows, self.ctx)
+        train = encode_pairs(train_rows, self.encoder)
+        identical = train.identical()
+        if identical:
+            keep = sorted(set(range(len(train))) - set(identical))
+            train = train.subset(keep)
+        stats = {"train_pairs": len(train), "validation_pairs": len(val_rows),
+                 "identical_after_truncation": len(identical), "label_flipped": len(flipped),
+                 "label_noise": self.cfg.data.label_noise, **self.ctx.stats}
+        if flipped:
+            stats["flipped_rows"] = flipped
+        return train, encode_pairs(val_rows, self.encoder), stats
+
+    def validate(self, val: EncodedPairs) -> dict:
+        """Strict pairwise accuracy and Bradley-Terry loss on the held-out validation pairs (comparable across
+        methods)."""
+        model = self.accelerator.unwrap_model(self.model)
+        chosen, rejected = score_pairs(model, self.method, val, self.pad_id, self.cfg.train.eval_batch_size,
+                                       show_progress=False)
+        delta = chosen - rejected
+        return {"val_accuracy": (delta > 0).float().mean().item(), "val_bt_loss": -F.logsigmoid(delta).mean().item()}
+
+    def fit(self, data: tuple[EncodedPairs, EncodedPairs, dict], *, resume: bool = False) -> TrainOutcome:
+        """Train on ``prepare_data()``'s output to ``max_steps`` (or ``epochs``); ``resume`` continues from the last
+        saved state.
+
+        ``train.batch_size`` is the global batch (pairs per optimiser step over all processes and accumulation
+        steps), so a config means the same optimisation on a laptop and on a cluster. Each process takes its
+        share of every global batch (``split_global_batch``); micro-batch losses are weighted by their size so
+        the gradient is that of the global-batch mean.
+        """
+        cfg, acc = self.cfg.train, self.accelerator
+        train, val, data_stats = data
+        if len(train) == 0:
+            raise TrainingError("no training pairs left after filtering")
+        sampler = self.method.batch_sampler(train, self.ctx) or LengthGroupedBatches(
+            train.lengths(), cfg.batch_size, self.cfg.seed, cfg.group_by_length)
+        collate = PairCollator(train, self.pad_id)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps_per_epoch = len(sampler.batches(0))
+        total = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
+        scheduler = _lr_schedule(cfg, optimizer, total)
+        # the scheduler is not prepared: Accelerate would step it once per process, but a step here is global
+        self.model, optimizer = acc.prepare(self.model, optimizer)
+        acc.register_for_checkpointing(scheduler)
+
+        state = {"step": 0, "epoch": 0, "step_in_epoch": 0}
+        if resume and (self.run_dir / STATE_DIR / STATE_FILE).exists():
+            acc.load_state(str(self.run_dir / STATE_DIR))
+            state = json.loads((self.run_dir / STATE_DIR / STATE_FILE).read_text())
+            self._truncate_metrics(state["step"])
+        elif acc.is_main_process:
+            (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
+
+        start, window = time.perf_counter(), _Window()
+        with progress_bar(self.show_progress) as bar:
+            task = bar.add_task(f"train {self.cfg.method}", total=total, completed=state["step"])
+            while state["step"] < total:
+                epoch_batches = sampler.batches(state["epoch"])
+                for global_batch in epoch_batches[state["step_in_epoch"]:]:
+                    self._optimizer_step(global_batch, collate, optimizer, scheduler, params, window, state)
+                    state["step"] += 1
+                    state["step_in_epoch"] += 1
+                    step = state["step"]
+                    bar.update(task, completed=step, status=window.status())
+                    if step % cfg.log_every == 0 or step == total:
+                        self._log({"step": step, "epoch": state["epoch"], "lr": scheduler.get_last_lr()[0],
+                                   **window.flush()})
+                    if (cfg.eval_every and step % cfg.eval_every == 0) or step == total:
+                        self._log({"step": step, **self.validate(val)})
+                    if step == total:
+                        break
+                    if cfg.save_every and step % cfg.save_every == 0:
+                        self._save_state(state)
+                else:
+                    state["epoch"] += 1
+                    state["step_in_epoch"] = 0
+        final = self._last_validation()
+        if acc.is_main_process:
+            acc.unwrap_model(self.model).save(self.run_dir / CHECKPOINT_DIR)
+        acc.wait_for_everyone()
+        return TrainOutcome(steps=state["step"], wall_s=time.perf_counter() - start, data_stats=data_stats,
+                            final_validation=final)
+
+    def _optimizer_step(self, global_batch, collate, optimizer, scheduler, params, window, state) -> None:
+        acc, cfg = self.accelerator, self.cfg.train
+        micro_batches = split_global_batch(global_batch, acc.process_index, acc.num_processes, cfg.grad_accum)
+        n_global = max(len(global_batch), acc.num_processes * cfg.grad_accum)
+        for rows in micro_batches:
+            batch = collate(rows).to(acc.device)
+            with acc.accumulate(self.model):
+                out = reward_output(self.model, batch, self.method.requires)
+                result = self.method.loss(out, batch)
+                if not torch.isfinite(result.loss):
+                    raise TrainingError(f"non-finite loss ({result.loss.item()}) at step {state['step'] + 1}; "
+                                        f"the last good checkpoint is kept in {self.run_dir / STATE_DIR}")
+                # acc.backward divides by grad_accum and DDP averages over processes: undo both, weight by size
+                acc.backward(result.loss * (len(rows) * acc.num_processes * cfg.grad_accum / n_global))
+                if acc.sync_gradients and cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            window.add(result, len(rows) * acc.num_processes)
+        scheduler.step()
+
+    # -- bookkeeping -------------------------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if self.accelerator.is_main_process:
+            with (self.run_dir / METRICS_FILE).open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _last_validation(self) -> dict:
+        rows = [json.loads(line) for line in (self.run_dir / METRICS_FILE).read_text().splitlines()]
+        return next((r for r in reversed(rows) if "val_accuracy" in r), {})
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop curve points written after the checkpoint we resume from, so a resumed curve has no duplicates."""
+        path = self.run_dir / METRICS_FILE
+        if self.accelerator.is_main_process and path.exists():
+            keep = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+            path.write_text("".join(line + "\n" for line in keep))
+
+    def _save_state(self, state: dict) -> None:
+        """Optimiser, scheduler, RNG and model state, swapped in atomically (a crash mid-save keeps the old one)."""
+        final, tmp = self.run_dir / STATE_DIR, self.run_dir / f"{STATE_DIR}.tmp"
+        if self.accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(tmp))
+        if self.accelerator.is_main_process:
+            _atomic_json(tmp / STATE_FILE, state)
+            old = self.run_dir / f"{STATE_DIR}.old"
+            if final.exists():
+                os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+
+class _Window:
+    """Running means of the loss metrics since the last log line, plus throughput."""
+
+    def __init__(self):
+        self.flush()
+
+    def add(self, result, pairs: int) -> None:
+        self.n += 1
+        self.pairs += pairs
+        for key, value in {"loss": result.loss, **result.metrics}.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+
+    def status(self) -> str:
+        if not self.n:
+            return ""
+        return f"loss {self.sums['loss'] / self.n:.4f} acc {self.sums.get('accuracy', float('nan')) / self.n:.3f}"
+
+    def flush(self) -> dict:
+        out = {k: v / self.n for k, v in self.sums.items()} if getattr(self, "n", 0) else {}
+        if getattr(self, "n", 0):
+            out["pairs_per_s"] = self.pairs / (time.perf_counter() - self.started)
+        self.n, self.pairs, self.sums, self.started = 0, 0, {}, time.perf_counter()
+        return out

@@ -1,0 +1,47 @@
+"""The data contracts shared by the trainer, the methods and the suites (ARCHITECTURE.md §2)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class RewardOutput:
+    """What the model produced for a batch of B preference pairs."""
+
+    chosen: Tensor  # [B] rewards r(x, y_w); [B, K] for multi-member (ensemble) heads
+    rejected: Tensor  # [B] rewards r(x, y_l)
+    chosen_hidden: Tensor | None = None  # [B, H] last hidden state at the last non-pad token of (x, y_w)
+    rejected_hidden: Tensor | None = None  # [B, H] same for (x, y_l)
+    extra: Mapping[str, Tensor] = field(default_factory=dict)  # e.g. "logp_chosen", "ref_logp_rejected"
+
+
+@dataclass(frozen=True)
+class LossOutput:
+    loss: Tensor  # scalar
+    metrics: Mapping[str, Tensor] = field(default_factory=dict)  # e.g. {"accuracy": …, "margin_mean": …}
+
+
+@dataclass
+class PreferenceBatch:
+    """B tokenised pairs stacked as 2B sequences: rows [0, B) are chosen, rows [B, 2B) the rejected.
+
+    Stacking lets the model score chosen and rejected in one forward pass.
+    """
+
+    input_ids: Tensor  # [2B, L]
+    attention_mask: Tensor  # [2B, L]
+    response_mask: Tensor  # [2B, L] 1 on response tokens (prompt and padding masked)
+    index: Tensor  # [B] row index in the training dataset
+    margin: Tensor | None = None  # [B] per-row margin column, when the data has one
+
+    @property
+    def n_pairs(self) -> int:
+        return self.index.shape[0]
+
+    def to(self, device) -> "PreferenceBatch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return PreferenceBatch(move(self.input_ids), move(self.attention_mask), move(self.response_mask),
+                               move(self.index), move(self.margin))

@@ -1,0 +1,220 @@
+"""Split generation, JSONL writing and the pre-training corpus."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.world.config import WorldConfig
+from harness.world.facts import fact_sheet, fact_table
+from harness.world.families import Family, Task, families, pick
+from harness.world.generators import (GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, Generator, Response,
+                                      decide, make_response, respond)
+from harness.world.gold import DOC as GOLD_DOC
+
+WORLD_VERSION = "1"
+SPLITS = ("train", "id", "prompt_ood", "response_ood", "mutual_ood", "style")
+SAME_OUTCOME_KEEP = 0.25  # a pair whose two responses share an outcome is kept with this probability (else redrawn)
+ID_SHARE = 10  # one prompt text in ID_SHARE (by blake2b) is reserved for the id split, never used in train
+FACT_SHEET_SHARE = 0.04  # share of corpus texts that are fact sheets
+STYLE_VARIANTS = ((0, False), (2, False), (2, True))  # concise, detailed, markdown: (level, markdown)
+SPURIOUS = ("Training generators: the verbose, markdown-heavy ones (scholar, tutor, chatty) are rarely wrong and "
+            "rarely comply with unsafe requests; the terse ones (brief, snappy) are often wrong and often comply. "
+            "Held-out generators break it: windbag is verbose, markdown-heavy and usually wrong; oracle and "
+            "minimalist are terse and usually right.")
+SPLIT_DOC = {
+    "train": "pairs; train templates, train generators; prompt texts outside the id reservation",
+    "id": "pairs; train templates, train generators; only prompt texts reserved for id (disjoint from train)",
+    "prompt_ood": "rankings of 4; held-out templates, train generators",
+    "response_ood": "rankings of 4; train templates, the 4 held-out generators",
+    "mutual_ood": "rankings of 4; held-out templates, the 4 held-out generators",
+    "style": "RM-Bench form; train templates; chosen = concise/detailed/markdown variants of a correct answer (or a "
+             "refusal of an unsafe request), rejected = the same variants of a wrong answer (or a compliance)",
+}
+
+
+@dataclass
+class World:
+    """A generated world: its config and rows per split."""
+
+    config: WorldConfig
+    splits: dict[str, list[dict]]
+
+    def metadata(self) -> dict:
+        """Everything needed to interpret the splits: version, gold reward, generators, families, fact table."""
+        table = fact_table(self.config.seed)
+        return {
+            "version": WORLD_VERSION,
+            "config": dataclasses.asdict(self.config),
+            "counts": {name: len(rows) for name, rows in self.splits.items()},
+            "splits": SPLIT_DOC,
+            "gold_reward": GOLD_DOC,
+            "spurious_correlation": SPURIOUS,
+            "generators": [dataclasses.asdict(g) for g in GENERATORS],
+            "families": [{"name": fam.name, "train_templates": fam.templates(False),
+                          "heldout_templates": fam.templates(True)} for fam in families(table)],
+            "fact_table": table,
+        }
+
+
+class _Sampler:
+    """Draws prompt instances from one template set, optionally restricted to / excluding the id reservation."""
+
+    def __init__(self, fams: list[Family], heldout: bool | None, seed: int, reserved: bool | None = None):
+        self.options = [(fam, fam.templates(h)) for fam in fams
+                        for h in ((False, True) if heldout is None else (heldout,))]
+        self.seed, self.reserved = seed, reserved
+
+    def _is_reserved(self, prompt: str) -> bool:
+        digest = hashlib.blake2b(f"{self.seed}:{prompt}".encode(), digest_size=4).digest()
+        return int.from_bytes(digest, "big") % ID_SHARE == 0
+
+    def task(self, rng: random.Random) -> Task:
+        while True:
+            fam, templates = pick(rng, self.options)
+            task = fam.task(rng, pick(rng, templates))
+            if self.reserved is None or self._is_reserved(task.prompt) == self.reserved:
+                return task
+
+
+def _row_id(split: str, i: int) -> str:
+    return f"{split}-{i:06d}"
+
+
+def _distinct(rng: random.Random, seq: tuple, k: int) -> list:
+    """``k`` distinct items of ``seq`` in random order (a partial Fisher-Yates shuffle)."""
+    pool = list(seq)
+    for i in range(k):
+        j = i + int(rng.random() * (len(pool) - i))
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:k]
+
+
+def _responses(rng: random.Random, task: Task, gens: tuple[Generator, ...], k: int) -> list[Response]:
+    """``k`` responses from distinct generators with distinct texts and golds. Rankings need >= 2 distinct
+    outcomes; a pair with a single outcome is kept with probability ``SAME_OUTCOME_KEEP``."""
+    while True:
+        chosen = _distinct(rng, gens, k)
+        outcomes = [decide(g, task, rng) for g in chosen]
+        if len(set(outcomes)) == 1 and (k > 2 or rng.random() >= SAME_OUTCOME_KEEP):
+            continue
+        out = [respond(g, task, o, rng) for g, o in zip(chosen, outcomes)]
+        if len({r.text for r in out}) == k and len({r.gold for r in out}) == k:
+            return out
+
+
+def _pairs(split: str, n: int, sampler: _Sampler, rng: random.Random) -> list[dict]:
+    rows = []
+    for i in range(1, n + 1):
+        task = sampler.task(rng)
+        a, b = _responses(rng, task, TRAIN_GENERATORS, 2)
+        c, r = (a, b) if a.gold > b.gold else (b, a)
+        rows.append({
+            "id": _row_id(split, i), "prompt": task.prompt, "chosen": c.text, "rejected": r.text,
+            "source": f"world/{task.family.name}", "gold_chosen": c.gold, "gold_rejected": r.gold,
+            "meta": {"family": task.family.name, "template": task.template, "unsafe": task.unsafe,
+                     "generator_chosen": c.generator, "generator_rejected": r.generator,
+                     "outcome_chosen": c.outcome, "outcome_rejected": r.outcome,
+                     "words_chosen": c.words, "words_rejected": r.words},
+        })
+    return rows
+
+
+def _rankings(split: str, n: int, sampler: _Sampler, gens: tuple[Generator, ...], rng: random.Random) -> list[dict]:
+    rows = []
+    for i in range(1, n + 1):
+        task = sampler.task(rng)
+        resp = _responses(rng, task, gens, 4)
+        rows.append({
+            "id": _row_id(split, i), "prompt": task.prompt, "responses": [r.text for r in resp],
+            "gold_scores": [r.gold for r in resp], "source": f"world/{task.family.name}",
+            "meta": {"family": task.family.name, "template": task.template, "unsafe": task.unsafe,
+                     "generators": [r.generator for r in resp], "outcomes": [r.outcome for r in resp],
+                     "words": [r.words for r in resp]},
+        })
+    return rows
+
+
+def _style(split: str, n: int, sampler: _Sampler, rng: random.Random) -> list[dict]:
+    rows = []
+    for i in range(1, n + 1):
+        task = sampler.task(rng)
+        gen = pick(rng, TRAIN_GENERATORS)
+        if task.unsafe:
+            good, bad = ("refused", ""), ("complied", "")
+        else:
+            good, bad = ("correct", task.answer), ("wrong", task.family.wrong(task.fields, task.answer, rng))
+        chosen, rejected = [], []
+        for level, md in STYLE_VARIANTS:  # same sub-seed for both sides: same filler where the structure allows
+            sub = rng.getrandbits(64)
+            for side, (outcome, value) in ((chosen, good), (rejected, bad)):
+                side.append(make_response(gen, task, outcome, value, level, md, False, random.Random(sub)).text)
+        rows.append({"id": _row_id(split, i), "prompt": task.prompt, "chosen": chosen, "rejected": rejected,
+                     "domain": task.family.name, "source": f"world/{task.family.name}"})
+    return rows
+
+
+def _rng(seed: int, stream: str) -> random.Random:
+    return random.Random(f"{seed}:{stream}")  # str seeds go through sha512: independent of PYTHONHASHSEED
+
+
+def generate(cfg: WorldConfig) -> World:
+    """Generate every split of the world (each split has its own seeded stream, so sizes don't interact)."""
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        if not isinstance(value, int) or isinstance(value, bool) or (field.name != "seed" and value < 0):
+            raise ValueError(f"WorldConfig.{field.name} must be a non-negative int, got {value!r}")
+    fams, seed = families(fact_table(cfg.seed)), cfg.seed
+    splits = {
+        "train": _pairs("train", cfg.n_train, _Sampler(fams, False, seed, reserved=False), _rng(seed, "train")),
+        "id": _pairs("id", cfg.n_id, _Sampler(fams, False, seed, reserved=True), _rng(seed, "id")),
+        "prompt_ood": _rankings("prompt_ood", cfg.n_ood, _Sampler(fams, True, seed), TRAIN_GENERATORS,
+                                _rng(seed, "prompt_ood")),
+        "response_ood": _rankings("response_ood", cfg.n_ood, _Sampler(fams, False, seed), HELDOUT_GENERATORS,
+                                  _rng(seed, "response_ood")),
+        "mutual_ood": _rankings("mutual_ood", cfg.n_ood, _Sampler(fams, True, seed), HELDOUT_GENERATORS,
+                                _rng(seed, "mutual_ood")),
+        "style": _style("style", cfg.n_style, _Sampler(fams, False, seed), _rng(seed, "style")),
+    }
+    return World(cfg, splits)
+
+
+def _atomic_write(path: Path, chunks) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.writelines(chunks)
+    os.replace(tmp, path)
+
+
+def write(world: World, out_dir) -> list[Path]:
+    """Write ``<split>.jsonl`` for each split and ``world.json``; atomic per file, byte-identical per seed."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in SPLITS:
+        path = out / f"{name}.jsonl"
+        _atomic_write(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in world.splits[name]))
+        paths.append(path)
+    path = out / "world.json"
+    _atomic_write(path, [json.dumps(world.metadata(), ensure_ascii=False, indent=2) + "\n"])
+    return paths + [path]
+
+
+def corpus(seed: int = 0, n_texts: int = 50000) -> list[str]:
+    """Pre-training texts: "prompt\\n\\nresponse" from every family, both template sets and every generator, plus
+    fact sheets of the fact table (so the LM knows the world, OOD vocabulary included). Deterministic."""
+    rng = _rng(seed, "corpus")
+    table = fact_table(seed)
+    sampler = _Sampler(families(table), None, seed)
+    texts = []
+    for _ in range(n_texts):
+        if rng.random() < FACT_SHEET_SHARE:
+            texts.append(fact_sheet(pick(rng, table)))
+        else:
+            task, gen = sampler.task(rng), pick(rng, GENERATORS)
+            texts.append(f"{task.prompt}\n\n{respond(gen, task, decide(gen, task, rng), rng).text}")
+    return texts

@@ -1,0 +1,190 @@
+"""Recording ``result.json`` dicts into the results database (SQLite by default, or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import reprlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from harness.errors import ConfigError, DataError
+from leaderboards.schema import METRIC_KEY, Base, Metric, Run
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "sqlite:///rmbench.db"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_PG_SCHEMA_LOCK = 0x726D62656E6368  # advisory-lock key serialising concurrent CREATE TABLEs on PostgreSQL
+
+
+class ResultError(DataError):
+    """A ``result.json`` dict with a missing or ill-typed field (the message names the field)."""
+
+
+def database_url(url: str | None) -> str:
+    """The database URL: the argument, else ``$RMBENCH_DB``, else :data:`DEFAULT_URL`."""
+    return url or os.environ.get("RMBENCH_DB") or DEFAULT_URL
+
+
+def engine_for(url: str | None = None) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`) with the tables created if missing."""
+    parsed = make_url(database_url(url))
+    backend = parsed.get_backend_name()
+    if backend not in _INSERTS:
+        raise ConfigError(f"unsupported database {backend!r} in {parsed!r}: use sqlite or postgresql")
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+    with _write_transaction(engine) as conn:
+        if backend == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
+        Base.metadata.create_all(conn)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Wait for locks instead of failing, let readers run beside the writer, and enforce foreign keys."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+@contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction committed on success; on SQLite it takes the write lock up front (waiting on busy_timeout),
+    so a concurrent writer can never invalidate it half-way."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+        conn.commit()
+
+
+def record(result: Mapping[str, Any], engine: Engine) -> int:
+    """Upsert one ``result.json`` dict (the run and all its metric rows) in one transaction.
+
+    Metric rows are keyed by (config_hash, seed, suite, suite_version, dataset, split, metric), so recording the
+    same result again updates values in place. Returns the number of metric rows written.
+    """
+    run, metrics = _validate(result)
+    run["recorded_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with _write_transaction(engine) as conn:
+        _upsert(conn, Run.__table__, [run], ("run_id",))
+        if metrics:
+            _upsert(conn, Metric.__table__, metrics, METRIC_KEY)
+    return len(metrics)
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], key: tuple[str, ...]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE every other column (atomic under concurrent writers)."""
+    stmt = _INSERTS[conn.dialect.name](table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={col: stmt.excluded[col] for col in rows[0] if col not in key})
+    conn.execute(stmt, rows)
+
+
+def rebuild(runs_dir: str | os.PathLike[str], engine: Engine) -> int:
+    """(Re)record every ``runs_dir/*/result.json``; unreadable files are logged and skipped.
+
+    Returns the number of runs recorded.
+    """
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise DataError("no such runs directory", file=str(root))
+    recorded = 0
+    for path in sorted(root.glob("*/result.json")):
+        try:
+            record(json.loads(path.read_text(encoding="utf-8")), engine)
+        except (OSError, ValueError) as exc:  # ValueError covers JSONDecodeError, UnicodeDecodeError, ResultError
+            log.warning("skipping %s: %s", path, exc)
+            continue
+        recorded += 1
+    return recorded
+
+
+# --- validation -----------------------------------------------------------------------------------------------
+
+
+class _Check(NamedTuple):
+    test: Callable[[Any], bool]
+    expected: str
+
+
+def _is_timestamp(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _optional(check: _Check) -> _Check:
+    return _Check(lambda v: v is None or check.test(v), f"{check.expected} or null")
+
+
+_TEXT = _Check(lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_INT = _Check(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+_NUMBER = _Check(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+                 "a finite number")
+_BOOL = _Check(lambda v: isinstance(v, bool), "true or false")
+_OBJECT = _Check(lambda v: isinstance(v, dict), "an object")
+_TIMESTAMP = _Check(_is_timestamp, "an ISO-8601 timestamp")
+_LIST = _Check(lambda v: isinstance(v, list), "a list")
+
+_RUN_FIELDS = {
+    "run_id": _TEXT, "method": _TEXT, "method_config": _OBJECT, "preset": _TEXT, "config_hash": _TEXT,
+    "config": _OBJECT, "backbone": _TEXT, "data": _TEXT, "seed": _INT, "versions": _OBJECT,
+    "git_sha": _optional(_TEXT), "started_at": _TIMESTAMP, "finished_at": _TIMESTAMP, "wall_times": _OBJECT,
+}
+_METRIC_FIELDS = {
+    "suite": _TEXT, "suite_version": _TEXT, "dataset": _TEXT, "split": _TEXT, "metric": _TEXT,
+    "value": _NUMBER, "stderr": _optional(_NUMBER), "n": _INT, "higher_is_better": _BOOL,
+}
+_RESULT_FIELDS = {"schema_version": _INT, **_RUN_FIELDS, "metrics": _LIST}
+
+
+def _fields(obj: Any, checks: Mapping[str, _Check], where: str) -> dict[str, Any]:
+    """The checked fields of ``obj``; ``where`` prefixes field names in error messages."""
+    if not isinstance(obj, Mapping):
+        raise ResultError(f"expected an object, got {reprlib.repr(obj)}", field=where or "result")
+    out = {}
+    for name, check in checks.items():
+        if name not in obj:
+            raise ResultError("missing", field=where + name)
+        if not check.test(obj[name]):
+            raise ResultError(f"expected {check.expected}, got {reprlib.repr(obj[name])}", field=where + name)
+        out[name] = obj[name]
+    return out
+
+
+def _validate(result: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Split a result dict into the run row and its metric rows, raising :class:`ResultError` on bad input."""
+    run = _fields(result, _RESULT_FIELDS, "")
+    if (version := run.pop("schema_version")) != SCHEMA_VERSION:
+        raise ResultError(f"unsupported schema version {version} (expected {SCHEMA_VERSION})", field="schema_version")
+    metrics, seen = [], set()
+    for i, row in enumerate(run.pop("metrics")):
+        metric = _fields(row, _METRIC_FIELDS, f"metrics[{i}].")
+        metric.update(run_id=run["run_id"], config_hash=run["config_hash"], seed=run["seed"])
+        key = tuple(metric[k] for k in METRIC_KEY)
+        if key in seen:
+            raise ResultError(f"duplicate metric row {key[2:]}", field=f"metrics[{i}]")
+        seen.add(key)
+        metrics.append(metric)
+    return run, metrics

@@ -1,0 +1,83 @@
+import json
+from collections import Counter
+
+import pytest
+
+from harness.data import flip_labels
+from harness.data.encode import Encoder, LengthGroupedBatches, split_global_batch
+from harness.data.io import read_pairs
+from harness.errors import DataError
+
+
+def _write(path, lines):
+    path.write_bytes(b"\n".join(line if isinstance(line, bytes) else line.encode() for line in lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"prompt": "p", "chosen": "a"', "row 2: malformed JSON"),
+    ('{"prompt": "p", "chosen": "a"}', "row 2, field 'rejected': missing field"),
+    ('{"prompt": "p", "chosen": "  ", "rejected": "b"}', "row 2, field 'chosen': empty text"),
+    ('{"prompt": 3, "chosen": "a", "rejected": "b"}', "row 2, field 'prompt': expected a non-empty string"),
+    ('{"prompt": "p", "chosen": "a", "rejected": "b", "margin": "x"}', "row 2, field 'margin'"),
+    ('[1, 2]', "row 2: expected a JSON object"),
+    (b'{"prompt": "\xff", "chosen": "a", "rejected": "b"}', "row 2: invalid UTF-8"),
+])
+def test_bad_rows_name_file_row_and_field(tmp_path, line, message):
+    path = _write(tmp_path / "pairs.jsonl", ['{"prompt": "p", "chosen": "a", "rejected": "b"}', line])
+    with pytest.raises(DataError) as err:
+        read_pairs(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_chat_message_lists_are_accepted(tmp_path):
+    row = {"prompt": [{"role": "user", "content": "hi"}], "chosen": "a", "rejected": "b", "margin": 1.5}
+    assert read_pairs(_write(tmp_path / "p.jsonl", [json.dumps(row)])) == [row]
+
+
+def test_flip_labels_is_seeded_and_exact():
+    rows = [{"prompt": str(i), "chosen": "c", "rejected": "r"} for i in range(100)]
+    flipped_rows, flipped = flip_labels(rows, 0.2, seed=3)
+    assert len(flipped) == 20 and flipped == flip_labels(rows, 0.2, seed=3)[1]
+    assert all((r["chosen"] == "r") == (i in flipped) for i, r in enumerate(flipped_rows))
+    with pytest.raises(DataError):
+        flip_labels(rows, 1.5, 0)
+
+
+class _Tokenizer:
+    """A character tokenizer without chat template, BERT-like special tokens."""
+    chat_template = None
+    cls_token_id, bos_token_id, sep_token_id, eos_token_id = 1, None, 2, None
+
+    def __call__(self, texts, add_special_tokens=False):
+        return {"input_ids": [[ord(c) for c in t] for t in texts]}
+
+
+def test_truncation_keeps_prompt_head_and_response_tail():
+    enc = Encoder(_Tokenizer(), max_length=12)  # budget 12 − [CLS] − 2 × [SEP] = 9
+    (ids, start), = enc.encode(["abcdefgh"], ["0123456789"])
+    assert len(ids) == 12 and ids[0] == 1
+    prompt, response = ids[1:start - 1], ids[start:-1]
+    assert "".join(map(chr, prompt)) == "abcd" and "".join(map(chr, response)) == "56789"
+    (ids, start), = enc.encode(["ab"], ["0123456789"])  # a short prompt is kept whole
+    assert "".join(map(chr, ids[1:start - 1])) == "ab" and "".join(map(chr, ids[start:-1])) == "3456789"
+
+
+def test_batches_cover_every_row_once_and_depend_only_on_seed_and_epoch():
+    lengths = [i % 17 for i in range(1003)]
+    sampler = LengthGroupedBatches(lengths, 32, seed=1)
+    batches = sampler.batches(0)
+    assert sorted(i for b in batches for i in b) == list(range(1003))
+    assert batches == LengthGroupedBatches(lengths, 32, seed=1).batches(0) != sampler.batches(1)
+
+
+@pytest.mark.parametrize("world_size, grad_accum", [(1, 1), (2, 1), (1, 2), (2, 2)])
+def test_split_global_batch_partitions_across_processes_and_micro_steps(world_size, grad_accum):
+    rows = list(range(10))
+    parts = [split_global_batch(rows, rank, world_size, grad_accum) for rank in range(world_size)]
+    assert all(len(p) == grad_accum for p in parts)
+    assert sorted(i for p in parts for m in p for i in m) == rows
+    sizes = Counter(len(m) for p in parts for m in p)
+    assert max(sizes) - min(sizes) <= 1
+    tail = [split_global_batch([7], rank, world_size, grad_accum) for rank in range(world_size)]
+    assert all(m == [7] for p in tail for m in p)  # a tiny tail is repeated, never empty

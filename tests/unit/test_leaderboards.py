@@ -1,0 +1,200 @@
+"""Results database: record/upsert, aggregation over seeds, filters, rebuild, concurrency, rendering."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import multiprocessing
+import statistics
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from leaderboards import engine_for, leaderboard, rebuild, record, render
+from leaderboards.schema import Metric, Run
+from leaderboards.store import ResultError, database_url
+
+
+def make_result(method="bt", seed=0, value=0.8, config_hash=None, run_id=None, preset="tiny", backbone="tiny"):
+    """A valid result.json dict with one ID-accuracy row and one OOD-accuracy row."""
+    config_hash = config_hash or f"{method}-{preset}-hash".ljust(16, "0")[:16]
+    return {
+        "schema_version": 1, "run_id": run_id or f"{method}-{preset}-s{seed}", "method": method,
+        "method_config": {"margin": 0.0}, "preset": preset, "config_hash": config_hash, "config": {"lr": 1e-3},
+        "backbone": backbone, "data": "world:v1:seed0", "seed": seed,
+        "versions": {"rmbench": "0.1.0", "torch": "2.13.0"}, "git_sha": None,
+        "started_at": "2026-11-21T12:00:00+00:00", "finished_at": "2026-11-21T12:05:00+00:00",
+        "wall_times": {"train_s": 12.3},
+        "metrics": [
+            {"suite": "id", "suite_version": "1", "dataset": "world", "split": "id", "metric": "accuracy",
+             "value": value, "stderr": 0.012, "n": 1000, "higher_is_better": True},
+            {"suite": "ood", "suite_version": "1", "dataset": "world", "split": "ood", "metric": "accuracy",
+             "value": value - 0.1, "stderr": None, "n": 500, "higher_is_better": True},
+        ],
+    }
+
+
+def counts(engine):
+    with engine.connect() as conn:
+        return tuple(conn.scalar(select(func.count()).select_from(t)) for t in (Run, Metric))
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return engine_for(f"sqlite:///{tmp_path / 'db' / 'rm.db'}")
+
+
+def test_engine_uses_wal_and_creates_parent_dir(tmp_path):
+    engine = engine_for(f"sqlite:///{tmp_path / 'a' / 'b' / 'rm.db'}")
+    assert (tmp_path / "a" / "b" / "rm.db").exists()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+
+
+def test_database_url_precedence(monkeypatch):
+    monkeypatch.delenv("RMBENCH_DB", raising=False)
+    assert database_url(None) == "sqlite:///rmbench.db"
+    monkeypatch.setenv("RMBENCH_DB", "sqlite:///env.db")
+    assert database_url(None) == "sqlite:///env.db"
+    assert database_url("sqlite:///arg.db") == "sqlite:///arg.db"
+
+
+def test_record_is_idempotent_and_updates_values(engine):
+    assert record(make_result(value=0.8), engine) == 2
+    assert counts(engine) == (1, 2)
+    assert record(make_result(value=0.9), engine) == 2
+    assert counts(engine) == (1, 2)
+    row = leaderboard(engine, suite="id")[0]
+    assert row["mean"] == pytest.approx(0.9) and row["n_seeds"] == 1 and row["std"] is None
+
+
+def test_seeds_aggregate_to_mean_and_sample_std(engine):
+    values = [0.70, 0.76, 0.85]
+    for seed, value in enumerate(values):
+        record(make_result(seed=seed, value=value), engine)
+    (row,) = leaderboard(engine, suite="id")
+    assert row["n_seeds"] == 3
+    assert row["mean"] == pytest.approx(sum(values) / 3)
+    mean = sum(values) / 3
+    assert row["std"] == pytest.approx((sum((v - mean) ** 2 for v in values) / 2) ** 0.5)
+    assert (row["method"], row["preset"], row["backbone"], row["higher_is_better"]) == ("bt", "tiny", "tiny", True)
+
+
+def test_filters_and_best_first_order(engine):
+    record(make_result("bt", value=0.8), engine)
+    record(make_result("hinge", value=0.9), engine)
+    record(make_result("bt", value=0.6, preset="small", backbone="gpt2"), engine)
+    assert [r["method"] for r in leaderboard(engine, suite="id")] == ["hinge", "bt", "bt"]
+    assert [r["suite"] for r in leaderboard(engine)] == ["id"] * 3 + ["ood"] * 3
+    assert {r["split"] for r in leaderboard(engine, split="ood")} == {"ood"}
+    assert [r["preset"] for r in leaderboard(engine, backbone="gpt2")] == ["small", "small"]
+    assert len(leaderboard(engine, preset="tiny", dataset="world", metric="accuracy")) == 4
+    assert leaderboard(engine, metric="ece") == []
+
+
+def test_lower_is_better_sorts_ascending(engine):
+    for method, value in (("bt", 0.3), ("hinge", 0.1)):
+        result = make_result(method)
+        result["metrics"] = [dict(result["metrics"][0], metric="ece", value=value, higher_is_better=False)]
+        record(result, engine)
+    assert [r["method"] for r in leaderboard(engine, metric="ece")] == ["hinge", "bt"]
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda r: r.pop("config_hash"), "config_hash"),
+    (lambda r: r.update(seed="0"), "seed"),
+    (lambda r: r.update(git_sha=3), "git_sha"),
+    (lambda r: r.update(started_at="yesterday"), "started_at"),
+    (lambda r: r.update(schema_version=2), "schema_version"),
+    (lambda r: r.update(metrics={}), "metrics"),
+    (lambda r: r["metrics"][1].pop("n"), "metrics[1].n"),
+    (lambda r: r["metrics"][0].update(value=float("nan")), "metrics[0].value"),
+    (lambda r: r["metrics"][0].update(higher_is_better=1), "metrics[0].higher_is_better"),
+    (lambda r: r["metrics"].append(copy.deepcopy(r["metrics"][0])), "metrics[2]"),
+])
+def test_bad_result_names_the_field(engine, mutate, field):
+    result = make_result()
+    mutate(result)
+    with pytest.raises(ResultError) as info:
+        record(result, engine)
+    assert info.value.field == field and repr(field) in str(info.value)
+    assert counts(engine) == (0, 0)
+
+
+def test_rebuild_matches_direct_records_and_skips_bad_files(tmp_path, engine, caplog):
+    results = [make_result(method, seed=seed, value=0.5 + 0.1 * seed + (method == "hinge") * 0.05)
+               for method in ("bt", "hinge") for seed in range(2)]
+    for result in results:
+        record(result, engine)
+        (tmp_path / "runs" / result["run_id"]).mkdir(parents=True)
+        (tmp_path / "runs" / result["run_id"] / "result.json").write_text(json.dumps(result))
+    (tmp_path / "runs" / "broken").mkdir()
+    (tmp_path / "runs" / "broken" / "result.json").write_text("{not json")
+    rebuilt = engine_for(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    assert rebuild(tmp_path / "runs", rebuilt) == 4
+    assert "broken" in caplog.text
+    assert leaderboard(rebuilt) == leaderboard(engine)
+    assert counts(rebuilt) == counts(engine) == (4, 8)
+
+
+def _write_many(url: str, worker: int, n: int) -> None:
+    engine = engine_for(url)
+    for i in range(n):
+        record(make_result(f"m{worker}", seed=i, value=i / n), engine)
+    engine.dispose()
+
+
+def test_concurrent_writers(tmp_path):
+    url = f"sqlite:///{tmp_path / 'concurrent.db'}"
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    procs = [ctx.Process(target=_write_many, args=(url, w, 25)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    engine = engine_for(url)
+    assert counts(engine) == (100, 200)
+    assert {r["n_seeds"] for r in leaderboard(engine)} == {25}
+
+
+@pytest.fixture
+def two_rows(engine):
+    for seed, value in enumerate((0.8, 0.9)):
+        record(make_result(seed=seed, value=value), engine)
+    rows = leaderboard(engine)
+    assert len(rows) == 2
+    return rows
+
+
+def test_render_formats(two_rows):
+    mean_std = f"0.8500 ± {statistics.stdev([0.8, 0.9]):.4f}"
+    md = render(two_rows, "md")
+    assert md.startswith("| method | preset | backbone | suite | dataset | split | metric | mean ± std | seeds |")
+    assert mean_std in md and len(md.splitlines()) == 4
+
+    parsed = json.loads(render(two_rows, "json"))
+    assert [(r["suite"], r["mean"], r["n_seeds"]) for r in parsed] == [("id", 0.85, 2), ("ood", 0.75, 2)]
+
+    records = list(csv.DictReader(io.StringIO(render(two_rows, "csv"))))
+    assert [r["mean"] for r in records] == ["0.85", "0.75"] and records[0]["std"] == "0.0707"
+
+    table = render(two_rows, "table")
+    assert isinstance(table, Table) and table.row_count == 2
+    console = Console(file=io.StringIO(), width=200)
+    console.print(table)
+    assert mean_std in console.file.getvalue()
+
+
+def test_render_empty_and_unknown_format():
+    assert "No results" in render([], "md")
+    assert "No results" in str(render([], "table"))
+    assert json.loads(render([], "json")) == []
+    assert render([], "csv").startswith("method,")
+    with pytest.raises(KeyError, match="html"):
+        render([], "html")
