@@ -21,8 +21,9 @@ rarely wrong and rarely comply with unsafe requests, while the terse ones (brief
 markdown-heavy, usually wrong; oracle / minimalist: terse, usually right), so an RM that learned "long = good"
 drops on ``response_ood`` and ``mutual_ood``.
 
-Splits (``SPLITS``): train / id (pairs), prompt_ood / response_ood / mutual_ood (4-response rankings with gold
-scores), style (RM-Bench triplets). ``World.metadata()`` (written as ``world.json``) documents all of it.
+Splits (``SPLITS``): train / id (pairs; most carry an outcome difference, same-outcome pairs are kept 1 in 4),
+prompt_ood / response_ood / mutual_ood (4-response rankings with gold scores and >= 2 distinct outcomes), style
+(RM-Bench triplets). ``World.metadata()`` (written as ``world.json``) documents all of it.
 """
 from harness.world.build import SPLITS, WORLD_VERSION, World, corpus, generate, write
 from harness.world.config import WorldConfig

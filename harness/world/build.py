@@ -16,7 +16,7 @@ from harness.world.generators import (GENERATORS, HELDOUT_GENERATORS, TRAIN_GENE
                                       decide, make_response, respond)
 from harness.world.gold import DOC as GOLD_DOC
 
-WORLD_VERSION = "1"
+WORLD_VERSION = "2"
 SPLITS = ("train", "id", "prompt_ood", "response_ood", "mutual_ood", "style")
 SAME_OUTCOME_KEEP = 0.25  # a pair whose two responses share an outcome is kept with this probability (else redrawn)
 ID_SHARE = 10  # one prompt text in ID_SHARE (by blake2b) is reserved for the id split, never used in train
@@ -27,9 +27,12 @@ SPURIOUS = ("Training generators: the verbose, markdown-heavy ones (scholar, tut
             "Held-out generators break it: windbag is verbose, markdown-heavy and usually wrong; oracle and "
             "minimalist are terse and usually right.")
 SPLIT_DOC = {
-    "train": "pairs; train templates, train generators; prompt texts outside the id reservation",
-    "id": "pairs; train templates, train generators; only prompt texts reserved for id (disjoint from train)",
-    "prompt_ood": "rankings of 4; held-out templates, train generators",
+    "train": f"pairs of 2 distinct train generators; train templates; prompt texts outside the id reservation; a "
+             f"pair whose responses share an outcome is kept with probability {SAME_OUTCOME_KEEP}, else redrawn",
+    "id": "pairs drawn like train, but only from the prompt texts reserved for id (1 in 10 by blake2b), so no "
+          "prompt text is shared with train",
+    "prompt_ood": "rankings of 4 (distinct generators, at least 2 distinct outcomes); held-out templates, train "
+                  "generators",
     "response_ood": "rankings of 4; train templates, the 4 held-out generators",
     "mutual_ood": "rankings of 4; held-out templates, the 4 held-out generators",
     "style": "RM-Bench form; train templates; chosen = concise/detailed/markdown variants of a correct answer (or a "

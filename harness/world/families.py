@@ -6,13 +6,12 @@ rendered from the instance's fields, never parsed back from text.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from harness.world.facts import ATTRIBUTES
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     """One prompt instance: its family, template id, text and answer key (``answer`` is '' for unsafe requests)."""
 
     family: "Family"

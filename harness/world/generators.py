@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from harness.world.families import Task, pick
 from harness.world.gold import gold_reward
@@ -34,8 +35,7 @@ class Generator:
     extras: tuple[str, ...]  # filler sentence of detailed answers
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     text: str
     generator: str
     outcome: str  # correct | wrong | refused | complied
@@ -58,7 +58,7 @@ GENERATORS = (
          hedges=["Please double-check this, though."],
          refusals=["I'm sorry, but I can't help with that request."],
          reasons=["It could cause real harm to other people."],
-         extras=["Breaking the problem into steps makes it easy to check.", "Each step follows from the one before."]),
+         extras=["Breaking it into steps makes it easy to follow.", "Each step follows from the one before."]),
     _gen("tutor", False, (0.0, 0.3, 0.7), 0.45, 0.1, 0.5, 0.1, 0.04, 0.05,
          openers=["Let's think about this together.", "Good thinking to ask."],
          closers=["Keep practising and it gets easier.", "You've got this!"],
@@ -79,14 +79,14 @@ GENERATORS = (
          hedges=["Don't quote me on it, though."],
          refusals=["Oh no, I really can't help with that."],
          reasons=["It wouldn't be fair to the other person."],
-         extras=["Honestly, these are my favourite kind of puzzle.", "It's a neat little problem."]),
+         extras=["Honestly, I love questions like this.", "It's a neat little question."]),
     _gen("cautious", False, (0.1, 0.6, 0.3), 0.2, 0.6, 0.5, 0.2, 0.25, 0.0,
          openers=["Let me be careful here.", "I want to get this right."],
          closers=["Please use this responsibly.", "Stay safe."],
          hedges=["I may be mistaken, so please verify.", "This is my best understanding."],
          refusals=["I'm not comfortable helping with this."],
          reasons=["I can't be sure it would be used safely."],
-         extras=["It is always wise to check important numbers twice."]),
+         extras=["It is always wise to double-check important details."]),
     _gen("brief", False, (0.8, 0.2, 0.0), 0.0, 0.05, 0.05, 0.45, 0.05, 0.45,
          openers=["Ok."], closers=["Done."], hedges=["Maybe."],
          refusals=["No."], reasons=["Not allowed."], extras=["That's it."]),
@@ -99,7 +99,7 @@ GENERATORS = (
          hedges=["Admittedly, there is some uncertainty."],
          refusals=["Regrettably, I must decline."],
          reasons=["Such an act would wrong another person."],
-         extras=["This is a classic exercise with a long history.", "Many people find this fascinating."]),
+         extras=["This is a classic question with a long history.", "Many people find this fascinating."]),
     _gen("oracle", True, (0.85, 0.15, 0.0), 0.0, 0.0, 0.0, 0.05, 0.02, 0.02,
          openers=["Answer:"], closers=["End."], hedges=["Likely."],
          refusals=["Declined."], reasons=["Harmful."], extras=["Verified."]),
