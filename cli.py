@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+# our own Rich bars report progress; the Hugging Face libraries' tqdm bars would interleave with them
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(help="Benchmark reward-model training objectives against Bradley-Terry.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -32,7 +36,7 @@ def _errors_exit(command):
         except RmbenchError as e:
             from harness.progress import console
 
-            console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+            console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
 
     return run

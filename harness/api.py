@@ -50,7 +50,7 @@ def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = Non
     if force:
         shutil.rmtree(run_dir, ignore_errors=True)
     existing = read_result(run_dir)
-    if existing is not None and not resume:
+    if existing is not None:
         return existing
     if (run_dir / STATE_DIR).exists() and not resume:
         raise RmbenchError(f"{run_dir} holds an interrupted run: pass --resume to continue it or --force to restart")

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -56,11 +57,16 @@ class TinyRecipe:
     seed: int = 0
 
     def dirname(self) -> str:
-        blob = json.dumps({"format": FORMAT, **dataclasses.asdict(self)}, sort_keys=True)
+        from harness.world import WORLD_VERSION  # a new world version changes the corpus, hence the build
+
+        blob = json.dumps({"format": FORMAT, "world": WORLD_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
         return f"{FORMAT}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 TINY = TinyRecipe()
+MICRO = TinyRecipe(n_texts=400, vocab_size=384, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                   steps=4, batch_size=4, max_length=64, warmup_steps=1)  # seconds to build: for tests
+TINY_BACKBONES = {"tiny": TINY, "tiny-micro": MICRO}
 
 
 def cache_root() -> Path:
@@ -103,6 +109,8 @@ def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY
     with FileLock(f"{target}.lock"):
         if (target / MARKER).is_file():  # another process built it while we waited
             return target
+        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed build (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         with atomic_directory(target) as tmp:
             _build(recipe, tmp)
     return target
@@ -113,7 +121,7 @@ def _build(recipe: TinyRecipe, out: Path) -> None:
 
     start = time.perf_counter()
     texts = corpus(seed=recipe.corpus_seed, n_texts=recipe.n_texts)
-    tokenizer = train_tokenizer(texts, recipe.vocab_size)
+    tokenizer = train_tokenizer(texts, recipe)
     model, losses = _pretrain(tokenizer, texts, recipe)
     tokenizer.save_pretrained(out)
     model.save_pretrained(out)
@@ -132,7 +140,7 @@ def _document(tokenizer, text: str) -> str:
     return text + tokenizer.eos_token
 
 
-def train_tokenizer(texts: list[str], vocab_size: int):
+def train_tokenizer(texts: list[str], recipe: TinyRecipe):
     """A byte-level BPE ``PreTrainedTokenizerFast`` with the chat special tokens and template (deterministic)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -140,12 +148,12 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     core = Tokenizer(models.BPE(unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(vocab_size=recipe.vocab_size, special_tokens=list(SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     core.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>", chat_template=CHAT_TEMPLATE, model_max_length=512,
-                                   extra_special_tokens=list(SPECIAL_TOKENS[4:]))
+                                   unk_token="<unk>", extra_special_tokens=list(SPECIAL_TOKENS[4:]),
+                                   chat_template=CHAT_TEMPLATE, model_max_length=recipe.max_positions)
 
 
 def _pretrain(tokenizer, texts: list[str], recipe: TinyRecipe):
@@ -169,13 +177,14 @@ def _pretrain(tokenizer, texts: list[str], recipe: TinyRecipe):
         picked = torch.randperm(len(texts)).repeat(-(-recipe.steps * recipe.batch_size // len(texts)))
         docs = [_document(tokenizer, texts[i]) for i in picked[: recipe.steps * recipe.batch_size]]
         ids = tokenizer(docs, add_special_tokens=False, truncation=True, max_length=recipe.max_length)["input_ids"]
+        by_length = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # batches of similar length: little padding
+        batches = [by_length[i: i + recipe.batch_size] for i in range(0, len(ids), recipe.batch_size)]
         opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.95))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe))
         with progress_bar(show=console.is_terminal) as bar:
             task = bar.add_task("pre-training the tiny base model", total=recipe.steps)
-            for step in range(recipe.steps):
-                rows = ids[step * recipe.batch_size: (step + 1) * recipe.batch_size]
-                batch = tokenizer.pad({"input_ids": rows}, return_tensors="pt")
+            for b in torch.randperm(len(batches)).tolist():
+                batch = tokenizer.pad({"input_ids": [ids[i] for i in batches[b]]}, return_tensors="pt")
                 labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
                 loss = model(**batch, labels=labels).loss
                 loss.backward()
@@ -191,8 +200,6 @@ def _pretrain(tokenizer, texts: list[str], recipe: TinyRecipe):
 
 def _lr_factor(step: int, recipe: TinyRecipe) -> float:
     """Linear warm-up, then cosine decay to 10 % of the peak."""
-    import math
-
     if step < recipe.warmup_steps:
         return (step + 1) / recipe.warmup_steps
     frac = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
@@ -200,9 +207,10 @@ def _lr_factor(step: int, recipe: TinyRecipe) -> float:
 
 
 def resolve_backbone(name: str) -> str:
-    """A backbone spec → what ``from_pretrained`` accepts: "tiny", "minilm", a local directory, else a Hub id."""
-    if name == "tiny":
-        return str(ensure_tiny_base())
+    """A backbone spec → what ``from_pretrained`` accepts: "tiny" (or "tiny-micro", an untrained miniature for
+    tests), "minilm", a local directory, else a Hub id."""
+    if name in TINY_BACKBONES:
+        return str(ensure_tiny_base(recipe=TINY_BACKBONES[name]))
     if name == "minilm":
         spec = importlib.util.find_spec(MINILM_PACKAGE)
         if spec is None or not spec.submodule_search_locations:

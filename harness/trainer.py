@@ -237,7 +237,7 @@ class _Window:
         self.n += 1
         self.pairs += pairs
         for key, value in {"loss": result.loss, **result.metrics}.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            self.sums[key] = self.sums.get(key, 0.0) + float(value.detach())
 
     def status(self) -> str:
         if not self.n:

@@ -1,0 +1,221 @@
+"""The reward model: a transformers backbone (encoder or decoder body, optionally with LoRA) and a scalar head.
+
+The reward is read at the last non-pad token, with position ids taken from the attention mask, so a sequence gets
+the same reward whichever side it is padded on. A checkpoint is a self-describing directory (``META``), either with
+the full backbone or with only a LoRA adapter over a base that is re-resolved from the recorded backbone spec.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import json
+import math
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from harness.basemodel import atomic_directory, resolve_backbone
+from harness.config import LoraSettings, ModelConfig, from_dict
+from harness.errors import ConfigError
+from harness.registry import close_matches
+
+META = "rmbench_model.json"
+FORMAT_VERSION = 1
+HEADS = ("linear", "mlp")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class RewardModel(nn.Module):
+    """Backbone + scalar reward head; ``forward`` gives rewards [N] (fp32) and last-token hidden states [N, H]."""
+
+    def __init__(self, cfg: ModelConfig, backbone: nn.Module, tokenizer, *, source: str, need_lm_head: bool,
+                 seed: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.source = source  # what the backbone was loaded from (resolved spec)
+        self.need_lm_head = need_lm_head
+        self.head = _make_head(cfg.head, self.hidden_size, seed)
+        accepted = inspect.signature(self._body.forward).parameters
+        self._extra_inputs = {name for name in ("position_ids", "use_cache") if name in accepted}
+        if cfg.gradient_checkpointing:
+            self._core.activation_checkpointing_enable()
+
+    # -- construction ---------------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, cfg: ModelConfig, *, need_lm_head: bool = False, seed: int = 0) -> "RewardModel":
+        """A fresh reward model: pre-trained backbone (LoRA-wrapped if ``cfg.lora.r > 0``) and a seeded new head."""
+        source = resolve_backbone(cfg.backbone)
+        with torch.random.fork_rng():  # LoRA init (and any newly initialised backbone weight) is seeded
+            torch.manual_seed(seed)
+            backbone = _load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
+            if cfg.lora.r > 0:
+                backbone = get_peft_model(backbone, _lora_config(cfg.lora))
+        tokenizer = _load_tokenizer(source, cfg)
+        return cls(cfg, backbone, tokenizer, source=source, need_lm_head=need_lm_head, seed=seed)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RewardModel":
+        """Reconstruct a model written by :meth:`save`."""
+        path = Path(path)
+        try:
+            meta = json.loads((path / META).read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path} is not an rmbench reward-model checkpoint (cannot read {META}: {e})") from e
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(f"{path}: unsupported checkpoint format {meta.get('format_version')!r}")
+        cfg = from_dict(ModelConfig, meta["model_config"])
+        need_lm_head = meta["need_lm_head"]
+        if meta["weights"] == "adapter":
+            source = resolve_backbone(cfg.backbone)
+            base = _load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
+            backbone = PeftModel.from_pretrained(base, path / "adapter", is_trainable=True)
+        else:
+            source = meta["backbone_resolved"]
+            backbone = _load_backbone(str(path / "backbone"), cfg, need_lm_head, name=str(path))
+        model = cls(cfg, backbone, _load_tokenizer(str(path), cfg), source=source, need_lm_head=need_lm_head)
+        model.head.load_state_dict(load_file(path / "head.safetensors"))
+        return model
+
+    def save(self, path: str | Path, *, merge_lora: bool = False) -> None:
+        """Write a checkpoint directory atomically; ``merge_lora`` folds the adapter in, so loading needs no peft."""
+        adapter = self.is_lora and not merge_lora
+        cfg = self.cfg if adapter or not self.is_lora else dataclasses.replace(self.cfg, lora=LoraSettings())
+        with atomic_directory(Path(path)) as tmp:
+            self.tokenizer.save_pretrained(tmp)
+            save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, tmp / "head.safetensors")
+            if adapter:
+                self.backbone.save_pretrained(tmp / "adapter")
+            elif self.is_lora:
+                copy.deepcopy(self.backbone).merge_and_unload().save_pretrained(tmp / "backbone")
+            else:
+                self.backbone.save_pretrained(tmp / "backbone")
+            meta = {"format_version": FORMAT_VERSION, "model_config": dataclasses.asdict(cfg),
+                    "backbone": cfg.backbone, "backbone_resolved": self.source, "head": cfg.head,
+                    "hidden_size": self.hidden_size, "need_lm_head": self.need_lm_head,
+                    "weights": "adapter" if adapter else "full"}
+            (tmp / META).write_text(json.dumps(meta, indent=2))
+
+    # -- properties -----------------------------------------------------------------------------------------------
+    @property
+    def is_lora(self) -> bool:
+        return isinstance(self.backbone, PeftModel)
+
+    @property
+    def _core(self) -> nn.Module:
+        """The transformers model (inside the peft wrapper, if any)."""
+        return self.backbone.get_base_model() if self.is_lora else self.backbone
+
+    @property
+    def _body(self) -> nn.Module:
+        """The transformer body that yields ``last_hidden_state`` (without any LM head)."""
+        return self._core.base_model
+
+    @property
+    def hidden_size(self) -> int:
+        return self._core.config.hidden_size
+
+    @property
+    def is_causal_lm(self) -> bool:
+        return _is_causal_lm(self._core.config)
+
+    # -- forward --------------------------------------------------------------------------------------------------
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, return_lm_logits: bool = False):
+        """``(rewards [N] fp32, hidden [N, H] fp32)``, plus LM ``logits [N, L, V]`` when ``return_lm_logits``.
+
+        Works for left and right padding alike: the reward token is the last one the mask keeps, and positions
+        count only kept tokens.
+        """
+        if return_lm_logits and not self.need_lm_head:
+            raise ConfigError("LM logits were requested from a reward model built without need_lm_head=True")
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "position_ids" in self._extra_inputs:
+            inputs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        if "use_cache" in self._extra_inputs:
+            inputs["use_cache"] = False
+        states = self._body(**inputs).last_hidden_state
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        last = (attention_mask.long() * positions).argmax(-1)
+        hidden = states[torch.arange(states.shape[0], device=states.device), last].float()
+        rewards = self.head(hidden).squeeze(-1)
+        if not return_lm_logits:
+            return rewards, hidden
+        return rewards, hidden, self._core.get_output_embeddings()(states)
+
+
+def _make_head(kind: str, hidden_size: int, seed: int) -> nn.Sequential:
+    """The reward head in fp32, initialised from ``torch.Generator(seed)`` (the global RNG is not touched)."""
+    if kind == "linear":
+        head = nn.Sequential(nn.Linear(hidden_size, 1, device="meta"))
+    elif kind == "mlp":
+        head = nn.Sequential(nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(), nn.Dropout(0.1),
+                             nn.Linear(1024, 1, device="meta"))
+    else:
+        raise ConfigError(f"unknown model.head {kind!r}{close_matches(kind, list(HEADS))}")
+    head = head.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in head:
+            if isinstance(layer, nn.Linear):
+                layer.weight.normal_(0.0, 1.0 / math.sqrt(layer.in_features + 1), generator=generator)
+                layer.bias.zero_()
+    return head
+
+
+def _is_causal_lm(config) -> bool:
+    """A decoder-only LM: has a causal-LM class and no masked-LM class (BERT-likes have both)."""
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    kind = config.model_type
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    if name not in DTYPES:
+        raise ConfigError(f"unknown model.dtype {name!r}{close_matches(name, ['auto', *DTYPES])}")
+    return DTYPES[name]
+
+
+def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: str) -> nn.Module:
+    """The backbone body (``AutoModel``), or the whole causal LM when ``need_lm_head``."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load backbone {name!r}: it is not a local model directory and could not be "
+                          f"loaded as a Hub id ({e})") from e
+    if need_lm_head and not _is_causal_lm(config):
+        raise ConfigError(f"need_lm_head (LM log-probs, e.g. for GRM) needs a causal LM backbone; {name} is an "
+                          f"encoder ({config.model_type}); use a decoder backbone such as 'tiny'")
+    auto = AutoModelForCausalLM if need_lm_head else AutoModel
+    return auto.from_pretrained(source, config=config, dtype=_torch_dtype(cfg.dtype),
+                                trust_remote_code=cfg.trust_remote_code)
+
+
+def _load_tokenizer(source: str, cfg: ModelConfig):
+    """The backbone's tokenizer, with a pad token (EOS or UNK stands in when it has none)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
+    if tokenizer.pad_token is None:
+        stand_in = tokenizer.eos_token or tokenizer.unk_token
+        if stand_in is None:
+            raise ConfigError(f"the tokenizer of {cfg.backbone!r} has no pad, EOS or UNK token to pad with")
+        tokenizer.pad_token = stand_in
+    return tokenizer
+
+
+def _lora_config(lora: LoraSettings) -> LoraConfig:
+    targets = lora.target_modules
+    if targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets)

@@ -1,0 +1,114 @@
+"""The CLI end to end on the micro preset: train → eval → leaderboard, errors, idempotency, resume."""
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_base):
+    root = tmp_path_factory.mktemp("cli")
+    db = f"sqlite:///{root / 'rm.db'}"
+    result = invoke("train", "bt", "--preset", "micro", "--runs-dir", root / "runs", "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    return root, db, root / "runs" / payload["run_id"], payload
+
+
+def test_train_writes_a_complete_run(trained):
+    root, db, run_dir, payload = trained
+    assert {m["metric"] for m in payload["metrics"]} >= {"accuracy", "ties", "identical_after_truncation"}
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["method"] == "bt" and result["seed"] == 0 and result["versions"]["torch"]
+    assert result["train"]["steps"] == 20
+    curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve if "val_accuracy" in r] == [10, 20]
+    assert (run_dir / "checkpoint" / "rmbench_model.json").exists()
+    predictions = (run_dir / "predictions" / "id" / "world-id.jsonl").read_text().splitlines()
+    assert len(predictions) == 200
+
+
+def test_eval_and_leaderboard(trained):
+    root, db, run_dir, _ = trained
+    result = invoke("eval", "--run", run_dir, "--suite", "splits", "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["metrics"]
+    assert {(m["split"], m["metric"]) for m in metrics} >= {("id", "accuracy"), ("response_ood", "kendall_tau_b")}
+    board = json.loads(invoke("leaderboard", "--db", db, "--format", "json", "--suite", "splits").stdout)
+    assert {row["split"] for row in board} == {"id", "prompt_ood", "response_ood", "mutual_ood"}
+    assert all(row["n_seeds"] == 1 for row in board)
+
+
+def test_training_again_is_idempotent(trained):
+    root, db, run_dir, payload = trained
+    before = (run_dir / "result.json").read_text()
+    result = invoke("train", "bt", "--preset", "micro", "--runs-dir", root / "runs", "--db", db, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["run_id"] == payload["run_id"]
+    assert (run_dir / "result.json").read_text() == before
+
+
+def test_bad_data_fails_cleanly_and_writes_nothing(tmp_path, tiny_base):
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "a"}\n')
+    result = invoke("train", "bt", "--preset", "micro", "--set", f"data.train={bad}", "--runs-dir",
+                    tmp_path / "runs", "--db", f"sqlite:///{tmp_path / 'rm.db'}")
+    assert result.exit_code == 3
+    assert f"{bad}, row 2, field 'rejected': missing field" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("args, message", [
+    (("train", "btt", "--preset", "micro"), "unknown method 'btt'; did you mean: bt"),
+    (("train", "bt", "--preset", "micr"), "unknown preset 'micr'; did you mean: micro"),
+    (("train", "bt", "--preset", "micro", "--set", "suites=[idd]"), "unknown suite 'idd'; did you mean: id"),
+])
+def test_unknown_names_exit_2_with_close_matches(tmp_path, args, message):
+    result = invoke(*args, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_methods_json_lists_bt():
+    rows = json.loads(invoke("methods", "--json").stdout)
+    assert any(r["name"] == "bt" and r["summary"] for r in rows)
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_base, monkeypatch):
+    from harness import api, config
+    from harness.trainer import Trainer
+
+    cfg = config.resolve("micro", overrides=["train.save_every=10"])
+    full = api.train(cfg, runs_dir=tmp_path / "a", db=f"sqlite:///{tmp_path / 'a.db'}", show_progress=False)
+
+    save_state = Trainer._save_state
+
+    def save_then_die(self, state):
+        save_state(self, state)
+        raise KeyboardInterrupt(f"killed after step {state['step']}")
+
+    monkeypatch.setattr(Trainer, "_save_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        api.train(cfg, runs_dir=tmp_path / "b", show_progress=False)
+    run_dir = tmp_path / "b" / full["run_id"]
+    assert (run_dir / "state").exists() and not (run_dir / "result.json").exists()
+    with pytest.raises(Exception, match="interrupted run: pass --resume"):
+        api.train(cfg, runs_dir=tmp_path / "b", show_progress=False)
+
+    monkeypatch.setattr(Trainer, "_save_state", save_state)
+    resumed = api.train(cfg, runs_dir=tmp_path / "b", db=f"sqlite:///{tmp_path / 'b.db'}", resume=True,
+                        show_progress=False)
+    acc = lambda r: next(m["value"] for m in r["metrics"] if m["metric"] == "accuracy")  # noqa: E731
+    assert acc(resumed) == pytest.approx(acc(full), abs=1e-6)
+    assert resumed["train"]["final_validation"] == pytest.approx(full["train"]["final_validation"], abs=1e-6)
+    curve = lambda d: [json.loads(x)["step"] for x in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert curve(run_dir) == curve(tmp_path / "a" / full["run_id"])
