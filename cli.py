@@ -172,5 +172,6 @@ def demo(runs_dir: RunsOption = Path("runs"), db: DbOption = None,
     result = api.train(cfg, runs_dir=runs_dir, db=db, force=force)
     _report(result, False)
     console.rule("[bold]3/3 leaderboard")
-    _print(render(api.leaderboard(db, preset=preset), "table"))
+    headline = [row for row in api.leaderboard(db, preset=preset, suite="splits") if row["higher_is_better"]]
+    _print(render(headline, "table"))
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; run directory {runs_dir / result['run_id']}")

@@ -15,7 +15,7 @@ from harness.errors import UnknownNameError
 
 FORMATS = ("table", "md", "csv", "json")
 NO_RESULTS = "No results."
-_HEADER = ("method", "preset", "backbone", "suite", "dataset", "split", "metric", "mean ± std", "seeds")
+_HEADER = ("method", "preset", "suite", "data", "metric", "mean ± std", "seeds")
 _FIELDS = ("method", "config_hash", "preset", "backbone", "suite", "suite_version", "dataset", "split", "metric",
            "mean", "std", "n_seeds", "higher_is_better")
 
@@ -36,8 +36,11 @@ def _mean_std(row: dict[str, Any]) -> str:
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    """The human-readable cells of one row, in :data:`_HEADER` order."""
-    return [*(str(row[k]) for k in _HEADER[:7]), _mean_std(row), str(row["n_seeds"])]
+    """The human-readable cells of one row, in :data:`_HEADER` order (the backbone shown when not the preset's
+    own name)."""
+    preset = row["preset"] if row["backbone"] == row["preset"] else f"{row['preset']} ({row['backbone']})"
+    return [row["method"], preset, row["suite"], f"{row['dataset']}/{row['split']}", row["metric"], _mean_std(row),
+            str(row["n_seeds"])]
 
 
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +62,7 @@ def _table(rows: Sequence[dict[str, Any]]) -> Table | Text:
 def _markdown(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return NO_RESULTS + "\n"
-    lines = [_HEADER, ("---",) * 7 + ("---:",) * 2, *map(_cells, rows)]
+    lines = [_HEADER, ("---",) * 5 + ("---:",) * 2, *map(_cells, rows)]
     return "".join("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |\n" for line in lines)
 
 

@@ -175,7 +175,7 @@ def two_rows(engine):
 def test_render_formats(two_rows):
     mean_std = f"0.8500 ± {statistics.stdev([0.8, 0.9]):.4f}"
     md = render(two_rows, "md")
-    assert md.startswith("| method | preset | backbone | suite | dataset | split | metric | mean ± std | seeds |")
+    assert md.startswith("| method | preset | suite | data | metric | mean ± std | seeds |")
     assert mean_std in md and len(md.splitlines()) == 4
 
     parsed = json.loads(render(two_rows, "json"))
