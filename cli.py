@@ -108,17 +108,26 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
 @_errors_exit
 def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite name(s); repeat or comma-separate.")],
              run: Annotated[Optional[Path], typer.Option("--run", help="A run directory.")] = None,
-             data: Annotated[Optional[str], typer.Option("--data", help="Dataset path or Hub id.")] = None,
+             model: Annotated[Optional[Path], typer.Option("--model", help="A saved checkpoint directory (with "
+                                                           "rmbench_model.json) that is not a run.")] = None,
+             data: Annotated[Optional[list[str]], typer.Option(
+                 "--data", help="FORMAT:PATH_OR_HUB_ID for ood (repeat or comma-separate); a pairs file for id.")
+             ] = None,
+             overrides: Annotated[Optional[list[str]], typer.Option(
+                 "--set", help="SUITE.OPTION=V (noise.rates=0,0.2) or a run-config key (train.max_steps=5).")] = None,
              batch_size: Annotated[Optional[int], typer.Option(help="Scoring batch size.")] = None,
-             db: DbOption = None, as_json: JsonOption = False):
-    """Evaluate a trained run on one or more suites."""
+             runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
+    """Evaluate a trained run (--run) or a saved checkpoint (--model) on one or more suites."""
     from harness import api
     from harness.errors import ConfigError
 
-    if run is None:
-        raise ConfigError("--run RUN_DIR is required")
+    if (run is None) == (model is None):
+        raise ConfigError("give exactly one of --run RUN_DIR or --model CHECKPOINT_DIR")
     names = [name.strip() for item in suite for name in item.split(",") if name.strip()]
-    result = api.evaluate(run, names, data=data, db=db, batch_size=batch_size, show_progress=not as_json)
+    kwargs = dict(data=",".join(data) if data else None, db=db, batch_size=batch_size, show_progress=not as_json,
+                  overrides=overrides or [])
+    result = (api.evaluate(run, names, **kwargs) if run is not None
+              else api.evaluate_model(model, names, runs_dir=runs_dir, **kwargs))
     _report(result, as_json, names)
 
 
@@ -136,19 +145,86 @@ def _report(result: dict, as_json: bool, suite_names: list[str] | None = None) -
     _print(table)
 
 
-@app.command()
+leaderboard_app = typer.Typer(help="Leaderboards over the results database.")
+app.add_typer(leaderboard_app, name="leaderboard")
+PresetFilter = Annotated[Optional[str], typer.Option("--preset", help="Only runs of this preset.")]
+BackboneFilter = Annotated[Optional[str], typer.Option("--backbone", help="Only runs with this backbone.")]
+DataFilter = Annotated[Optional[str], typer.Option("--data", help="Only runs trained on this data (as recorded).")]
+
+
+@leaderboard_app.callback(invoke_without_command=True)
 @_errors_exit
-def leaderboard(suite: Optional[str] = None, dataset: Optional[str] = None, split: Optional[str] = None,
-                metric: Optional[str] = None, preset: Optional[str] = None,
+def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Optional[str] = None,
+                split: Optional[str] = None, metric: Optional[str] = None, preset: PresetFilter = None,
+                backbone: BackboneFilter = None, data: DataFilter = None,
+                layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | "
+                                                    "claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
                 db: DbOption = None):
-    """Mean ± std over seeds of every recorded metric, best first."""
+    """Mean ± std over seeds: every recorded metric (flat, best first), a paper-style table or the papers' claims."""
+    if ctx.invoked_subcommand is not None:
+        return
     from harness import api
     from leaderboards import render
 
-    rows = api.leaderboard(db, suite=suite, dataset=dataset, split=split, metric=metric, preset=preset)
-    out = render(rows, fmt)
+    out = render(api.results_view(layout, db, suite=suite, dataset=dataset, split=split, metric=metric,
+                                  preset=preset, backbone=backbone, data=data), fmt)
     _print(out) if fmt == "table" else sys.stdout.write(out if out.endswith("\n") else out + "\n")
+
+
+@leaderboard_app.command("rebuild")
+@_errors_exit
+def leaderboard_rebuild(runs_dir: RunsOption = Path("runs"), db: DbOption = None):
+    """Re-create the database contents from runs/*/result.json (idempotent; unreadable files are skipped)."""
+    from harness import api
+
+    typer.echo(f"recorded {api.rebuild(runs_dir, db)} runs from {runs_dir}")
+
+
+@app.command("report")
+@_errors_exit
+def report_html(out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+                preset: PresetFilter = None, backbone: BackboneFilter = None, data: DataFilter = None,
+                runs_dir: RunsOption = Path("runs"), db: DbOption = None):
+    """One self-contained HTML file: paper tables, claims, convergence / best-of-N / noise / splits plots."""
+    from harness import api
+
+    typer.echo(str(api.report(out, runs_dir=runs_dir, db=db, preset=preset, backbone=backbone, data=data)))
+
+
+@app.command()
+@_errors_exit
+def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-separated method names.")],
+          seeds: Annotated[int, typer.Option(help="Seeds 0 … N−1 for every method.")] = 1,
+          preset: Annotated[str, typer.Option(help="Preset in configs/.")] = "tiny",
+          suite_names: Annotated[Optional[str], typer.Option("--suites", help="Comma-separated suites (default: the "
+                                                              "preset's).")] = None,
+          config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
+          overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override: a.b=value.")] = None,
+          runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
+    """Resumable grid over methods × seeds: skips recorded results, keeps going past failures (exit 1 if any)."""
+    from harness import api
+
+    split_names = lambda text: [x.strip() for x in (text or "").split(",") if x.strip()]  # noqa: E731
+    jobs = api.sweep(split_names(method_names), seeds, preset=preset, suite_names=split_names(suite_names),
+                     config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
+                     show_progress=not as_json)
+    _print_json(jobs) if as_json else _print_sweep(jobs, api.sweep_tally(jobs))
+    if any(job["status"] == "failed" for job in jobs):
+        raise typer.Exit(1)
+
+
+def _print_sweep(jobs: list[dict], tally: str) -> None:
+    """The jobs as a table, then each failure with its error on stderr."""
+    from rich.table import Table
+
+    table = Table("method", "seed", "run", "status", title=f"sweep: {tally}")
+    for job in jobs:
+        table.add_row(job["method"], str(job["seed"]), job["run_id"] or "—", job["status"])
+    _print(table)
+    for job in jobs:
+        if job["status"] == "failed":
+            typer.echo(f"FAILED {job['method']} seed {job['seed']}: {job['error']}", err=True)
 
 
 @app.command()

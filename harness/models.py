@@ -11,6 +11,7 @@ import dataclasses
 import inspect
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -219,3 +220,35 @@ def _lora_config(lora: LoraSettings) -> LoraConfig:
     if targets != "all-linear":
         targets = [t.strip() for t in targets.split(",") if t.strip()]
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets)
+
+
+class EnsembleRewardModel(nn.Module):
+    """K reward models scored together: ``forward`` gives member rewards [N, K] (the method's ``score``
+    aggregates them) and the members' mean last-token hidden state [N, H]. Members share one tokenizer."""
+
+    def __init__(self, members: list[RewardModel]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.tokenizer = members[0].tokenizer
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor):
+        outputs = [member(input_ids, attention_mask) for member in self.members]
+        return torch.stack([o[0] for o in outputs], dim=-1), torch.stack([o[1] for o in outputs]).mean(0)
+
+    @staticmethod
+    def save_reference(path: str | Path, member_checkpoints: list[Path]) -> None:
+        """An ensemble checkpoint: a ``META`` file naming its members' checkpoints relative to ``path``."""
+        path = Path(path)
+        with atomic_directory(path) as tmp:
+            members = [os.path.relpath(Path(m).resolve(), path.resolve()) for m in member_checkpoints]
+            (tmp / META).write_text(json.dumps({"format_version": FORMAT_VERSION, "ensemble": members}, indent=2))
+
+
+def load_checkpoint(path: str | Path) -> RewardModel | EnsembleRewardModel:
+    """The model of any rmbench checkpoint: a single reward model or an ensemble of them."""
+    path = Path(path)
+    meta_file = path / META
+    members = json.loads(meta_file.read_text()).get("ensemble") if meta_file.exists() else None
+    if members is None:
+        return RewardModel.load(path)
+    return EnsembleRewardModel([RewardModel.load(path / member) for member in members])

@@ -35,8 +35,9 @@ def sequence_logprobs(logits: Tensor, input_ids: Tensor, response_mask: Tensor) 
 
 @torch.no_grad()
 def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
-                    description: str = "scoring", show_progress: bool = True) -> Tensor:
-    """Raw head outputs for each sequence ([N] or [N, members]), in input order.
+                    description: str = "scoring", show_progress: bool = True, with_hidden: bool = False):
+    """Raw head outputs for each sequence ([N] or [N, members]), in input order; with ``with_hidden`` also the
+    last-token hidden states [N, H] as a second result.
 
     Sequences are scored longest first in batches of similar length (less padding); since the model is
     padding-invariant the result does not depend on ``batch_size``.
@@ -44,6 +45,7 @@ def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch
     order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
     device = next(model.parameters()).device
     results: list[Tensor | None] = [None] * len(seqs)
+    hidden: list[Tensor | None] = [None] * len(seqs)
     was_training = model.training
     model.eval()
     with progress_bar(show_progress) as bar:
@@ -51,12 +53,17 @@ def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch
         for start in range(0, len(order), batch_size):
             rows = order[start: start + batch_size]
             input_ids, attention, _ = pad_sequences([seqs[i] for i in rows], pad_id)
-            rewards = model(input_ids.to(device), attention.to(device))[0].float().cpu()
-            for i, r in zip(rows, rewards):
-                results[i] = r
+            outputs = model(input_ids.to(device), attention.to(device))
+            rewards = outputs[0].float().cpu()
+            states = outputs[1].float().cpu() if with_hidden else [None] * len(rows)
+            for i, r, h in zip(rows, rewards, states):
+                results[i], hidden[i] = r, h
             bar.advance(task, len(rows))
     model.train(was_training)
-    return torch.stack(results) if results else torch.empty(0)
+    scores = torch.stack(results) if results else torch.empty(0)
+    if with_hidden:
+        return scores, torch.stack(hidden) if hidden else torch.empty(0, model.hidden_size)
+    return scores
 
 
 def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,
@@ -69,10 +76,17 @@ def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,
 
 def score_pair_rows(ctx, rows: list[dict], description: str) -> tuple[list[int], Tensor, Tensor]:
     """Encode and score preference rows for a suite: (indices of identical-after-truncation pairs, which are
-    not scored, chosen scores, rejected scores for the remaining rows in order)."""
+    not scored, chosen scores, rejected scores for the remaining rows in order).
+
+    A row may carry ``prompt_rejected``: the rejected response's own conversation history, for judgments of a
+    later turn where the two conversations differ before it (MT-Bench turn 2).
+    """
     from harness.data.encode import encode_pairs
 
     data = encode_pairs(rows, ctx.encoder)
+    if any("prompt_rejected" in r for r in rows):
+        data.rejected = ctx.encoder.encode([r.get("prompt_rejected", r["prompt"]) for r in rows],
+                                           [r["rejected"] for r in rows])
     identical = data.identical()
     scored = data.subset(sorted(set(range(len(data))) - set(identical))) if identical else data
     chosen, rejected = score_pairs(ctx.model, ctx.method, scored, ctx.model.tokenizer.pad_token_id, ctx.batch_size,

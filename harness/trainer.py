@@ -44,14 +44,6 @@ class TrainContext:
     stats: dict = field(default_factory=dict)  # hooks record what they did here (lands in result.json)
 
 
-@dataclass
-class TrainOutcome:
-    steps: int
-    wall_s: float
-    data_stats: dict
-    final_validation: dict
-
-
 def mixed_precision() -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
@@ -69,13 +61,18 @@ def _atomic_json(path: Path, payload: dict) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, run_dir: Path, *, show_progress: bool = True):
+    def __init__(self, cfg: RunConfig, run_dir: Path, *, show_progress: bool = True, data_seed: int | None = None,
+                 label: str | None = None):
+        """``data_seed`` (default: the run seed) fixes the validation hold-out and label flips, so ensemble members
+        trained with their own seeds still share one dataset; ``label`` names the progress bar."""
         if cfg.train.schedule not in ("cosine", "linear", "constant"):
             raise TrainingError(f"unknown schedule {cfg.train.schedule!r}; choose cosine, linear or constant")
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.accelerator = Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
                                        mixed_precision=mixed_precision())
         self.show_progress = show_progress and self.accelerator.is_main_process
+        self.data_seed = cfg.seed if data_seed is None else data_seed
+        self.label = label or f"train {cfg.method}"
         set_seed(cfg.seed)
         self.method = methods.get(cfg.method)(**cfg.method_config)
         self.model = RewardModel.build(cfg.model, need_lm_head="lm_logprobs" in self.method.requires,
@@ -86,7 +83,7 @@ class Trainer:
 
     def prepare_data(self) -> tuple[EncodedPairs, EncodedPairs, dict]:
         """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted."""
-        train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.cfg.seed)
+        train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.data_seed)
         train_rows = self.method.prepare_dataset(train_rows, self.ctx)
         train = encode_pairs(train_rows, self.encoder)
         identical = train.identical()
@@ -109,9 +106,9 @@ class Trainer:
         delta = chosen - rejected
         return {"val_accuracy": (delta > 0).float().mean().item(), "val_bt_loss": -F.logsigmoid(delta).mean().item()}
 
-    def fit(self, data: tuple[EncodedPairs, EncodedPairs, dict], *, resume: bool = False) -> TrainOutcome:
+    def fit(self, data: tuple[EncodedPairs, EncodedPairs, dict], *, resume: bool = False) -> dict:
         """Train on ``prepare_data()``'s output to ``max_steps`` (or ``epochs``); ``resume`` continues from the last
-        saved state.
+        saved state. Returns the outcome: steps, wall time, data statistics and the final validation.
 
         ``train.batch_size`` is the global batch (pairs per optimiser step over all processes and accumulation
         steps), so a config means the same optimisation on a laptop and on a cluster. Each process takes its
@@ -140,11 +137,12 @@ class Trainer:
             state = json.loads((self.run_dir / STATE_DIR / STATE_FILE).read_text())
             self._truncate_metrics(state["step"])
         elif acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
 
         start, window = time.perf_counter(), _Window()
         with progress_bar(self.show_progress) as bar:
-            task = bar.add_task(f"train {self.cfg.method}", total=total, completed=state["step"])
+            task = bar.add_task(self.label, total=total, completed=state["step"])
             while state["step"] < total:
                 epoch_batches = sampler.batches(state["epoch"])
                 for global_batch in epoch_batches[state["step_in_epoch"]:]:
@@ -169,8 +167,8 @@ class Trainer:
         if acc.is_main_process:
             acc.unwrap_model(self.model).save(self.run_dir / CHECKPOINT_DIR)
         acc.wait_for_everyone()
-        return TrainOutcome(steps=state["step"], wall_s=time.perf_counter() - start, data_stats=data_stats,
-                            final_validation=final)
+        return {"steps": state["step"], "wall_s": round(time.perf_counter() - start, 3), **data_stats,
+                "final_validation": final}
 
     def _optimizer_step(self, global_batch, collate, optimizer, scheduler, params, window, state) -> None:
         acc, cfg = self.accelerator, self.cfg.train

@@ -11,34 +11,53 @@ from sqlalchemy import Engine, select
 from leaderboards.schema import Metric, Run
 
 _GROUP = ("method", "config_hash", "suite", "suite_version", "dataset", "split", "metric")
+_FACT_COLUMNS = (Run.run_id, Run.method, Run.method_config, Run.config, Run.preset, Run.backbone, Run.data,
+                 Run.recorded_at, Metric.config_hash, Metric.seed, Metric.suite, Metric.suite_version,
+                 Metric.dataset, Metric.split, Metric.metric, Metric.value, Metric.stderr, Metric.n,
+                 Metric.higher_is_better)
 
 
-def leaderboard(engine: Engine, suite: str | None = None, dataset: str | None = None, split: str | None = None,
-                metric: str | None = None, backbone: str | None = None, preset: str | None = None) -> list[dict]:
-    """One row per (method, config_hash, suite, suite_version, dataset, split, metric), aggregated over seeds.
+def facts(engine: Engine, suite: str | None = None, dataset: str | None = None, split: str | None = None,
+          metric: str | None = None, backbone: str | None = None, preset: str | None = None,
+          data: str | None = None) -> list[dict[str, Any]]:
+    """Every recorded metric row (one per seed) joined with its run; ``None`` filters match anything.
 
-    Each row has the group keys plus ``mean``, ``std`` (sample std; None with one seed), ``n_seeds``, ``backbone``,
-    ``preset`` and ``higher_is_better``. Rows are sorted by suite, dataset, split, metric, then best mean first.
+    ``dataset`` filters the evaluation dataset of a metric row, ``data`` the training data of its run.
     """
     filters = {Metric.suite: suite, Metric.dataset: dataset, Metric.split: split, Metric.metric: metric,
-               Run.backbone: backbone, Run.preset: preset}
-    query = (select(Run.method, Run.backbone, Run.preset, Metric.config_hash, Metric.suite, Metric.suite_version,
-                    Metric.dataset, Metric.split, Metric.metric, Metric.higher_is_better, Metric.value)
-             .join(Run, Run.run_id == Metric.run_id)
+               Run.backbone: backbone, Run.preset: preset, Run.data: data}
+    query = (select(*_FACT_COLUMNS).join(Run, Run.run_id == Metric.run_id)
              .where(*(column == value for column, value in filters.items() if value is not None)))
-    groups: dict[tuple, list] = defaultdict(list)
     with engine.connect() as conn:
-        for row in conn.execute(query).mappings():
-            groups[tuple(row[k] for k in _GROUP)].append(row)
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def leaderboard(engine: Engine, **filters: str | None) -> list[dict]:
+    """One row per (method, config_hash, suite, suite_version, dataset, split, metric), aggregated over seeds.
+
+    ``filters`` are those of :func:`facts`. Each row has the group keys plus ``mean``, ``std`` (sample std; None
+    with one seed), ``n_seeds``, ``backbone``, ``preset`` and ``higher_is_better``. Rows are sorted by suite,
+    dataset, split, metric, then best mean first.
+    """
+    groups: dict[tuple, list] = defaultdict(list)
+    for row in facts(engine, **filters):
+        groups[tuple(row[k] for k in _GROUP)].append(row)
     board = [_aggregate(rows) for rows in groups.values()]
     board.sort(key=lambda r: (r["suite"], r["dataset"], r["split"], r["metric"], r["suite_version"],
                               -r["mean"] if r["higher_is_better"] else r["mean"], r["method"], r["config_hash"]))
     return board
 
 
-def _aggregate(rows: list[Any]) -> dict[str, Any]:
+def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Collapse the per-seed rows of one group into a leaderboard row."""
     first, values = rows[0], [row["value"] for row in rows]
     return {**{k: first[k] for k in _GROUP}, "backbone": first["backbone"], "preset": first["preset"],
             "higher_is_better": first["higher_is_better"], "mean": statistics.fmean(values),
             "std": statistics.stdev(values) if len(values) > 1 else None, "n_seeds": len(values)}
+
+
+def recorded_suites(engine: Engine, config_hash: str, seed: int) -> set[str]:
+    """The suites with at least one metric row recorded for this experiment and seed."""
+    query = select(Metric.suite).where(Metric.config_hash == config_hash, Metric.seed == seed).distinct()
+    with engine.connect() as conn:
+        return set(conn.scalars(query))

@@ -1,4 +1,8 @@
-"""Rendering leaderboard rows (from :func:`leaderboards.queries.leaderboard`) as table, Markdown, CSV or JSON."""
+"""Rendering as a Rich table, Markdown, CSV or JSON.
+
+Everything renders through a :class:`Grid`: the flat leaderboard rows of :func:`leaderboards.queries.leaderboard`
+are converted here; paper layouts and the claims table provide their own via a ``grid()`` method.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
@@ -20,59 +25,84 @@ _FIELDS = ("method", "config_hash", "preset", "backbone", "suite", "suite_versio
            "mean", "std", "n_seeds", "higher_is_better")
 
 
-def render(rows: Sequence[dict[str, Any]], fmt: str) -> Table | Text | str:
+@dataclass(frozen=True)
+class Grid:
+    """A table ready to render: human-readable ``rows`` (``**x**`` marks a cell to emphasise) under ``header``,
+    machine-readable ``records`` with keys ``fields`` for CSV / JSON, one ``align`` letter (l / r) per column,
+    footnotes in ``notes``."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    fields: tuple[str, ...]
+    records: list[dict[str, Any]]
+    align: str
+    notes: tuple[str, ...] = ()
+
+
+def render(data: Sequence[dict[str, Any]] | Any, fmt: str) -> Table | Text | str:
     """``table`` gives a rich renderable; ``md``, ``csv`` and ``json`` give strings. Values have 4 decimals.
 
+    ``data`` is a list of flat leaderboard rows or an object with a ``grid()`` method (a paper layout, the claims).
     With no rows, ``table`` and ``md`` say "No results."; ``csv`` is the header alone and ``json`` is ``[]``,
     so machine-readable output stays parseable.
     """
     if fmt not in FORMATS:
         raise UnknownNameError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return {"table": _table, "md": _markdown, "csv": _csv, "json": _json}[fmt](rows)
+    grid = data.grid() if hasattr(data, "grid") else flat_grid(data)
+    return {"table": _table, "md": _markdown, "csv": _csv, "json": _json}[fmt](grid)
 
 
-def _mean_std(row: dict[str, Any]) -> str:
-    return f"{row['mean']:.4f}" if row["std"] is None else f"{row['mean']:.4f} ± {row['std']:.4f}"
+def mean_std(mean: float, std: float | None) -> str:
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
-    """The human-readable cells of one row, in :data:`_HEADER` order (the backbone shown when not the preset's
-    own name)."""
-    preset = row["preset"] if row["backbone"] == row["preset"] else f"{row['preset']} ({row['backbone']})"
-    return [row["method"], preset, row["suite"], f"{row['dataset']}/{row['split']}", row["metric"], _mean_std(row),
-            str(row["n_seeds"])]
+def rounded(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
 
 
-def _rounded(row: dict[str, Any]) -> dict[str, Any]:
-    """The machine-readable fields of one row, numbers rounded to 4 decimals."""
-    return {k: round(row[k], 4) if k in ("mean", "std") and row[k] is not None else row[k] for k in _FIELDS}
+def flat_grid(rows: Sequence[dict[str, Any]]) -> Grid:
+    """The flat leaderboard: one line per experiment × metric (the backbone shown when not the preset's name)."""
+    def cells(row: dict[str, Any]) -> tuple[str, ...]:
+        preset = row["preset"] if row["backbone"] == row["preset"] else f"{row['preset']} ({row['backbone']})"
+        return (row["method"], preset, row["suite"], f"{row['dataset']}/{row['split']}", row["metric"],
+                mean_std(row["mean"], row["std"]), str(row["n_seeds"]))
+
+    return Grid("Leaderboard", _HEADER, [cells(row) for row in rows], _FIELDS,
+                [{k: rounded(row[k]) for k in _FIELDS} for row in rows], "lllllrr")
 
 
-def _table(rows: Sequence[dict[str, Any]]) -> Table | Text:
-    if not rows:
+def _plain(cell: str) -> str:
+    return cell[2:-2] if cell.startswith("**") and cell.endswith("**") else cell
+
+
+def _table(grid: Grid) -> Table | Text:
+    if not grid.rows:
         return Text(NO_RESULTS, style="yellow")
-    table = Table(*_HEADER, title="Leaderboard")
-    for column in table.columns[-2:]:
-        column.justify = "right"
-    for row in rows:
-        table.add_row(*_cells(row))
+    table = Table(*grid.header, title=grid.title, caption="\n".join(grid.notes) or None)
+    for column, align in zip(table.columns, grid.align):
+        column.justify = "right" if align == "r" else "left"
+    for row in grid.rows:
+        table.add_row(*(Text(_plain(c), style="bold green") if c != _plain(c) else Text(c) for c in row))
     return table
 
 
-def _markdown(rows: Sequence[dict[str, Any]]) -> str:
-    if not rows:
+def _markdown(grid: Grid) -> str:
+    if not grid.rows:
         return NO_RESULTS + "\n"
-    lines = [_HEADER, ("---",) * 5 + ("---:",) * 2, *map(_cells, rows)]
-    return "".join("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |\n" for line in lines)
+    rule = tuple("---:" if align == "r" else "---" for align in grid.align)
+    lines = [grid.header, rule, *grid.rows]
+    text = "".join("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |\n" for line in lines)
+    return text + "".join(f"\n{note}\n" for note in grid.notes)
 
 
-def _csv(rows: Sequence[dict[str, Any]]) -> str:
+def _csv(grid: Grid) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=grid.fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_rounded(row) for row in rows)
+    writer.writerows(grid.records)
     return out.getvalue()
 
 
-def _json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([_rounded(row) for row in rows], indent=2, ensure_ascii=False)
+def _json(grid: Grid) -> str:
+    return json.dumps(grid.records, indent=2, ensure_ascii=False)

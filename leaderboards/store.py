@@ -80,7 +80,8 @@ def record(result: Mapping[str, Any], engine: Engine) -> int:
     """Upsert one ``result.json`` dict (the run and all its metric rows) in one transaction.
 
     Metric rows are keyed by (config_hash, seed, suite, suite_version, dataset, split, metric), so recording the
-    same result again updates values in place. Returns the number of metric rows written.
+    same result again updates values in place. Rows whose value is null (undefined) are not stored. Returns the
+    number of metric rows written.
     """
     run, metrics = _validate(result)
     run["recorded_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -154,7 +155,7 @@ _RUN_FIELDS = {
 }
 _METRIC_FIELDS = {
     "suite": _TEXT, "suite_version": _TEXT, "dataset": _TEXT, "split": _TEXT, "metric": _TEXT,
-    "value": _NUMBER, "stderr": _optional(_NUMBER), "n": _INT, "higher_is_better": _BOOL,
+    "value": _optional(_NUMBER), "stderr": _optional(_NUMBER), "n": _INT, "higher_is_better": _BOOL,
 }
 _RESULT_FIELDS = {"schema_version": _INT, **_RUN_FIELDS, "metrics": _LIST}
 
@@ -186,5 +187,6 @@ def _validate(result: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if key in seen:
             raise ResultError(f"duplicate metric row {key[2:]}", field=f"metrics[{i}]")
         seen.add(key)
-        metrics.append(metric)
+        if metric["value"] is not None:  # an undefined metric (null, e.g. tau on constant scores) stays in the JSON
+            metrics.append(metric)
     return run, metrics

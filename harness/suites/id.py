@@ -8,15 +8,18 @@ from harness.errors import ConfigError
 from harness.metrics import pairwise_accuracy
 from harness.scoring import score_pair_rows
 
+GROUP_FIELDS = ("subset", "domain")  # copied into predictions, so per-group metrics can be read off them
+
 
 def pair_metrics(suite: suites.Suite, ctx, rows: list[dict], dataset: str, split: str) -> suites.SuiteResult:
     """Accuracy (ties wrong), tie count and identical-after-truncation count, with per-example predictions."""
     identical, chosen, rejected = score_pair_rows(ctx, rows, f"{suite.name}: {dataset}/{split}")
     accuracy, ties = pairwise_accuracy(chosen, rejected)
     skipped = set(identical)
-    kept = [row for i, row in enumerate(rows) if i not in skipped]
-    predictions = [{"id": row.get("id", i), "score_chosen": c, "score_rejected": r, "correct": c > r}
-                   for i, (row, c, r) in enumerate(zip(kept, chosen.tolist(), rejected.tolist()))]
+    kept = [(i, row) for i, row in enumerate(rows) if i not in skipped]
+    predictions = [{"id": row.get("id", i), **{k: row[k] for k in GROUP_FIELDS if k in row},
+                    "score_chosen": c, "score_rejected": r, "correct": c > r}
+                   for (i, row), c, r in zip(kept, chosen.tolist(), rejected.tolist())]
     return suites.SuiteResult(
         metrics=[suite.row(dataset, split, "accuracy", accuracy),
                  suite.count(dataset, split, "ties", ties, accuracy.n),

@@ -19,12 +19,14 @@ from leaderboards.schema import Metric, Run
 from leaderboards.store import ResultError, database_url
 
 
-def make_result(method="bt", seed=0, value=0.8, config_hash=None, run_id=None, preset="tiny", backbone="tiny"):
+def make_result(method="bt", seed=0, value=0.8, config_hash=None, run_id=None, preset="tiny", backbone="tiny",
+                config=None):
     """A valid result.json dict with one ID-accuracy row and one OOD-accuracy row."""
     config_hash = config_hash or f"{method}-{preset}-hash".ljust(16, "0")[:16]
     return {
         "schema_version": 1, "run_id": run_id or f"{method}-{preset}-s{seed}", "method": method,
-        "method_config": {"margin": 0.0}, "preset": preset, "config_hash": config_hash, "config": {"lr": 1e-3},
+        "method_config": {"margin": 0.0}, "preset": preset, "config_hash": config_hash,
+        "config": config or {"lr": 1e-3},
         "backbone": backbone, "data": "world:v1:seed0", "seed": seed,
         "versions": {"rmbench": "0.1.0", "torch": "2.13.0"}, "git_sha": None,
         "started_at": "2026-11-21T12:00:00+00:00", "finished_at": "2026-11-21T12:05:00+00:00",
@@ -140,6 +142,17 @@ def test_rebuild_matches_direct_records_and_skips_bad_files(tmp_path, engine, ca
     assert "broken" in caplog.text
     assert leaderboard(rebuilt) == leaderboard(engine)
     assert counts(rebuilt) == counts(engine) == (4, 8)
+    assert table_contents(rebuilt) == table_contents(engine)
+
+
+def table_contents(engine):
+    """Every run and metric row, without the surrogate id and the time of recording."""
+    with engine.connect() as conn:
+        runs = [{k: v for k, v in r.items() if k != "recorded_at"}
+                for r in conn.execute(Run.__table__.select().order_by(Run.run_id)).mappings()]
+        metrics = [{k: v for k, v in r.items() if k != "id"}
+                   for r in conn.execute(Metric.__table__.select().order_by(Metric.run_id, Metric.suite)).mappings()]
+    return runs, metrics
 
 
 def _write_many(url: str, worker: int, n: int) -> None:
@@ -152,15 +165,15 @@ def _write_many(url: str, worker: int, n: int) -> None:
 def test_concurrent_writers(tmp_path):
     url = f"sqlite:///{tmp_path / 'concurrent.db'}"
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    procs = [ctx.Process(target=_write_many, args=(url, w, 25)) for w in range(4)]
+    procs = [ctx.Process(target=_write_many, args=(url, w, 50)) for w in range(8)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * 4
+    assert [p.exitcode for p in procs] == [0] * 8  # a "database is locked" error would exit 1
     engine = engine_for(url)
-    assert counts(engine) == (100, 200)
-    assert {r["n_seeds"] for r in leaderboard(engine)} == {25}
+    assert counts(engine) == (400, 800)
+    assert {r["n_seeds"] for r in leaderboard(engine)} == {50}
 
 
 @pytest.fixture
@@ -198,3 +211,84 @@ def test_render_empty_and_unknown_format():
     assert render([], "csv").startswith("method,")
     with pytest.raises(KeyError, match="html"):
         render([], "html")
+
+
+def layout_result(method, seed, rows, method_config=None, config=None):
+    """A result whose metric rows are ``(suite, dataset, split, metric, value)`` tuples."""
+    result = make_result(method, seed=seed, config=config,
+                         config_hash=f"{method}-{json.dumps(method_config)}-{json.dumps(config)}"[:64],
+                         run_id=f"{method}-{json.dumps(method_config)}-{json.dumps(config)}-s{seed}")
+    result["method_config"] = method_config or {"margin": 0.0}
+    result["metrics"] = [{"suite": suite, "suite_version": "1", "dataset": dataset, "split": split, "metric": metric,
+                          "value": value, "stderr": 0.01, "n": 100, "higher_is_better": True}
+                         for suite, dataset, split, metric, value in rows]
+    return result
+
+
+@pytest.fixture
+def paper_engine(engine):
+    """bt and aplot (2 seeds) with id, OOD, RewardBench, noise and splits rows; aplot also with another gamma."""
+    for seed in range(2):
+        for method, base in (("bt", 0.70), ("aplot", 0.75)):
+            rows = [("id", "world", "id", "accuracy", base + 0.01 * seed),
+                    ("ood", "hhh", "all", "accuracy", base - 0.1), ("ood", "hhh", "harmless", "accuracy", 0.0),
+                    ("ood", "rewardbench:rb.jsonl", "Chat", "score", base + 0.1),
+                    ("ood", "rewardbench:rb.jsonl", "overall", "score", base),
+                    ("ood", "rewardbench:rb.jsonl", "all", "accuracy", 0.0),
+                    ("noise", "world", "id@noise=0.2", "accuracy", base - 0.2),
+                    ("noise", "world", "id@noise=0", "accuracy", base),
+                    ("noise", "world", "prompt_ood@noise=0.2", "kendall_tau_b", 0.0),
+                    ("splits", "world", "response_ood", "kendall_tau_b", base - 0.5)]
+            record(layout_result(method, seed, rows, {"gamma": 0.5}), engine)
+    record(layout_result("aplot", 0, [("id", "world", "id", "accuracy", 0.9)], {"gamma": 0.1}), engine)
+    record(layout_result("bt", 0, [("splits", "world", "response_ood", "kendall_tau_b", 0.1)], {"gamma": 0.5},
+                         config={"lr": 1e-3, "data": {"label_noise": 0.2}}), engine)
+    return engine
+
+
+def test_main_layout_columns_and_cells(paper_engine):
+    from leaderboards import table
+
+    t = table(paper_engine, "main")
+    assert [c.title for c in t.columns] == ["ID acc", "hhh", "RB Chat", "RB Chat-Hard", "RB Safety",
+                                            "RB Reasoning", "RB Score"]
+    assert [r.label for r in t.rows] == ["aplot (gamma=0.1)", "aplot (gamma=0.5)", "bt"]
+    aplot = t.rows[1]
+    assert aplot.cells[0].mean == pytest.approx(0.755) and aplot.cells[0].n_seeds == 2
+    assert aplot.cells[1].mean == pytest.approx(0.65)  # the dataset's "all" row, not its subsets
+    assert aplot.cells[2].mean == pytest.approx(0.85) and aplot.cells[3] is None
+    assert aplot.cells[6].mean == pytest.approx(0.75)
+
+
+def test_noise_and_splits_layouts(paper_engine):
+    from leaderboards import table
+
+    noise = table(paper_engine, "noise")
+    assert [c.title for c in noise.columns] == ["noise 0%", "noise 20%"]
+    assert [round(c.mean, 4) for c in noise.rows[-1].cells] == [0.7, 0.5]
+    splits = table(paper_engine, "splits")
+    assert [r.label for r in splits.rows] == ["aplot", "bt (data.label_noise=0.2)", "bt (data.label_noise=None)"]
+    assert splits.rows[0].cells[0] is None and splits.rows[0].cells[2].mean == pytest.approx(0.25)
+    assert splits.rows[1].cells[2].mean == pytest.approx(0.1) and splits.rows[1].cells[2].n_seeds == 1
+
+
+def test_layouts_render_with_best_in_bold(paper_engine):
+    from leaderboards import table
+
+    t = table(paper_engine, "main")
+    md = render(t, "md")
+    assert md.splitlines()[0] == ("| method | ID acc | hhh | RB Chat | RB Chat-Hard | RB Safety | RB Reasoning | "
+                                  "RB Score |")
+    assert "| aplot (gamma=0.1) | **0.9000 (n=1)** | — |" in md
+    records = json.loads(render(t, "json"))
+    assert records[2]["row"] == "bt" and records[2]["ID acc seeds"] == 2 and records[2]["RB Safety"] is None
+    assert list(csv.DictReader(io.StringIO(render(t, "csv"))))[2]["ID acc"] == "0.705"
+    assert render(t, "table").row_count == 3
+
+
+def test_unknown_layout_lists_the_views(engine):
+    from leaderboards import view
+
+    with pytest.raises(KeyError, match="flat, main, noise, splits, bon, claims"):
+        view(engine, "paper")
+    assert render(view(engine, "splits"), "md") == "No results.\n"

@@ -55,23 +55,11 @@ def test_contract(name):
     assert method.loss(swapped).loss > method.loss(good).loss
 
 
-def test_out_of_tree_method_through_entry_point(monkeypatch):
-    from importlib import metadata
-
-    import harness.registry
-
-    class EntryPoint:
+def test_out_of_tree_method_through_entry_point(entry_point_method):
+    class MyBT(methods.get("bt")):
         name = "my_bt"
 
-        def load(self):
-            class MyBT(methods.get("bt")):
-                name = "my_bt"
-            return MyBT
-
-    monkeypatch.setattr(harness.registry, "entry_points", lambda group: [EntryPoint()] if group == "rmbench.methods"
-                        else metadata.entry_points(group=group))
-    monkeypatch.setattr(methods._registry, "_plugins_loaded", False)
-    monkeypatch.setattr(methods._registry, "_items", dict(methods._registry._items))
+    entry_point_method(MyBT)
     assert "my_bt" in methods.names()
     assert methods.get("my_bt")().loss(RewardOutput(torch.ones(2), torch.zeros(2))).loss.item() == pytest.approx(
         math.log1p(math.exp(-1)), abs=1e-6)

@@ -1,0 +1,227 @@
+"""A self-contained HTML report: the paper tables, the claims, the flat leaderboard, the recorded runs and plots
+(convergence, best-of-N, label noise, splits) embedded as base64 PNG drawn by matplotlib's Agg canvas.
+
+Every text from the database or the run directories goes through Jinja2 autoescaping; plot labels are escaped
+for matplotlib's mathtext.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy import Engine
+
+from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, claims_table
+from leaderboards.queries import facts, leaderboard
+from leaderboards.render import Grid, flat_grid
+from leaderboards.tables import LAYOUTS, PaperTable, bon_kl, bon_n, experiments, noise_rate, table
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+_VERDICT_CLASSES = {FAILS: "fails", HOLDS: "holds", INCONCLUSIVE: "inconclusive", NO_DATA: "nodata"}
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;color:#1d2430;
+padding:0 1rem}
+h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d8dde6;padding-bottom:.3rem}
+.meta,.note,.empty{color:#5b6575}.empty{font-style:italic}
+nav a{margin-right:1rem}
+table{border-collapse:collapse;margin:.6rem 0;font-variant-numeric:tabular-nums}
+th,td{padding:.3rem .6rem;border-bottom:1px solid #e6e9ef;text-align:left;vertical-align:top}
+th{background:#f3f5f9}td.r,th.r{text-align:right;white-space:nowrap}
+td.holds{color:#17663a;font-weight:600}td.fails{color:#a4262c;font-weight:600}
+td.inconclusive{color:#8a5a00}td.nodata{color:#7b8494}
+figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #e6e9ef}
+details summary{cursor:pointer;font-weight:600}
+</style></head>
+<body>
+<h1>{{ title }}</h1>
+<p class="meta">Generated {{ generated }} · database {{ database }} · runs {{ runs_dir }} · filters: {{ filters }}</p>
+<nav>{% for section in sections %}<a href="#{{ section.id }}">{{ section.title }}</a>{% endfor %}</nav>
+{% for section in sections %}
+<section id="{{ section.id }}"><h2>{{ section.title }}</h2>
+{% if section.grid %}{% set grid = section.grid %}
+{% if grid.rows %}
+<table><thead><tr>{% for head, align in zip(grid.header, grid.align) %}<th class="{{ align }}">{{ head }}</th>
+{% endfor %}</tr></thead><tbody>
+{% for row in grid.rows %}<tr>{% for cell, align in zip(row, grid.align) %}<td class="{{ align }} {{ verdict_class(cell) }}">
+{%- if cell.startswith("**") and cell.endswith("**") %}<strong>{{ cell[2:-2] }}</strong>{% else %}{{ cell }}{% endif -%}
+</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+{% for note in grid.notes %}<p class="note">{{ note }}</p>{% endfor %}
+{% else %}<p class="empty">No results.</p>{% endif %}
+{% elif section.png %}<figure><img alt="{{ section.title }}" src="data:image/png;base64,{{ section.png }}">
+<figcaption class="note">{{ section.caption }}</figcaption></figure>
+{% else %}<p class="empty">{{ section.caption }}</p>{% endif %}
+</section>
+{% endfor %}
+<section id="runs"><h2>Runs</h2><details><summary>{{ runs|length }} recorded runs</summary>
+<table><thead><tr><th>run</th><th>method</th><th>method config</th><th>preset</th><th>backbone</th><th>data</th>
+<th class="r">seed</th><th>recorded</th></tr></thead><tbody>
+{% for run in runs %}<tr><td>{{ run.run_id }}</td><td>{{ run.method }}</td><td>{{ run.method_config }}</td>
+<td>{{ run.preset }}</td><td>{{ run.backbone }}</td><td>{{ run.data }}</td><td class="r">{{ run.seed }}</td>
+<td>{{ run.recorded_at }}</td></tr>
+{% endfor %}</tbody></table></details></section>
+</body></html>
+"""
+
+
+def build_report(engine: Engine, runs_dir: str | Path = "runs", title: str = "rmbench report",
+                 **filters: str | None) -> str:
+    """The report as one HTML string, over the results matching ``filters`` (preset, backbone, data, …)."""
+    tables = {name: table(engine, name, **filters) for name in LAYOUTS}
+    rows = facts(engine, **filters)
+    sections = [_section(name, t.title, grid=t.grid()) for name, t in tables.items()]
+    sections.append(_section("claims", "Paper claims", grid=claims_table(engine, **filters).grid()))
+    plots = (("convergence", "Convergence: validation accuracy vs step", lambda: _convergence(rows, Path(runs_dir))),
+             ("bon-plot", "Best-of-N: gold score vs KL", lambda: _bon_plot(tables["bon"])),
+             ("noise-plot", "Accuracy vs label-noise rate", lambda: _noise_plot(tables["noise"])),
+             ("splits-plot", "Generalisation splits per method", lambda: _splits_plot(tables["splits"])))
+    for section_id, plot_title, draw in plots:
+        png, caption = draw()
+        sections.append(_section(section_id, plot_title, png=png, caption=caption))
+    sections.append(_section("leaderboard", "All metrics (mean ± std over seeds)",
+                             grid=flat_grid(leaderboard(engine, **filters))))
+    runs = {r["run_id"]: {**r, "method_config": json.dumps(r["method_config"], sort_keys=True)} for r in rows}
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(_TEMPLATE).render(
+        title=title, generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        database=engine.url.render_as_string(hide_password=True), runs_dir=str(runs_dir),
+        filters=", ".join(f"{k}={v}" for k, v in filters.items() if v is not None) or "none", sections=sections,
+        runs=sorted(runs.values(), key=lambda r: r["run_id"]), zip=zip, verdict_class=_verdict_class)
+
+
+def _section(section_id: str, title: str, grid: Grid | None = None, png: str | None = None,
+             caption: str = "") -> dict[str, Any]:
+    """A report section: a table (``grid``), a plot (``png`` with ``caption``) or, with neither, the ``caption``."""
+    return {"id": section_id, "title": title, "grid": grid, "png": png, "caption": caption}
+
+
+def _verdict_class(cell: str) -> str:
+    return next((cls for verdict, cls in _VERDICT_CLASSES.items() if cell.split(" (")[0] == verdict), "")
+
+
+# --- plots: each returns (base64 PNG or None, caption or the reason there is no plot) ---------------------------
+
+
+def _mathtext_safe(text: str) -> str:
+    return text.replace("$", r"\$")
+
+
+def _png(draw: Callable[[Any], None], ncols: int = 1) -> str:
+    """Draw on a fresh Agg figure with ``ncols`` axes and return it as base64 PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(7.0, 3.2 * ncols), 4.2), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    draw(fig.subplots(1, ncols, squeeze=False)[0])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _read_curve(path: Path) -> dict[int, float]:
+    """step → val_accuracy from a ``metrics.jsonl``; a missing file gives nothing, an unreadable one is logged."""
+    if not path.exists():
+        return {}
+    try:
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        log.warning("skipping %s: %s", path, exc)
+        return {}
+    return {r["step"]: r["val_accuracy"] for r in lines if isinstance(r, dict) and "val_accuracy" in r}
+
+
+def _convergence(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, str]:
+    curves: dict[str, list[dict[int, float]]] = defaultdict(list)
+    for exp in experiments(rows):
+        for run_id in sorted(exp.run_ids):
+            if (curve := _read_curve(runs_dir / run_id / METRICS_FILE)):
+                curves[exp.method].append(curve)
+    if not curves:
+        return None, f"No training curves ({METRICS_FILE} with val_accuracy) under {runs_dir}."
+
+    def draw(axes):
+        ax = axes[0]
+        for method, runs in sorted(curves.items()):
+            steps = sorted({s for run in runs for s in run})
+            means = [statistics.fmean(run[s] for run in runs if s in run) for s in steps]
+            (line,) = ax.plot(steps, means, marker="o", ms=3, label=f"{_mathtext_safe(method)} ({len(runs)} runs)")
+            for run in runs:
+                ax.plot(sorted(run), [run[s] for s in sorted(run)], color=line.get_color(), alpha=0.25, lw=0.8)
+        ax.set(xlabel="optimiser step", ylabel="validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+
+    return _png(draw), "Bold lines: mean over runs of a method; faint lines: single runs."
+
+
+def _series(t: PaperTable, x_of: Callable[[Any], float]) -> list[tuple[str, list[float], list[float], list[float]]]:
+    """Per row of ``t``: label, x (from each column), mean and std of the cells that have a value."""
+    out = []
+    for row in t.rows:
+        points = [(x_of(col), cell.mean, cell.std or 0.0) for col, cell in zip(t.columns, row.cells) if cell]
+        out.append((_mathtext_safe(row.label), *map(list, zip(*points))))
+    return out
+
+
+def _line_plot(t: PaperTable, x_of: Callable[[Any], float], xlabel: str, ylabel: str) -> str:
+    def draw(axes):
+        ax = axes[0]
+        for label, xs, ys, errs in _series(t, x_of):
+            ax.errorbar(xs, ys, yerr=errs, marker="o", ms=4, capsize=3, label=label)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+
+    return _png(draw)
+
+
+def _bon_plot(t: PaperTable) -> tuple[str | None, str]:
+    if not t.rows:
+        return None, "No best-of-N results (suite 'bon', metric 'gold_score@n=K')."
+    return (_line_plot(t, lambda col: bon_kl(bon_n(col.metric)), "KL(best-of-n ‖ base) = log n − (n−1)/n",
+                       "expected gold score"), "Error bars: std over seeds.")
+
+
+def _noise_plot(t: PaperTable) -> tuple[str | None, str]:
+    if not t.rows:
+        return None, "No label-noise results (suite 'noise', split 'noise_<rate>')."
+    return (_line_plot(t, lambda col: noise_rate(col.split), "training label-noise rate", "accuracy"),
+            "Error bars: std over seeds.")
+
+
+def _splits_plot(t: PaperTable) -> tuple[str | None, str]:
+    if not t.rows:
+        return None, "No generalisation-splits results (suite 'splits')."
+
+    def draw(axes):
+        width = 0.8 / len(t.rows)
+        for i, (ax, column) in enumerate(zip(axes, t.columns)):
+            for j, row in enumerate(t.rows):
+                cell = row.cells[i]
+                if cell:
+                    ax.bar(j * width, cell.mean, width, yerr=cell.std or 0.0, capsize=3, color=f"C{j}",
+                           label=_mathtext_safe(row.label))
+            ax.set_title(column.title)
+            ax.set_xticks([])
+            ax.grid(axis="y", alpha=0.3)
+        handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
+        axes[0].figure.legend(list(handles.values()), list(handles), loc="outside lower center",
+                              ncols=min(len(handles), 6), fontsize="small")
+
+    return _png(draw, ncols=len(t.columns)), "Bars: mean over seeds per method; error bars: std."

@@ -1,0 +1,281 @@
+"""Paper-style layouts: one row per experiment (method + config), columns are measurements, cells mean ± std over
+seeds.
+
+Layouts (``LAYOUTS``): ``main`` (APLOT Table 1: in-distribution accuracy, OOD datasets, RewardBench sections),
+``noise`` (APLOT Table 4: in-domain accuracy per training label-noise rate), ``splits`` (BSR Table 5: in-domain
+accuracy, prompt- / response- / mutual-OOD Kendall tau) and ``bon`` (best-of-N gold score per n).
+
+The metric-row keys the layouts, claims and plots read are defined here, once. They mirror the suites:
+``harness/suites/ood.py`` (RewardBench: dataset ``rewardbench[:file]``, split = section or ``overall``, metric
+``score``; other datasets: split ``all``, metric ``accuracy``), ``harness/suites/noise.py`` (split
+``<split>@noise=<rate>``), ``harness/suites/splits.py``; best-of-N rows are expected as suite ``bon``, metric
+``gold_score@n=<n>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from leaderboards.queries import facts
+from leaderboards.render import Grid, mean_std, rounded
+
+OOD_SUITE, NOISE_SUITE, BON_SUITE = "ood", "noise", "bon"
+REWARDBENCH, RMBENCH = "rewardbench", "rmbench"
+REWARDBENCH_SECTIONS = {"Chat": "Chat", "Chat-Hard": "Chat Hard", "Safety": "Safety", "Reasoning": "Reasoning",
+                        "Score": "overall"}
+"""Column title → split of the RewardBench ``score`` rows."""
+_NOISE_SPLIT = re.compile(r"(?P<split>.+)@noise=(?P<rate>\d+(?:\.\d+)?)")
+_BON_METRIC = re.compile(r"gold_score@n=(\d+)")
+_EXCLUDED_KEYS = ("method", "seed", "suites")  # not part of an experiment's settings
+
+
+def noise_split(split: str, rate: float) -> str:
+    """The split of noise-suite rows for ``split`` evaluated after training with label-noise ``rate``."""
+    return f"{split}@noise={rate:g}"
+
+
+def noise_rate(split: str, base: str = "id") -> float | None:
+    """Inverse of :func:`noise_split` for the ``base`` split; None for any other split."""
+    match = _NOISE_SPLIT.fullmatch(split)
+    return float(match["rate"]) if match and match["split"] == base else None
+
+
+def bon_n(metric: str) -> int | None:
+    """n of a ``gold_score@n=<n>`` best-of-N metric; None for any other metric."""
+    match = _BON_METRIC.fullmatch(metric)
+    return int(match[1]) if match else None
+
+
+def bon_kl(n: int) -> float:
+    """Analytic KL of best-of-n sampling: log n − (n − 1) / n."""
+    return math.log(n) - (n - 1) / n
+
+
+def is_dataset(name: str, family: str) -> bool:
+    """``name`` is ``family`` or a file of that ``--data`` format (``family:<file>``)."""
+    return name == family or name.startswith(family + ":")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A measurement: the metric rows matching every non-None key (``dataset`` as in :func:`is_dataset`; datasets
+    of the ``exclude`` families never match). Several matching rows of one run (e.g. several OOD datasets) count as
+    their mean."""
+
+    title: str
+    metric: str
+    suite: str | None = None
+    dataset: str | None = None
+    split: str | None = None
+    exclude: tuple[str, ...] = ()
+
+    def matches(self, fact: dict[str, Any]) -> bool:
+        return (fact["metric"] == self.metric and (self.suite is None or fact["suite"] == self.suite)
+                and (self.split is None or fact["split"] == self.split)
+                and (self.dataset is None or is_dataset(fact["dataset"], self.dataset))
+                and not any(is_dataset(fact["dataset"], family) for family in self.exclude))
+
+
+ID_ACCURACY = Column("ID acc", "accuracy", "id", split="id")
+OOD_ACCURACY = Column("OOD acc", "accuracy", OOD_SUITE, split="all", exclude=(REWARDBENCH,))
+REWARDBENCH_COLUMNS = tuple(Column(f"RB {title}", "score", OOD_SUITE, REWARDBENCH, split)
+                            for title, split in REWARDBENCH_SECTIONS.items())
+SPLITS_COLUMNS = (Column("ID acc", "accuracy", "splits", split="id"),
+                  *(Column(f"{name}-OOD τ", "kendall_tau_b", "splits", split=f"{name}_ood")
+                    for name in ("prompt", "response", "mutual")))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One column of one experiment over its seeds. ``stderr`` is the standard error of the mean: std / √n with
+    ≥ 2 seeds, else the metric's own recorded stderr (None when not recorded)."""
+
+    mean: float
+    std: float | None
+    n_seeds: int
+    stderr: float | None
+    higher_is_better: bool
+
+
+@dataclass
+class Experiment:
+    """The runs of one config hash: method, flattened ``settings`` (dotted keys; the method config under
+    ``method_config.``) and, per seed, the metric rows."""
+
+    config_hash: str
+    method: str
+    settings: dict[str, str]
+    recorded_at: str = ""
+    run_ids: set[str] = field(default_factory=set)
+    seeds: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def context(self) -> tuple:
+        """Every setting but the method's own: experiments of two methods are comparable when these are equal."""
+        return tuple(sorted((k, v) for k, v in self.settings.items() if not k.startswith("method_config.")))
+
+    def cell(self, column: Column) -> Cell | None:
+        """``column`` aggregated over seeds; None when no seed has a matching row."""
+        per_seed = [_mean_of(rows) for rows in ([f for f in fs if column.matches(f)] for fs in self.seeds.values())
+                    if rows]
+        if not per_seed:
+            return None
+        values = [value for value, _, _ in per_seed]
+        std = statistics.stdev(values) if len(values) > 1 else None
+        stderr = per_seed[0][1] if std is None else std / math.sqrt(len(values))
+        return Cell(statistics.fmean(values), std, len(values), stderr, per_seed[0][2])
+
+
+def _mean_of(rows: list[dict[str, Any]]) -> tuple[float, float | None, bool]:
+    """Mean value, its stderr (None unless every row has one) and direction of the rows of one seed."""
+    errors = [row["stderr"] for row in rows]
+    stderr = None if None in errors else math.sqrt(sum(e * e for e in errors)) / len(rows)
+    return statistics.fmean(row["value"] for row in rows), stderr, rows[0]["higher_is_better"]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = json.dumps(value, sort_keys=True, default=str)
+    return out
+
+
+def experiments(rows: Iterable[dict[str, Any]]) -> list[Experiment]:
+    """Group :func:`leaderboards.queries.facts` rows by config hash, sorted by method then config hash."""
+    out: dict[str, Experiment] = {}
+    for row in rows:
+        exp = out.get(row["config_hash"])
+        if exp is None:
+            config = {k: v for k, v in row["config"].items() if k not in _EXCLUDED_KEYS}
+            config["method_config"] = row["method_config"]  # the resolved method config, defaults included
+            exp = out[row["config_hash"]] = Experiment(row["config_hash"], row["method"], _flatten(config))
+        exp.recorded_at = max(exp.recorded_at, row["recorded_at"])
+        exp.run_ids.add(row["run_id"])
+        exp.seeds[row["seed"]].append(row)
+    return sorted(out.values(), key=lambda e: (e.method, e.config_hash))
+
+
+def labels(exps: list[Experiment], max_keys: int = 3) -> dict[str, str]:
+    """config hash → the method name, plus ``(key=value, …)`` for the settings that differ between experiments of
+    the same method (method-config keys first, at most ``max_keys`` shown)."""
+    by_method: dict[str, list[Experiment]] = defaultdict(list)
+    for exp in exps:
+        by_method[exp.method].append(exp)
+    out = {}
+    for method, group in by_method.items():
+        keys = sorted({k for e in group for k in e.settings}, key=lambda k: (not k.startswith("method_config."), k))
+        differing = [k for k in keys if len({e.settings.get(k) for e in group}) > 1]
+        for exp in group:
+            shown = [f"{k.removeprefix('method_config.')}={json.loads(exp.settings.get(k, 'null'))}"
+                     for k in differing[:max_keys]]
+            more = f", +{len(differing) - max_keys} more" if len(differing) > max_keys else ""
+            out[exp.config_hash] = method + (f" ({', '.join(shown)}{more})" if shown else "")
+    return out
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    method: str
+    config_hash: str
+    cells: tuple[Cell | None, ...]
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+
+    def grid(self) -> Grid:
+        """Cells "mean ± std (n=seeds)", the best mean of each column in bold, "—" where nothing is recorded."""
+        tops = [_best_mean([row.cells[i] for row in self.rows]) for i in range(len(self.columns))]
+        text_rows, records = [], []
+        for row in self.rows:
+            text, record = [row.label], {"row": row.label, "method": row.method, "config_hash": row.config_hash}
+            for column, cell, top in zip(self.columns, row.cells, tops):
+                text.append(_cell_text(cell, top))
+                record.update({column.title: rounded(cell and cell.mean), f"{column.title} std": rounded(
+                    cell and cell.std), f"{column.title} seeds": cell.n_seeds if cell else 0})
+            text_rows.append(tuple(text))
+            records.append(record)
+        fields = ("row", "method", "config_hash",
+                  *(f"{c.title}{suffix}" for c in self.columns for suffix in ("", " std", " seeds")))
+        return Grid(self.title, ("method", *(c.title for c in self.columns)), text_rows, fields, records,
+                    "l" + "r" * len(self.columns))
+
+
+def _best_mean(cells: list[Cell | None]) -> float | None:
+    present = [c for c in cells if c is not None]
+    if len(present) < 2:
+        return None
+    return (max if present[0].higher_is_better else min)(c.mean for c in present)
+
+
+def _cell_text(cell: Cell | None, top: float | None) -> str:
+    if cell is None:
+        return "—"
+    text = f"{mean_std(cell.mean, cell.std)} (n={cell.n_seeds})"
+    return f"**{text}**" if cell.mean == top else text
+
+
+def _main_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    """ID accuracy; per OOD dataset its overall (split ``all``) accuracy, or per split when it has no ``all``
+    (the world fallback); RM-Bench overall score when present; the RewardBench sections."""
+    ood: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        if r["suite"] == OOD_SUITE and r["metric"] == "accuracy" and not is_dataset(r["dataset"], REWARDBENCH):
+            ood[r["dataset"]].add(r["split"])
+    columns = [ID_ACCURACY]
+    for dataset, splits in sorted(ood.items()):
+        columns += ([Column(dataset, "accuracy", OOD_SUITE, dataset, "all")] if "all" in splits else
+                    [Column(f"{dataset} {s}", "accuracy", OOD_SUITE, dataset, s) for s in sorted(splits)])
+    rmbench = sorted({r["dataset"] for r in rows if r["suite"] == OOD_SUITE and is_dataset(r["dataset"], RMBENCH)})
+    columns += [Column(f"{d} score", "score", OOD_SUITE, d, "overall") for d in rmbench]
+    return (*columns, *REWARDBENCH_COLUMNS)
+
+
+def _noise_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    splits = {r["split"]: rate for r in rows if r["suite"] == NOISE_SUITE and r["metric"] == "accuracy"
+              and (rate := noise_rate(r["split"])) is not None}
+    return tuple(Column(f"noise {rate:.0%}", "accuracy", NOISE_SUITE, split=split)
+                 for split, rate in sorted(splits.items(), key=lambda item: item[1]))
+
+
+def _bon_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    ns = sorted({n for r in rows if r["suite"] == BON_SUITE and (n := bon_n(r["metric"])) is not None})
+    return tuple(Column(f"gold@n={n}", f"gold_score@n={n}", BON_SUITE) for n in ns)
+
+
+LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...]]]] = {
+    "main": ("In-distribution, OOD and RewardBench (APLOT Table 1)", _main_columns),
+    "noise": ("In-domain accuracy after training with label noise (APLOT Table 4)", _noise_columns),
+    "splits": ("Generalisation splits (BSR Table 5)", lambda _: SPLITS_COLUMNS),
+    "bon": ("Best-of-N: expected gold score of the proxy-argmax of n samples", _bon_columns),
+}
+
+
+def table(engine: Engine, layout: str, **filters: str | None) -> PaperTable:
+    """The ``layout`` table (a key of :data:`LAYOUTS`) over the rows matching ``filters`` (those of
+    :func:`leaderboards.queries.facts`). One row per experiment with a value in at least one column, labelled by
+    :func:`labels` among those rows."""
+    title, columns_of = LAYOUTS[layout]
+    rows = facts(engine, **filters)
+    columns = columns_of(rows)
+    shown = [(exp, cells) for exp in experiments(rows) if any(cells := tuple(map(exp.cell, columns)))]
+    names = labels([exp for exp, _ in shown])
+    out = [Row(names[exp.config_hash], exp.method, exp.config_hash, cells) for exp, cells in shown]
+    return PaperTable(layout, title, columns, tuple(sorted(out, key=lambda r: r.label)))

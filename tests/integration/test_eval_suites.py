@@ -1,0 +1,87 @@
+"""`rmbench eval --suite splits|style|noise|ood|diagnostics` on a micro-preset bt run, --model, batch invariance."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["metrics"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_base):
+    root = tmp_path_factory.mktemp("suites")
+    db = f"sqlite:///{root / 'rm.db'}"
+    result = runner.invoke(app, ["train", "bt", "--preset", "micro", "--runs-dir", str(root / "runs"), "--db", db,
+                                 "--json"], catch_exceptions=False)
+    return root, db, root / "runs" / json.loads(result.stdout)["run_id"]
+
+
+def keys(metrics):
+    return {(m["dataset"], m["split"], m["metric"]) for m in metrics}
+
+
+def test_style_and_diagnostics(run):
+    root, db, run_dir = run
+    style = invoke("eval", "--run", run_dir, "--suite", "style", "--db", db, "--json")
+    assert ("world", "overall", "hard_accuracy") in keys(style) and all(m["suite_version"] for m in style)
+    assert (run_dir / "predictions" / "style" / "world-style.jsonl").exists()
+    diag = invoke("eval", "--run", run_dir, "--suite", "diagnostics", "--db", db, "--json")
+    assert {("world", s, "effective_rank") for s in ("train", "id", "mutual_ood")} <= keys(diag)
+    assert ("world", "id", "ece_10bins") in keys(diag)
+
+
+def test_ood_on_fixture_files_and_the_world_fallback(run):
+    root, db, run_dir = run
+    metrics = invoke("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--json",
+                     "--data", "rewardbench:tests/fixtures/rewardbench/filtered.jsonl",
+                     "--data", "mtbench:tests/fixtures/mtbench/human.jsonl")
+    assert {("rewardbench-filtered", "overall", "score"), ("mtbench-human", "all", "ties_excluded")} <= keys(metrics)
+    fallback = invoke("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--json")
+    assert ("world-fallback", "mutual_ood", "accuracy") in keys(fallback)
+    board = json.loads(runner.invoke(app, ["leaderboard", "--db", db, "--format", "json", "--suite", "ood"]).stdout)
+    assert {row["dataset"] for row in board} >= {"rewardbench-filtered", "world-fallback"}
+
+
+def test_noise_trains_one_run_per_rate(run):
+    root, db, run_dir = run
+    metrics = invoke("eval", "--run", run_dir, "--suite", "noise", "--set", "noise.rates=0,0.5",
+                     "--set", "train.max_steps=5", "--db", db, "--json")
+    assert {("world", "id@noise=0", "accuracy"), ("world", "mutual_ood@noise=0.5", "kendall_tau_b")} <= keys(metrics)
+    flipped = {m["split"]: m["value"] for m in metrics if m["metric"] == "label_flipped"}
+    assert flipped["train@noise=0"] == 0 and flipped["train@noise=0.5"] > 0
+    runs = [json.loads(x) for x in (run_dir / "predictions" / "noise" / "runs.jsonl").read_text().splitlines()]
+    assert [r["rate"] for r in runs] == [0.0, 0.5] and len(runs[1]["flipped_rows"]) == flipped["train@noise=0.5"]
+
+
+def test_model_path_and_batch_size_invariance(run):
+    root, db, run_dir = run
+    metrics = invoke("eval", "--model", run_dir / "checkpoint", "--suite", "splits", "--runs-dir", root / "runs",
+                     "--db", db, "--json", "--set", "data.world.n_id=40", "--set", "data.world.n_ood=10")
+    assert ("world", "id", "accuracy") in keys(metrics)
+    ckpt = next(p for p in (root / "runs").iterdir() if p.name.startswith("ckpt-checkpoint-"))
+    result = json.loads((ckpt / "result.json").read_text())
+    assert result["method"] == "bt" and result["model_path"] == str((run_dir / "checkpoint").resolve())
+
+    from harness.config import resolve
+    from harness.data import world_splits
+    from harness.data.encode import Encoder
+    from harness.metrics import pairwise_accuracy
+    from harness.models import RewardModel
+    from harness.scoring import score_sequences
+
+    model = RewardModel.load(run_dir / "checkpoint")
+    rows = world_splits(resolve("micro").data.world)["id"][:24]
+    encoder = Encoder(model.tokenizer, 128)
+    seqs = encoder.encode([r["prompt"] for r in rows] * 2, [r["chosen"] for r in rows] + [r["rejected"] for r in rows])
+    one, sixteen = (score_sequences(model, seqs, model.tokenizer.pad_token_id, b, show_progress=False) for b in (1, 16))
+    assert (one - sixteen).abs().max() < 1e-5
+    assert pairwise_accuracy(one[:24], one[24:])[0] == pairwise_accuracy(sixteen[:24], sixteen[24:])[0]

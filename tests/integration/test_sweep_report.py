@@ -1,0 +1,74 @@
+"""Sweep → leaderboard → claims → report → rebuild, end to end through the CLI on the micro preset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_base):
+    root = tmp_path_factory.mktemp("sweep")
+    db = f"sqlite:///{root / 'rm.db'}"
+    small = ("train.max_steps=3", "data.world.n_id=80", "data.world.n_ood=12", "data.validation_pairs=16")
+    common = ("--preset", "micro", "--suites", "id,splits", *(x for item in small for x in ("--set", item)),
+              "--runs-dir", root / "runs", "--db", db, "--json")
+    first = invoke("sweep", "--methods", "bt,bsr", "--seeds", 2, *common)
+    assert first.exit_code == 0, first.output
+    return root, db, common, json.loads(first.stdout)
+
+
+def test_sweep_trains_the_grid_then_skips_it(swept):
+    root, db, common, jobs = swept
+    assert [(j["method"], j["seed"], j["status"]) for j in jobs] == [
+        ("bt", 0, "trained"), ("bsr", 0, "trained"), ("bt", 1, "trained"), ("bsr", 1, "trained")]
+    again = invoke("sweep", "--methods", "bt,bsr", "--seeds", 2, *common)
+    assert again.exit_code == 0
+    assert [j["status"] for j in json.loads(again.stdout)] == ["skipped"] * 4
+    assert len(list((root / "runs").iterdir())) == 4
+
+
+def test_a_failing_job_is_reported_and_the_others_run(swept):
+    root, db, common, _ = swept
+    result = invoke("sweep", "--methods", "bt,bsr", "--seeds", 1, *common, "--set", "method_config.lam=0.01")
+    assert result.exit_code == 1
+    bt, bsr = json.loads(result.stdout)
+    assert bt["status"] == "failed" and "lam" in bt["error"]
+    assert bsr["status"] == "trained" and bsr["error"] is None
+
+
+def test_leaderboard_views_and_report(swept):
+    root, db, _, _ = swept
+    board = json.loads(invoke("leaderboard", "--db", db, "--format", "json", "--suite", "splits").stdout)
+    assert {(r["method"], r["n_seeds"]) for r in board if r["split"] == "response_ood"} >= {("bt", 2), ("bsr", 2)}
+    claims = json.loads(invoke("leaderboard", "--db", db, "--layout", "claims", "--format", "json").stdout)
+    bsr_claims = [c for c in claims if c["method"] == "bsr"]
+    assert len(bsr_claims) == 3 and all(c["n_baseline"] == 2 for c in bsr_claims)
+    assert all(c["verdict"] in ("holds", "does not hold", "inconclusive") for c in bsr_claims)
+    splits_md = invoke("leaderboard", "--db", db, "--layout", "splits", "--format", "md").stdout
+    assert splits_md.startswith("| method | ID acc | prompt-OOD τ |") and "(n=2)" in splits_md
+
+    out = root / "report.html"
+    assert invoke("report", "--out", out, "--runs-dir", root / "runs", "--db", db).exit_code == 0
+    html = out.read_text()
+    assert html.count("data:image/png;base64,") == 2  # convergence and splits; no BoN / noise rows here
+
+
+def test_rebuild_reconstructs_the_database(swept):
+    root, db, _, _ = swept
+    rebuilt = f"sqlite:///{root / 'rebuilt.db'}"
+    result = invoke("leaderboard", "rebuild", "--runs-dir", root / "runs", "--db", rebuilt)
+    assert result.exit_code == 0 and "recorded 5 runs" in result.stdout
+    flat = lambda url: json.loads(invoke("leaderboard", "--db", url, "--format", "json").stdout)  # noqa: E731
+    assert flat(rebuilt) == flat(db)

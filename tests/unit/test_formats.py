@@ -1,0 +1,127 @@
+"""Each real format read from a fixture in its official layout, and the DataErrors that name file, row and field."""
+import json
+
+import pytest
+
+from harness.data import formats
+from harness.errors import ConfigError, DataError
+
+FIXTURES = "tests/fixtures"
+
+
+def load(spec: str) -> formats.Loaded:
+    (parsed,) = formats.parse_specs(spec)
+    return formats.load(parsed)
+
+
+def test_rewardbench_rows_keep_subset_and_id():
+    rows = load(f"rewardbench:{FIXTURES}/rewardbench/filtered.jsonl").rows
+    assert [r["subset"] for r in rows] == ["alpacaeval-easy", "alpacaeval-easy", "mt-bench-hard",
+                                           "refusals-dangerous", "math-prm", "hep-python"]
+    assert rows[0] == {"id": 0, "subset": "alpacaeval-easy", "prompt": "Name a colour.",
+                       "chosen": "Blue is a colour.", "rejected": "No."}
+
+
+def test_rmbench_merges_safety_domains():
+    rows = load(f"rmbench:{FIXTURES}/rmbench/total_dataset.json").rows
+    assert [(r["domain"], r["subdomain"]) for r in rows] == [
+        ("chat", "chat"), ("safety", "safety-refuse"), ("safety", "safety-response")]
+    assert rows[0]["chosen"][0] == "Paris." and len(rows[0]["rejected"]) == 3
+
+
+def test_hhh_pairs_each_good_choice_with_each_bad_one_and_takes_the_subset_from_the_file():
+    rows = load(f"hhh:{FIXTURES}/hhh").rows
+    assert [(r["subset"], r["chosen"][:5], r["rejected"][:5]) for r in rows] == [
+        ("harmless", "I won", "Sure,"), ("harmless", "Why d", "No."), ("harmless", "Why d", "Jokes")]
+
+
+def test_mtbench_excludes_and_counts_ties_and_keeps_each_side_history():
+    loaded = load(f"mtbench:{FIXTURES}/mtbench/human.jsonl")
+    assert loaded.excluded == {"ties_excluded": 2} and len(loaded.rows) == 2
+    turn1, turn2 = loaded.rows
+    assert turn1["prompt"] == [{"role": "user", "content": "Write a haiku."}]
+    assert (turn1["chosen"], turn1["rejected"]) == ("Autumn leaves drifting down.", "Leaves.")  # model_b won
+    assert turn2["chosen"] == "There once was a cat." and turn2["prompt"][1]["content"] == "Leaves."
+    assert turn2["prompt_rejected"][1]["content"] == "Autumn leaves drifting down."
+
+
+def test_unified_feedback_orders_by_rating_and_drops_equal_ratings():
+    loaded = load(f"unified_feedback:{FIXTURES}/unified_feedback/val.jsonl")
+    assert loaded.excluded == {"ties_excluded": 1}
+    assert [(r["chosen"], r["rejected"]) for r in loaded.rows] == [("4", "It is five."),
+                                                                  ("The capital of Italy is Rome.", "Milan")]
+    assert len(load(f"unified_feedback:{FIXTURES}/unified_feedback/val.jsonl:every=2").rows) == 1  # rows 0 and 2
+
+
+def test_skywork_and_hh_rlhf_split_the_last_assistant_turn_off_the_prompt():
+    sky = load(f"skywork:{FIXTURES}/skywork/train.jsonl").rows
+    assert sky[0] == {"id": 1, "prompt": [{"role": "user", "content": "Name a prime."}], "chosen": "7 is prime.",
+                      "rejected": "9"}
+    hh = load(f"hh_rlhf:{FIXTURES}/hh_rlhf/test.jsonl").rows
+    assert hh[0]["prompt"] == [{"role": "user", "content": "What is 3 times 3?"},
+                               {"role": "assistant", "content": "Nine."},
+                               {"role": "user", "content": "And times 4?"}]
+    assert (hh[0]["chosen"], hh[0]["rejected"]) == ("Three times four is twelve.", "13")
+
+
+def test_generic_csv_with_a_column_mapping():
+    rows = load(f"generic:{FIXTURES}/generic/pairs.csv:prompt=q,chosen=a,rejected=b").rows
+    assert rows[0] == {"id": 2, "prompt": "What is 1+1?", "chosen": "Two", "rejected": "Three is the answer"}
+    assert len(rows) == 3
+
+
+def test_generic_parquet_and_json(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"prompt": ["p"], "chosen": ["a"], "rejected": ["b"]}), tmp_path / "x.parquet")
+    assert load(f"generic:{tmp_path / 'x.parquet'}").rows == [{"id": 1, "prompt": "p", "chosen": "a",
+                                                                "rejected": "b"}]
+
+
+def test_parse_specs_comma_separated_with_options():
+    specs = formats.parse_specs("rewardbench:/d/rb.jsonl,generic:/d/x.csv:prompt=q,chosen=a,rejected=b")
+    assert specs == [formats.DataSpec("rewardbench", "/d/rb.jsonl"),
+                     formats.DataSpec("generic", "/d/x.csv", (("prompt", "q"), ("chosen", "a"), ("rejected", "b")))]
+    assert specs[0].label == "rewardbench-rb" and formats.DataSpec("rewardbench", "allenai/reward-bench").label == \
+        "rewardbench"
+    with pytest.raises(ConfigError, match="unknown option 'every'"):
+        formats.parse_specs("generic:/d/x.csv:every=2")
+    with pytest.raises(Exception, match="unknown data format 'rewardbenc'; did you mean: rewardbench"):
+        formats.parse_specs("rewardbenc:/d/x.jsonl")
+
+
+def test_offline_missing_path_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="HF_HUB_OFFLINE is set"):
+        load("rewardbench:allenai/reward-bench")
+
+
+@pytest.mark.parametrize("fmt, row, message", [
+    ("rewardbench", {"prompt": "p", "chosen": "a", "subset": "mt-bench-hard"},
+     "row 1, field 'rejected': missing field"),
+    ("rewardbench", {"prompt": "p", "chosen": "a", "rejected": "b", "subset": "mt-bench-harder"},
+     "row 1, field 'subset': unknown subset 'mt-bench-harder'"),
+    ("rewardbench", {"prompt": "p", "chosen": 3, "rejected": "b", "subset": "donotanswer"},
+     "row 1, field 'chosen': expected a string, got int"),
+    ("rmbench", {"prompt": "p", "chosen": ["a", "b", " "], "rejected": ["a", "b", "c"], "domain": "chat"},
+     "row 1, field 'chosen': empty response"),
+    ("rmbench", {"prompt": "p", "chosen": ["a", "b"], "rejected": ["a", "b", "c"], "domain": "chat"},
+     "row 1, field 'chosen': expected a list of 3 strings"),
+    ("rmbench", {"prompt": "p", "chosen": ["a"] * 3, "rejected": ["b"] * 3, "domain": "poetry"},
+     "row 1, field 'domain': unknown domain 'poetry'"),
+    ("hhh", {"input": "p", "targets": {"choices": ["a", "b"], "labels": [1, 0]}}, "field 'subset': unknown subset"),
+    ("mtbench", {"winner": "model_c"}, "row 1, field 'winner': unknown winner 'model_c'"),
+    ("skywork", {"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}],
+                 "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]},
+     "row 1, field 'chosen': empty response"),
+    ("unified_feedback", {"conv_A": [], "conv_B": [], "conv_A_rating": "high", "conv_B_rating": 1},
+     "row 1, field 'conv_A_rating': expected a number"),
+    ("hh_rlhf", {"chosen": "no transcript", "rejected": "x"}, "row 1, field 'chosen': expected a"),
+])
+def test_bad_rows_name_file_row_and_field(tmp_path, fmt, row, message):
+    path = tmp_path / "data.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError) as err:
+        load(f"{fmt}:{path}")
+    assert str(err.value).startswith(str(path)) and message in str(err.value)

@@ -1,0 +1,82 @@
+"""The HTML report: self-contained, every recorded text escaped, plots embedded, missing data skipped gracefully."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+from test_leaderboards import make_result
+
+from leaderboards import engine_for, record
+from leaderboards.report import build_report
+
+EVIL = "<script>alert('x')</script>"
+
+
+def splits_rows(value):
+    return [{"suite": "splits", "suite_version": "1", "dataset": EVIL, "split": split, "metric": metric,
+             "value": value, "stderr": 0.01, "n": 40, "higher_is_better": True}
+            for split, metric in (("id", "accuracy"), ("prompt_ood", "kendall_tau_b"),
+                                  ("response_ood", "kendall_tau_b"), ("mutual_ood", "kendall_tau_b"))]
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    """bt and a method with a hostile name, 2 seeds each, with training curves in runs/."""
+    engine = engine_for(f"sqlite:///{tmp_path / 'rm.db'}")
+    for method in ("bt", EVIL):
+        for seed in range(2):
+            result = make_result(method, seed=seed, value=0.7 + 0.05 * seed, run_id=f"run-{len(method)}-{seed}")
+            result["method_config"] = {"note": EVIL}
+            result["metrics"] += splits_rows(0.4 + 0.1 * seed)
+            record(result, engine)
+            run_dir = tmp_path / "runs" / result["run_id"]
+            run_dir.mkdir(parents=True)
+            (run_dir / "metrics.jsonl").write_text("".join(
+                json.dumps({"step": step, "loss": 0.5, **({"val_accuracy": 0.5 + step / 100} if step % 10 == 0
+                                                          else {})}) + "\n" for step in range(5, 35, 5)))
+    return engine, tmp_path / "runs"
+
+
+def images(html):
+    return [base64.b64decode(b) for b in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+
+
+def test_recorded_text_is_escaped(recorded):
+    html = build_report(*recorded)
+    assert "<script" not in html  # neither the method name, the dataset, nor the method config
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert html.count("&lt;script&gt;") >= 3
+
+
+def test_report_is_self_contained_with_plots(recorded):
+    html = build_report(*recorded)
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing fetched from elsewhere
+    pngs = images(html)
+    assert len(pngs) == 2 and all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in pngs)  # convergence + splits
+    for section in ("convergence", "splits-plot", "claims", "main", "leaderboard", "runs"):
+        assert f'id="{section}"' in html
+    assert "No best-of-N results" in html and "No label-noise results" in html
+
+
+def test_bon_and_noise_plots_appear_with_their_rows(recorded, tmp_path):
+    engine, runs = recorded
+    result = make_result("bt", seed=7, run_id="bon-run")
+    result["metrics"] = [
+        *({"suite": "bon", "suite_version": "1", "dataset": "world", "split": "bon", "metric": f"gold_score@n={n}",
+           "value": 0.1 * n, "stderr": None, "n": 64, "higher_is_better": True} for n in (1, 4, 16)),
+        *({"suite": "noise", "suite_version": "1", "dataset": "world", "split": f"id@noise={rate:g}",
+           "metric": "accuracy", "value": 0.8 - rate, "stderr": 0.01, "n": 200, "higher_is_better": True}
+          for rate in (0, 0.2))]
+    record(result, engine)
+    html = build_report(engine, runs)
+    assert len(images(html)) == 4
+    assert "No best-of-N results" not in html and "No label-noise results" not in html
+
+
+def test_empty_database_gives_a_valid_report(tmp_path):
+    html = build_report(engine_for(f"sqlite:///{tmp_path / 'empty.db'}"), tmp_path / "runs")
+    assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    assert images(html) == [] and "No training curves" in html and "no data" in html
