@@ -1,6 +1,7 @@
 """Run configuration: dataclasses, YAML presets, a config file and dotted ``--set a.b=c`` overrides.
 
-Resolution order (later wins): dataclass defaults < preset YAML < ``--config`` file < ``--set`` overrides < ``--seed``.
+Resolution order (later wins): dataclass defaults < the method's ``config_defaults`` < preset YAML < ``--config``
+file < ``--set`` overrides < ``--seed``.
 Every YAML is read with ``yaml.safe_load``; unknown keys fail with the closest valid names.
 """
 from __future__ import annotations
@@ -177,6 +178,8 @@ def _coerce(tp, value, path: str):
 def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrides: list[str] = (),
             seed: int | None = None, method: str | None = None) -> RunConfig:
     """The resolved run configuration (see module docstring for the order)."""
+    import methods
+
     data = {"preset": preset, **preset_dict(preset)}
     if config_file is not None:
         data = deep_merge(data, _read_yaml(config_file))
@@ -187,6 +190,7 @@ def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrid
         data["method"] = method
     if seed is not None:
         data["seed"] = seed
+    data = deep_merge(methods.get(data.get("method", "bt")).config_defaults, data)
     return from_dict(RunConfig, data)
 
 

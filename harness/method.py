@@ -25,8 +25,13 @@ class RewardMethod:
     name: ClassVar[str]
     paper: ClassVar[str] = ""  # citation, e.g. "Li et al. 2025, APLOT, Eq. 5-8"
     summary: ClassVar[str] = ""  # one line for `rmbench methods`
-    requires: ClassVar[frozenset[str]] = frozenset()
-    members: ClassVar[int] = 1  # number of reward heads the model needs (ensembles > 1)
+    #: what the model must compute besides the rewards (⊆ REQUIREMENTS). The class attribute holds the needs under
+    #: the default config (what ``rmbench methods`` lists); an instance may widen it for its own config in
+    #: ``__init__`` (e.g. GRM's ``dpo`` regulariser adds "ref_logprobs"). The trainer reads the instance's.
+    requires: frozenset[str] = frozenset()
+    members: ClassVar[int] = 1  # models trained and scored together (ensembles > 1)
+    #: run-config defaults the method needs (e.g. ``{"model": {"head": "mlp"}}``), applied below the preset
+    config_defaults: ClassVar[dict[str, Any]] = {}
 
     @dataclasses.dataclass
     class Config:

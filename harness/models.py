@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import os
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -124,6 +125,29 @@ class RewardModel(nn.Module):
     @property
     def is_causal_lm(self) -> bool:
         return _is_causal_lm(self._core.config)
+
+    # -- frozen reference (regularisers towards the initial model, e.g. GRM's dpo) --------------------------------
+    def frozen_reference(self) -> "RewardModel":
+        """The initial model, to take before training: with LoRA this model itself, scored with its adapter disabled
+        (no second copy in memory); with full fine-tuning a frozen deep copy (eval mode, no gradient). Score it
+        inside :meth:`as_reference`."""
+        if self.is_lora:
+            return self
+        reference = copy.deepcopy(self).eval()
+        reference.requires_grad_(False)
+        return reference
+
+    @contextmanager
+    def as_reference(self):
+        """Forward passes inside score the frozen reference: no gradient, eval mode (no dropout), LoRA adapter
+        disabled; the training mode is restored afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad(), self.backbone.disable_adapter() if self.is_lora else nullcontext():
+                yield self
+        finally:
+            self.train(was_training)
 
     # -- forward --------------------------------------------------------------------------------------------------
     def forward(self, input_ids: Tensor, attention_mask: Tensor, return_lm_logits: bool = False):

@@ -9,20 +9,30 @@ from harness.progress import progress_bar
 from harness.types import PreferenceBatch, RewardOutput
 
 
-def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = frozenset()) -> RewardOutput:
+def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = frozenset(),
+                  reference=None) -> RewardOutput:
     """Run the model once on the stacked chosen + rejected sequences and split the result per pair.
 
     ``requires`` (a method's declared needs) decides what else is computed: ``lm_logprobs`` adds the summed
-    response-token log-probabilities under the model's LM head as ``extra["logp_chosen"|"logp_rejected"]``.
+    response-token log-probabilities under the model's LM head as ``extra["logp_chosen"|"logp_rejected"]``;
+    ``ref_logprobs`` adds the same under ``reference`` (a ``RewardModel.frozen_reference()``, scored in its
+    ``as_reference()`` mode, without gradient) as ``extra["ref_logp_chosen"|"ref_logp_rejected"]``.
     """
+    b = batch.n_pairs
+    extra = {}
+    if "ref_logprobs" in requires:  # first, so its logits are freed before the policy's graph is built
+        if reference is None:
+            raise ValueError("ref_logprobs are required but reward_output() was given no reference model")
+        with reference.as_reference():
+            logp = sequence_logprobs(reference(batch.input_ids, batch.attention_mask, return_lm_logits=True)[2],
+                                     batch.input_ids, batch.response_mask)
+        extra = {"ref_logp_chosen": logp[:b], "ref_logp_rejected": logp[b:]}
     want_logits = "lm_logprobs" in requires
     outputs = model(batch.input_ids, batch.attention_mask, return_lm_logits=want_logits)
     rewards, hidden = outputs[0], outputs[1]
-    b = batch.n_pairs
-    extra = {}
     if want_logits:
         logp = sequence_logprobs(outputs[2], batch.input_ids, batch.response_mask)
-        extra = {"logp_chosen": logp[:b], "logp_rejected": logp[b:]}
+        extra.update(logp_chosen=logp[:b], logp_rejected=logp[b:])
     return RewardOutput(rewards[:b], rewards[b:], hidden[:b], hidden[b:], extra)
 
 

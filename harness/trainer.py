@@ -25,7 +25,7 @@ from harness.config import RunConfig
 from harness.data import training_pairs
 from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PairCollator, encode_pairs,
                                  split_global_batch)
-from harness.errors import TrainingError
+from harness.errors import ConfigError, TrainingError
 from harness.models import RewardModel
 from harness.progress import progress_bar
 from harness.scoring import reward_output, score_pairs
@@ -75,8 +75,15 @@ class Trainer:
         self.label = label or f"train {cfg.method}"
         set_seed(cfg.seed)
         self.method = methods.get(cfg.method)(**cfg.method_config)
-        self.model = RewardModel.build(cfg.model, need_lm_head="lm_logprobs" in self.method.requires,
-                                       seed=cfg.seed)
+        requires = self.method.requires
+        try:
+            self.model = RewardModel.build(cfg.model, need_lm_head=bool({"lm_logprobs", "ref_logprobs"} & requires),
+                                           seed=cfg.seed)
+        except ConfigError as e:  # e.g. an encoder backbone for a method that needs LM log-probs
+            raise ConfigError(f"method {cfg.method!r}: {e}") from e
+        # the frozen initial model (LoRA: the same model with its adapter disabled), taken before any step
+        self.reference = (self.model.frozen_reference().to(self.accelerator.device) if "ref_logprobs" in requires
+                          else None)
         self.pad_id = self.model.tokenizer.pad_token_id
         self.encoder = Encoder(self.model.tokenizer, cfg.model.max_length)
         self.ctx = TrainContext(cfg, self.encoder, self.run_dir, self.accelerator)
@@ -177,7 +184,7 @@ class Trainer:
         for rows in micro_batches:
             batch = collate(rows).to(acc.device)
             with acc.accumulate(self.model):
-                out = reward_output(self.model, batch, self.method.requires)
+                out = reward_output(self.model, batch, self.method.requires, self.reference)
                 result = self.method.loss(out, batch)
                 if not torch.isfinite(result.loss):
                     raise TrainingError(f"non-finite loss ({result.loss.item()}) at step {state['step'] + 1}; "

@@ -37,3 +37,9 @@ def test_config_hash_ignores_seed_but_not_hyperparameters():
 def test_round_trip_through_dict():
     cfg = config.resolve("tiny", overrides=["method_config.x=1"])
     assert config.from_dict(config.RunConfig, config.to_dict(cfg)) == cfg
+
+
+def test_method_config_defaults_sit_below_the_preset_and_overrides():
+    assert config.resolve("micro", method="grm").model.head == "mlp"  # GRM's paper head
+    assert config.resolve("micro", overrides=["model.head=linear"], method="grm").model.head == "linear"
+    assert config.resolve("micro", method="bt").model.head == "linear"

@@ -36,13 +36,15 @@ def test_contract(name):
     assert cls.requires <= REQUIREMENTS
     assert dataclasses.is_dataclass(cls.Config)
     method = cls()
-    assert method.config_dict() == cls.default_config()
+    assert method.config_dict() == cls.default_config() and method.requires <= REQUIREMENTS
 
     torch.manual_seed(0)
     chosen = torch.randn(4, requires_grad=True)
     rejected = torch.randn(4, requires_grad=True)
     hidden_w, hidden_l = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)
-    out = RewardOutput(chosen, rejected, hidden_w, hidden_l)
+    # summed response log-probs (policy and reference), for methods that require them; the others ignore them
+    logps = {k: -10 * torch.rand(4) for k in ("logp_chosen", "logp_rejected", "ref_logp_chosen", "ref_logp_rejected")}
+    out = RewardOutput(chosen, rejected, hidden_w, hidden_l, logps)
     loss = method.loss(out).loss
     assert loss.dim() == 0 and math.isfinite(loss.item())
     loss.backward()
@@ -50,8 +52,10 @@ def test_contract(name):
 
     # with Δ > 0 everywhere, exchanging chosen and rejected raises the loss
     good = RewardOutput(torch.tensor([2.0, 1.5, 3.0]), torch.tensor([0.0, -1.0, 0.5]), hidden_w[:3].detach(),
-                        hidden_l[:3].detach())
-    swapped = RewardOutput(good.rejected, good.chosen, good.rejected_hidden, good.chosen_hidden)
+                        hidden_l[:3].detach(), {k: v[:3] for k, v in logps.items()})
+    flip = {"chosen": "rejected", "rejected": "chosen"}
+    swapped = RewardOutput(good.rejected, good.chosen, good.rejected_hidden, good.chosen_hidden,
+                           {k.rpartition("_")[0] + "_" + flip[k.rpartition("_")[2]]: v for k, v in good.extra.items()})
     assert method.loss(swapped).loss > method.loss(good).loss
 
 

@@ -1,0 +1,299 @@
+"""RMO — reward margin optimisation (Ru et al., AAAI 2026), applied to reward-model training.
+
+A two-stage run. Stage 1 trains (or reuses) a ``bt`` proxy RM on the full training set, as its own run in the same
+runs directory. Stage 2 trains the RM with three switchable components, all driven by margins δ:
+
+* δ_proxy = Δ of the proxy RM on each training pair;
+* δ_base = the starting model's margin: logπ_base(y_w|x) − logπ_base(y_l|x) (raw summed response log-prob gap, as
+  the official code does) for a causal backbone, the freshly built RM's Δ (seeded head) for an encoder.
+
+1. ``filter`` — dual denoising (Eq. 6–8): drop {i : δ_base,i < 0 ∧ δ_proxy,i < δ_base,i} (Eq. 6), then keep each
+   remaining row with probability P_i = ½·[1 − tanh((|δ_proxy,i| − τ)/γ)] (Eq. 8), τ solved by bisection so that the
+   expected total filter ratio equals ``filter_ratio``. Note: Eq. 8 drops LARGE |margins| whereas the paper's prose
+   says small margins are down-sampled; the official code also drops large |margin| (keeps margins in [−10, 10]).
+   We implement Eq. 8 as written.
+2. ``diversify`` — batch margin diversification (Alg. 1), see :class:`MarginDiversifiedBatches`.
+3. ``amplify`` — pairwise margin amplification (Eq. 14–15): L = L_BT + λ_reg·mean_i σ((δ̃ − Δ_i)/α), δ̃ = median of
+   the proxy margins of the training rows. The paper's α = 125 scales summed log-prob DPO margins; RM rewards are
+   O(1), so α = 1.0 here.
+
+What the hooks did lands in result.json under ``train.rmo``: the proxy run id, the filter's removed counts and
+realised ratio, δ̃, and the summed within-batch margin variance of random, stratified and optimised partitions
+(cf. RMO Table 3).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+
+import numpy as np
+import torch
+
+import methods
+from harness.errors import TrainingError
+from harness.method import RewardMethod
+from harness.types import LossOutput, PreferenceBatch, RewardOutput
+from methods._common import bt_loss, with_metrics
+
+
+@methods.register
+class RMO(RewardMethod):
+    name = "rmo"
+    paper = "Ru et al., AAAI 2026, RMO: Eq. 6-8 (filter), Alg. 1 (batches), Eq. 14-15 (amplification)"
+    summary = "Proxy-RM margins: dual denoising filter, margin-diverse batches, median-margin amplification."
+
+    @dataclasses.dataclass
+    class Config:
+        filter: bool = True  # dual denoising filter (Eq. 6 + Eq. 8)
+        diversify: bool = True  # batch margin diversification (Alg. 1)
+        amplify: bool = True  # pairwise margin amplification (Eq. 14-15)
+        filter_ratio: float = 0.06  # target expected fraction of training rows removed (paper: 2-10 %)
+        gamma: float = 1.0  # temperature γ of Eq. 8
+        lambda_reg: float = 2.0  # λ_reg of Eq. 15
+        alpha: float = 1.0  # α of Eq. 14 (the paper's 125 is for summed log-prob DPO margins)
+        swap_patience: int = 50  # k: accepted swaps over which the relative improvement is measured (Alg. 1)
+        swap_epsilon: float = 1e-3  # ε: stop when that improvement is below 0.1 %
+        max_swap_trials: int = 20  # per training row: a hard cap on swap proposals per epoch
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self.target_margin = 0.0  # δ̃; the median proxy margin once prepare_dataset has run
+        self._margins: list[float] | None = None  # δ_proxy of the rows the trainer will train on
+        self._stats: dict = {}
+
+    def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
+        delta = out.chosen - out.rejected
+        loss = bt_loss(delta).mean()
+        if not self.config.amplify:
+            return with_metrics(loss, out)
+        reg = torch.sigmoid((self.target_margin - delta) / self.config.alpha).mean()
+        return with_metrics(loss + self.config.lambda_reg * reg, out, amplification=reg)
+
+    # -- stage 1 and the filter --------------------------------------------------------------------------------
+    def prepare_dataset(self, rows: list[dict], ctx) -> list[dict]:
+        """Train/reuse the proxy, score the margins, apply the filter; keeps δ_proxy for the sampler and δ̃."""
+        c = self.config
+        if not (c.filter or c.diversify or c.amplify):
+            return rows
+        from harness.data.encode import encode_pairs
+
+        encoded = encode_pairs(rows, ctx.encoder)
+        proxy_id, delta_proxy = proxy_margins(encoded, ctx)
+        # one dict: the trainer copies ctx.stats shallowly before fit, so batch_sampler's later additions land too
+        self._stats = ctx.stats["rmo"] = {"proxy_run_id": proxy_id}
+        keep = np.arange(len(rows))
+        if c.filter:
+            delta_base = base_margins(encoded, ctx)
+            keep, filter_stats = dual_filter(delta_base, delta_proxy, c.filter_ratio, c.gamma, ctx.config.seed)
+            self._stats.update(filter_stats)
+        # the trainer drops identical-after-truncation pairs after this hook: the margins follow the same rows
+        identical = set(encoded.identical())
+        self._margins = [float(delta_proxy[i]) for i in keep if i not in identical]
+        self.target_margin = float(np.median(self._margins)) if self._margins else 0.0
+        self._stats["target_margin"] = self.target_margin
+        return [rows[i] for i in keep]
+
+    # -- batch margin diversification --------------------------------------------------------------------------
+    def batch_sampler(self, encoded, ctx):
+        if not self.config.diversify:
+            return None
+        if self._margins is None or len(self._margins) != len(encoded):
+            raise TrainingError("rmo: batch_sampler needs the proxy margins of prepare_dataset for the same rows")
+        c = self.config
+        sampler = MarginDiversifiedBatches(self._margins, ctx.config.train.batch_size, ctx.config.seed,
+                                           c.swap_patience, c.swap_epsilon, c.max_swap_trials)
+        self._stats["batch_variance"] = sampler.variance_report()
+        return sampler
+
+
+# -- margins -------------------------------------------------------------------------------------------------------
+def proxy_margins(encoded, ctx) -> tuple[str, np.ndarray]:
+    """Stage 1: train (or reuse) the ``bt`` proxy RM with the run's config and score Δ on ``encoded``.
+
+    The proxy is a run of its own in the runs directory, found again by its run id. It has no suites, hence no
+    metrics: it is recorded in a throw-away in-memory database, not in the leaderboard.
+    """
+    from harness import api
+    from harness.models import load_checkpoint
+    from harness.scoring import score_pairs
+    from harness.trainer import CHECKPOINT_DIR
+
+    cfg = dataclasses.replace(ctx.config, method="bt", method_config={}, suites=[])
+    runs_dir = ctx.run_dir.parent
+    show = ctx.accelerator.is_main_process
+    api.train(cfg, runs_dir=runs_dir, db="sqlite://", resume=True, show_progress=show)
+    ctx.accelerator.wait_for_everyone()
+    proxy_id = api.run_id(cfg)
+    model = load_checkpoint(runs_dir / proxy_id / CHECKPOINT_DIR).to(ctx.accelerator.device)
+    chosen, rejected = score_pairs(model, methods.get("bt")(), encoded, model.tokenizer.pad_token_id,
+                                   cfg.train.eval_batch_size, show, "RMO proxy margins")
+    return proxy_id, (chosen - rejected).numpy()
+
+
+def base_margins(encoded, ctx) -> np.ndarray:
+    """δ_base of the starting model: the summed response log-prob gap of the base LM (causal backbone), else the
+    freshly built RM's Δ (encoder)."""
+    from transformers import AutoConfig
+
+    from harness.basemodel import resolve_backbone
+    from harness.models import RewardModel, _is_causal_lm
+    from harness.scoring import score_pairs
+
+    cfg, device, show = ctx.config, ctx.accelerator.device, ctx.accelerator.is_main_process
+    causal = _is_causal_lm(AutoConfig.from_pretrained(resolve_backbone(cfg.model.backbone),
+                                                      trust_remote_code=cfg.model.trust_remote_code))
+    model = RewardModel.build(cfg.model, need_lm_head=causal, seed=cfg.seed).to(device)
+    pad_id, batch_size = model.tokenizer.pad_token_id, cfg.train.eval_batch_size
+    if not causal:
+        chosen, rejected = score_pairs(model, methods.get("bt")(), encoded, pad_id, batch_size, show,
+                                       "RMO base margins")
+        return (chosen - rejected).numpy()
+    logp = response_logprobs(model, encoded.chosen + encoded.rejected, pad_id, batch_size)
+    return (logp[: len(encoded)] - logp[len(encoded):]).numpy()
+
+
+@torch.no_grad()
+def response_logprobs(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int) -> torch.Tensor:
+    """logπ(y|x) (summed response-token log-probs) of each (ids, response_start) under the model's LM head: [N],
+    in input order (scored longest first, like ``score_sequences``, for less padding)."""
+    from harness.data.encode import pad_sequences
+    from harness.scoring import sequence_logprobs
+
+    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
+    device, out = next(model.parameters()).device, torch.empty(len(seqs))
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        rows = order[start: start + batch_size]
+        ids, attention, response = (t.to(device) for t in pad_sequences([seqs[i] for i in rows], pad_id))
+        logits = model(ids, attention, return_lm_logits=True)[2]
+        out[rows] = sequence_logprobs(logits, ids, response).float().cpu()
+    return out
+
+
+# -- dual denoising filter (Eq. 6-8) -----------------------------------------------------------------------------
+def keep_probability(abs_margin: np.ndarray, tau: float, gamma: float) -> np.ndarray:
+    """Eq. 8: P = ½·[1 − tanh((|δ| − τ)/γ)]."""
+    return 0.5 * (1.0 - np.tanh((abs_margin - tau) / gamma))
+
+
+def solve_tau(abs_margin: np.ndarray, n_remove: float, gamma: float, iters: int = 200) -> float:
+    """τ such that the expected number of rows Eq. 8 removes, Σ(1 − P_i), equals ``n_remove`` (bisection; the
+    expectation falls monotonically as τ grows)."""
+    lo, hi = float(abs_margin.min()) - 40 * gamma, float(abs_margin.max()) + 40 * gamma
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if (1.0 - keep_probability(abs_margin, mid, gamma)).sum() > n_remove:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def dual_filter(delta_base: np.ndarray, delta_proxy: np.ndarray, ratio: float, gamma: float,
+                seed: int) -> tuple[np.ndarray, dict]:
+    """Indices kept by Eq. 6 then seeded Eq. 8 sampling, and what was removed.
+
+    τ targets an expected total ratio of ``ratio``: Eq. 8 removes ratio·N − |Eq. 6| rows in expectation (nothing
+    when Eq. 6 alone reaches the target).
+    """
+    n = len(delta_proxy)
+    noisy = (delta_base < 0) & (delta_proxy < delta_base)  # Eq. 6
+    rest = np.flatnonzero(~noisy)
+    n_remove = max(ratio * n - int(noisy.sum()), 0.0)
+    stats = {"filter_target_ratio": ratio, "removed_counterintuitive": int(noisy.sum())}
+    if n_remove > 0 and len(rest):
+        tau = solve_tau(np.abs(delta_proxy[rest]), n_remove, gamma)
+        p = keep_probability(np.abs(delta_proxy[rest]), tau, gamma)
+        kept = rest[np.random.default_rng(seed).random(len(rest)) < p]
+        stats.update(filter_tau=tau, filter_expected_ratio=(int(noisy.sum()) + float((1 - p).sum())) / n)
+    else:
+        kept = rest
+    stats.update(removed_sampled=len(rest) - len(kept), filter_ratio=(n - len(kept)) / n if n else 0.0)
+    return kept, stats
+
+
+# -- batch margin diversification (Alg. 1) -----------------------------------------------------------------------
+def summed_variance(margins: np.ndarray, batches: list[list[int]]) -> float:
+    """Σ_j Var(δ in B_j) (population variance): the quantity Alg. 1 maximises."""
+    return float(sum(margins[b].var() for b in batches if len(b)))
+
+
+class MarginDiversifiedBatches:
+    """Global batches with diverse margins (RMO Alg. 1), re-partitioned every epoch from (seed, epoch).
+
+    With N rows and batch size B there are n = ⌈N/B⌉ batches; the stratified start B_j = {δ_(j+kn)} (δ sorted) gives
+    them ⌊N/n⌋ or ⌈N/n⌉ rows each (≤ B), so no row is dropped and there is no lone short tail (the official code
+    drops the tail). Random swaps between two batches keep the sizes and are accepted iff Σ_j Var(B_j) increases;
+    the search stops when the last ``patience`` accepted swaps improved it by less than ``epsilon`` (relative), or
+    after ``max_trials``·N proposals. Each swap is scored in O(1) from per-batch sums and sums of squares. The batch
+    order is shuffled; every row appears exactly once per epoch, and the trainer's ``split_global_batch`` keeps each
+    global batch intact across processes and accumulation steps.
+    """
+
+    def __init__(self, margins, batch_size: int, seed: int, patience: int = 50, epsilon: float = 1e-3,
+                 max_trials: int = 20):
+        self.margins = np.asarray(margins, dtype=np.float64)
+        self.n_batches = max(math.ceil(len(self.margins) / batch_size), 1)
+        self.seed, self.patience, self.epsilon, self.max_trials = seed, patience, epsilon, max_trials
+        self._cached: tuple[int, list[list[int]], dict] | None = None
+
+    def stratified(self) -> list[list[int]]:
+        order = np.argsort(self.margins, kind="stable")
+        return [order[j:: self.n_batches].tolist() for j in range(self.n_batches)]
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        return self._partition(epoch)[0]
+
+    def variance_report(self, epoch: int = 0) -> dict:
+        """Σ_j Var(B_j) of a random partition (same sizes), the stratified start and the optimised partition."""
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        shuffled = rng.permutation(len(self.margins))
+        sizes = np.cumsum([len(b) for b in self.stratified()])[:-1]
+        random_batches = [b.tolist() for b in np.split(shuffled, sizes)]
+        _, info = self._partition(epoch)
+        return {"random": summed_variance(self.margins, random_batches),
+                "stratified": summed_variance(self.margins, self.stratified()), **info}
+
+    def _partition(self, epoch: int) -> tuple[list[list[int]], dict]:
+        if self._cached is None or self._cached[0] != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            batches, info = self._optimise(rng)
+            self._cached = (epoch, [batches[j] for j in rng.permutation(len(batches))], info)
+        return self._cached[1], self._cached[2]
+
+    def _optimise(self, rng: np.random.Generator) -> tuple[list[list[int]], dict]:
+        batches, x = self.stratified(), self.margins.tolist()  # Python floats: fast scalar maths in the loop
+        n = self.n_batches
+        sizes = [len(b) for b in batches]
+        sums = [sum(x[i] for i in b) for b in batches]
+        squares = [sum(x[i] * x[i] for i in b) for b in batches]
+        var = [q / m - (s / m) ** 2 for s, q, m in zip(sums, squares, sizes)]
+        total = sum(var)
+        history, accepted, trials = deque([total], maxlen=self.patience + 1), 0, 0
+        budget = self.max_trials * len(x) if n > 1 else 0
+        while trials < budget:
+            chunk = min(4096, budget - trials)
+            first = rng.integers(n, size=chunk)
+            second = (first + 1 + rng.integers(n - 1, size=chunk)) % n  # another batch
+            u, v = rng.random(chunk), rng.random(chunk)
+            for j, l, a, b in zip(first.tolist(), second.tolist(), u.tolist(), v.tolist()):
+                trials += 1
+                pa, pb = int(a * sizes[j]), int(b * sizes[l])
+                xa, xb = x[batches[j][pa]], x[batches[l][pb]]
+                sj, sl = sums[j] - xa + xb, sums[l] - xb + xa
+                qj, ql = squares[j] - xa * xa + xb * xb, squares[l] - xb * xb + xa * xa
+                vj, vl = qj / sizes[j] - (sj / sizes[j]) ** 2, ql / sizes[l] - (sl / sizes[l]) ** 2
+                gain = vj + vl - var[j] - var[l]
+                if gain <= 0:
+                    continue
+                batches[j][pa], batches[l][pb] = batches[l][pb], batches[j][pa]
+                sums[j], sums[l], squares[j], squares[l], var[j], var[l] = sj, sl, qj, ql, vj, vl
+                total += gain
+                accepted += 1
+                history.append(total)
+                if len(history) == history.maxlen and total - history[0] < self.epsilon * abs(history[0]):
+                    budget = trials  # converged: early stop
+                    break
+        return batches, {"optimised": summed_variance(self.margins, batches), "swaps_accepted": accepted,
+                         "swaps_tried": trials}
