@@ -101,7 +101,8 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
 
     cfg = config_mod.resolve(preset, config, overrides or [], seed, method)
     result = api.train(cfg, runs_dir=runs_dir, db=db, resume=resume, force=force, show_progress=not as_json)
-    _report(result, as_json)
+    if result:  # empty on the non-main processes of a multi-process run: only rank 0 reports
+        _report(result, as_json)
 
 
 @app.command("eval")

@@ -13,30 +13,31 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import methods  # noqa: E402
-from harness.types import RewardOutput  # noqa: E402
-from methods.aplot import pair_cost, transport_plan  # noqa: E402
+import methods
+from harness.types import RewardOutput
+from methods.aplot import pair_cost, transport_plan
 
 
-def median_seconds(fn: Callable[[], object], warmup: int, min_repeats: int, min_seconds: float) -> float:
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
+def interleaved_medians(steps: list[Callable[[], object]], warmup: int, min_repeats: int,
+                        min_seconds: float) -> list[float]:
+    """Median seconds of each step, timed round-robin (one run of each per round) so that drifting machine load
+    affects all of them alike, and the ratios stay fair on a shared machine."""
+    for step in steps:
+        for _ in range(warmup):
+            step()
+    times: list[list[float]] = [[] for _ in steps]
     start = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    while len(times[0]) < min_repeats or time.perf_counter() - start < min_seconds * len(steps):
+        for i, step in enumerate(steps):
+            t = time.perf_counter()
+            step()
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 def make_output(b: int, hidden: int, seed: int) -> RewardOutput:
@@ -81,7 +82,7 @@ def bench_full_step(sizes: list[int], seq_len: int, timing: dict) -> None:
     print("| B | BT (ms) | APLOT (ms) | PointMargin (ms) | APLOT/BT | PointMargin/BT |")
     print("|---:|---:|---:|---:|---:|---:|")
     for b in sizes:
-        t = [median_seconds(full_step(model, b, seq_len, methods.get(n)()), **timing) for n in names]
+        t = interleaved_medians([full_step(model, b, seq_len, methods.get(n)()) for n in names], **timing)
         print(f"| {b} | {t[0] * 1e3:.1f} | {t[1] * 1e3:.1f} | {t[2] * 1e3:.1f} | {t[1] / t[0]:.3f}× | "
               f"{t[2] / t[0]:.3f}× |")
 
@@ -112,12 +113,11 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in sizes:
         out = make_output(b, args.hidden, seed=b)
-        t_bt = median_seconds(loss_step(bt, out), **timing)
-        t_aplot = median_seconds(loss_step(aplot, out), **timing)
-        t_pm = median_seconds(loss_step(pm, out), **timing)
         cost = pair_cost(out.chosen.detach(), out.rejected.detach(), out.chosen_hidden.detach(),
                          out.rejected_hidden.detach(), aplot.config.gamma)
-        t_plan = median_seconds(lambda: transport_plan(cost, aplot.config.beta), **timing)
+        t_bt, t_aplot, t_pm, t_plan = interleaved_medians(
+            [loss_step(bt, out), loss_step(aplot, out), loss_step(pm, out),
+             lambda: transport_plan(cost, aplot.config.beta)], **timing)
         iters = transport_plan(cost, aplot.config.beta)[1]
         print(f"| {b} | {t_bt * 1e3:.3f} | {t_aplot * 1e3:.3f} | {t_plan * 1e3:.3f} | {iters} | {t_pm * 1e3:.3f} | "
               f"{t_aplot / t_bt:.1f}× | {t_pm / t_bt:.1f}× |")

@@ -81,7 +81,10 @@ class RewardModel(nn.Module):
             source = meta["backbone_resolved"]
             backbone = _load_backbone(str(path / "backbone"), cfg, need_lm_head, name=str(path))
         model = cls(cfg, backbone, _load_tokenizer(str(path), cfg), source=source, need_lm_head=need_lm_head)
-        model.head.load_state_dict(load_file(path / "head.safetensors"))
+        try:
+            model.head.load_state_dict(load_file(path / "head.safetensors"))
+        except Exception as e:  # safetensors raises its own error type for a truncated or garbled file
+            raise ConfigError(f"{path}: corrupt or incomplete checkpoint (cannot load head.safetensors: {e})") from e
         return model
 
     def save(self, path: str | Path, *, merge_lora: bool = False) -> None:
@@ -272,7 +275,10 @@ def load_checkpoint(path: str | Path) -> RewardModel | EnsembleRewardModel:
     """The model of any rmbench checkpoint: a single reward model or an ensemble of them."""
     path = Path(path)
     meta_file = path / META
-    members = json.loads(meta_file.read_text()).get("ensemble") if meta_file.exists() else None
+    try:
+        members = json.loads(meta_file.read_text()).get("ensemble") if meta_file.exists() else None
+    except (OSError, ValueError, AttributeError) as e:
+        raise ConfigError(f"{path} is not a readable rmbench reward-model checkpoint (cannot read {META}: {e})") from e
     if members is None:
         return RewardModel.load(path)
     return EnsembleRewardModel([RewardModel.load(path / member) for member in members])

@@ -54,6 +54,12 @@ def _lr_schedule(cfg, optimizer, total_steps: int):
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
 
+def _multi_process_cpu() -> bool:
+    """Launched as several processes (torchrun) on a machine without a GPU: Accelerate sets up gloo DDP only when
+    told it runs on CPU; otherwise every process would silently train alone into the same run directory."""
+    return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def _atomic_json(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
@@ -69,7 +75,7 @@ class Trainer:
             raise TrainingError(f"unknown schedule {cfg.train.schedule!r}; choose cosine, linear or constant")
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.accelerator = Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
-                                       mixed_precision=mixed_precision())
+                                       mixed_precision=mixed_precision(), cpu=_multi_process_cpu())
         self.show_progress = show_progress and self.accelerator.is_main_process
         self.data_seed = cfg.seed if data_seed is None else data_seed
         self.label = label or f"train {cfg.method}"
@@ -147,7 +153,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
 
-        start, window = time.perf_counter(), _Window()
+        start, window = time.perf_counter(), _Window(acc)
         with progress_bar(self.show_progress) as bar:
             task = bar.add_task(self.label, total=total, completed=state["step"])
             while state["step"] < total:
@@ -170,6 +176,7 @@ class Trainer:
                 else:
                     state["epoch"] += 1
                     state["step_in_epoch"] = 0
+        acc.wait_for_everyone()  # rank 0 writes metrics.jsonl; the others must not read it before it is complete
         final = self._last_validation()
         if acc.is_main_process:
             acc.unwrap_model(self.model).save(self.run_dir / CHECKPOINT_DIR)
@@ -195,7 +202,7 @@ class Trainer:
                     acc.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-            window.add(result, len(rows) * acc.num_processes)
+            window.add(result, len(rows))
         scheduler.step()
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
@@ -233,16 +240,18 @@ class Trainer:
 
 
 class _Window:
-    """Running means of the loss metrics since the last log line, plus throughput."""
+    """Pair-weighted running means of the loss metrics since the last log line (over all processes), plus
+    throughput. Under DDP ``flush`` is a collective: every process calls it at the same steps."""
 
-    def __init__(self):
+    def __init__(self, accelerator: Accelerator | None = None):
+        self.accelerator = accelerator
         self.flush()
 
     def add(self, result, pairs: int) -> None:
-        self.n += 1
+        self.n += pairs
         self.pairs += pairs
         for key, value in {"loss": result.loss, **result.metrics}.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value.detach())
+            self.sums[key] = self.sums.get(key, 0.0) + float(value.detach()) * pairs
 
     def status(self) -> str:
         if not self.n:
@@ -250,8 +259,14 @@ class _Window:
         return f"loss {self.sums['loss'] / self.n:.4f} acc {self.sums.get('accuracy', float('nan')) / self.n:.3f}"
 
     def flush(self) -> dict:
-        out = {k: v / self.n for k, v in self.sums.items()} if getattr(self, "n", 0) else {}
+        out = {}
         if getattr(self, "n", 0):
-            out["pairs_per_s"] = self.pairs / (time.perf_counter() - self.started)
+            keys = list(self.sums)
+            totals = torch.tensor([self.n, *(self.sums[k] for k in keys)], dtype=torch.float64)
+            acc = self.accelerator
+            if acc is not None and acc.num_processes > 1:  # the global-batch means, not rank 0's share
+                totals = acc.reduce(totals.to(acc.device), reduction="sum").cpu()
+            out = {k: float(v) / float(totals[0]) for k, v in zip(keys, totals[1:])}
+            out["pairs_per_s"] = float(totals[0]) / (time.perf_counter() - self.started)
         self.n, self.pairs, self.sums, self.started = 0, 0, {}, time.perf_counter()
         return out

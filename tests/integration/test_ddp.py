@@ -1,0 +1,164 @@
+"""DDP through Accelerate on CPU: 2 processes (torchrun, gloo) train the same global batches as 1 process.
+
+``train.batch_size`` is the global batch and each process takes its share (``split_global_batch``), with micro-batch
+losses weighted so the DDP-averaged gradient is the global-batch mean's. The tiny Llama backbone has no dropout
+(attention_dropout 0, eval-free training is deterministic), so the only difference between the two runs is the
+order of fp32 reductions (the gloo all-reduce of gradients, and per-rank sums of the logged metrics). Measured on
+CPU: relative differences of about 2e-7 in the loss curve after 6 AdamW steps; we allow 1e-4 relative (about 500x
+headroom, still far below the step-to-step change of the loss, ~5e-2), which catches a process training on its
+half batch only (loss differs by ~1e-2), a mis-scaled gradient or rank 0 logging only its own share.
+
+One ``torchrun`` launch trains three runs in sequence (bt, bsr and aplot with ``global_batch=true``) to pay the
+launcher and import start-up once.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+STEPS = 6
+OVERRIDES = [f"train.max_steps={STEPS}", "train.log_every=1", "train.eval_every=0", "model.max_length=64",
+             "data.validation_pairs=32", "suites=[id]", "data.world.n_id=40"]
+RUNS = {"bt": [], "bsr": ["method_config.global_batch=true"], "aplot": ["method_config.global_batch=true"]}
+REL = 1e-4
+
+WORKER = textwrap.dedent("""
+    import json, sys
+    from harness import api, config
+    from accelerate import PartialState
+
+    runs_dir, db, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    for method, overrides in spec.items():
+        cfg = config.resolve("micro", overrides=overrides, method=method)
+        result = api.train(cfg, runs_dir=runs_dir, db=db, show_progress=False)
+        state = PartialState()
+        print("RANKINFO " + json.dumps({"method": method, "rank": state.process_index,
+                                        "world": state.num_processes, "returned": bool(result)}), flush=True)
+""")
+
+
+def curve(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def losses(run_dir: Path) -> list[tuple[int, float]]:
+    return [(r["step"], r["loss"]) for r in curve(run_dir) if "loss" in r]
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(tmp_path_factory, tiny_base):
+    root = tmp_path_factory.mktemp("ddp")
+    worker = root / "worker.py"
+    worker.write_text(WORKER)
+    spec = {m: OVERRIDES + extra for m, extra in RUNS.items()}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("ACCELERATE_USE_CPU", None)  # the harness itself must set up gloo DDP under torchrun on CPU
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(worker), str(root / "runs"), f"sqlite:///{root / 'ddp.db'}", json.dumps(spec)]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    info = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines() if line.startswith("RANKINFO ")]
+    return root, {m: _run_dir(root / "runs", m) for m in RUNS}, info
+
+
+def _run_dir(runs: Path, method: str) -> Path:
+    (run_dir,) = [d for d in runs.iterdir() if d.name.startswith(f"{method}-micro-")]
+    return run_dir
+
+
+def single(tmp_path, method: str) -> Path:
+    from harness import api, config
+
+    cfg = config.resolve("micro", overrides=OVERRIDES + RUNS[method], method=method)
+    result = api.train(cfg, runs_dir=tmp_path / "single", db=f"sqlite:///{tmp_path / 's.db'}", show_progress=False)
+    return tmp_path / "single" / result["run_id"]
+
+
+def test_two_processes_really_ran_ddp_and_only_rank0_reported(ddp_runs):
+    root, dirs, info = ddp_runs
+    assert sorted((i["method"], i["rank"], i["world"]) for i in info) == sorted(
+        (m, r, 2) for m in RUNS for r in (0, 1))
+    assert all(i["returned"] == (i["rank"] == 0) for i in info)  # api.train returns the result on rank 0 only
+    for run_dir in dirs.values():
+        steps = [r["step"] for r in curve(run_dir) if "loss" in r]
+        assert steps == list(range(1, STEPS + 1))  # one writer: no duplicated curve points
+        result = json.loads((run_dir / "result.json").read_text())
+        assert result["train"]["steps"] == STEPS
+        assert any(m["suite"] == "id" and m["metric"] == "accuracy" for m in result["metrics"])
+        assert not list(run_dir.glob("**/*.tmp"))
+    from harness import api
+
+    rows = api.leaderboard(db=f"sqlite:///{root / 'ddp.db'}", suite="id", metric="accuracy")
+    assert sorted(r["method"] for r in rows) == sorted(RUNS)
+    assert all(r["n_seeds"] == 1 for r in rows)
+
+
+def test_ddp_bt_loss_curve_matches_single_process(ddp_runs, tmp_path):
+    _, dirs, _ = ddp_runs
+    one, two = losses(single(tmp_path, "bt")), losses(dirs["bt"])
+    assert [s for s, _ in one] == [s for s, _ in two]
+    assert [l for _, l in two] == pytest.approx([l for _, l in one], rel=REL)
+    v1 = next(r for r in curve(tmp_path / "single" / dirs["bt"].name) if "val_accuracy" in r)
+    v2 = next(r for r in curve(dirs["bt"]) if "val_accuracy" in r)
+    assert v2["val_accuracy"] == v1["val_accuracy"]
+    assert v2["val_bt_loss"] == pytest.approx(v1["val_bt_loss"], rel=REL)
+
+
+def _half_penalty_gradient_bsr():
+    """Single-process BSR whose penalty has the same value but half the gradient: what 2-process DDP computes."""
+    import torch
+
+    from methods._common import bt_loss, with_metrics
+    from methods.bsr import BSR
+
+    class HalfGradientBSR(BSR):
+        name = "bsr_half_penalty_grad"
+
+        def loss(self, out, batch=None):
+            centre = torch.stack([out.chosen, out.rejected], dim=1).mean()
+            penalty = 0.5 * centre**2 + 0.5 * centre.detach() ** 2  # value centre², gradient ½·∇centre²
+            return with_metrics(bt_loss(out.chosen - out.rejected).mean() + self.config.lam * penalty, out,
+                                reward_centre=centre)
+
+    return HalfGradientBSR
+
+
+def test_ddp_bsr_global_batch_has_1_over_world_size_penalty_gradient(ddp_runs, tmp_path, entry_point_method):
+    """``gather_with_local_grad`` lets the penalty's gradient flow to the local rewards only, and DDP then averages
+    over ranks, so the penalty gradient is 1/world_size of the single-process one (the note in methods/bsr.py).
+    The 2-process curve matches a single-process BSR with exactly that halved penalty gradient."""
+    from harness import api, config
+
+    entry_point_method(_half_penalty_gradient_bsr())
+    cfg = config.resolve("micro", overrides=OVERRIDES + RUNS["bsr"], method="bsr_half_penalty_grad")
+    result = api.train(cfg, runs_dir=tmp_path / "half", db=f"sqlite:///{tmp_path / 'h.db'}", show_progress=False)
+    half, two = losses(tmp_path / "half" / result["run_id"]), losses(ddp_runs[1]["bsr"])
+    assert [s for s, _ in half] == [s for s, _ in two]
+    assert [l for _, l in two] == pytest.approx([l for _, l in half], rel=REL)
+    centres = [r["reward_centre"] for r in curve(ddp_runs[1]["bsr"]) if "reward_centre" in r]
+    assert len(centres) == STEPS
+
+
+@pytest.mark.xfail(strict=True, reason="methods/bsr.py global_batch: under DDP the penalty gradient is "
+                   "1/world_size of the single-process one (measured: loss curves differ by ~4e-3 relative by "
+                   "step 6), so 2-process BSR is not the same optimisation as 1-process BSR on the same batches")
+def test_ddp_bsr_global_batch_matches_single_process(ddp_runs, tmp_path):
+    _, dirs, _ = ddp_runs
+    one, two = losses(single(tmp_path, "bsr")), losses(dirs["bsr"])
+    assert [s for s, _ in one] == [s for s, _ in two]
+    assert [l for _, l in two] == pytest.approx([l for _, l in one], rel=REL)
+
+
+def test_ddp_aplot_global_batch_runs_with_finite_losses(ddp_runs):
+    import math
+
+    _, dirs, _ = ddp_runs
+    values = [l for _, l in losses(dirs["aplot"])]
+    assert len(values) == STEPS and all(math.isfinite(v) for v in values)
