@@ -105,10 +105,15 @@ def _train_member(run_cfg: RunConfig, cfg: RunConfig, run_dir: Path, member_dir:
     trainer = Trainer(cfg, member_dir, show_progress=show_progress, data_seed=run_cfg.seed, label=label)
     data = trainer.prepare_data()  # bad input fails here, before anything is written
     fresh = not run_dir.exists()
-    try:
-        if is_main_process():
+    if is_main_process():
+        try:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config_mod.to_dict(run_cfg), sort_keys=False))
+        except OSError as e:  # e.g. read-only file system, no permission, a file in the way
+            if fresh:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise RmbenchError(f"cannot write the run directory {run_dir}: {e.strerror or e}") from e
+    try:
         outcome = trainer.fit(data, resume=resume)
     except BaseException:
         resumable = any(run_dir.rglob(STATE_DIR)) or any(run_dir.rglob(OUTCOME_FILE))

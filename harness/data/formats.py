@@ -14,6 +14,7 @@ histories differ (MT-Bench turn 2) the rejected side keeps its own history in ``
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -127,7 +128,7 @@ def read_records(path: Path) -> Iterator[Record]:
     elif path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # ValueError: bad UTF-8 or JSON, an over-long integer
             raise DataError(f"cannot read JSON: {e}", file=name) from e
         if not isinstance(data, list):
             raise DataError(f"expected a JSON list of rows, got {type(data).__name__}", file=name)
@@ -135,14 +136,30 @@ def read_records(path: Path) -> Iterator[Record]:
     elif path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        yield from _numbered(name, pq.read_table(path).to_pylist())
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow raises its own error types for a corrupt or truncated file
+            raise DataError(f"cannot read Parquet: {e}", file=name) from e
+        yield from _numbered(name, rows)
     elif path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                yield name, reader.line_num, row
+        yield from _csv_records(path)
     else:
         raise DataError(f"unsupported file type (use {', '.join(SUFFIXES)})", file=name)
+
+
+def _csv_records(path: Path) -> Iterator[Record]:
+    name, raw = str(path), path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid UTF-8 at byte {e.start}", file=name, row=raw.count(b"\n", 0, e.start) + 1) from e
+    reader, line = csv.DictReader(io.StringIO(text, newline="")), 1
+    try:
+        for row in reader:
+            line = reader.line_num
+            yield name, line, row
+    except csv.Error as e:  # e.g. a field over csv.field_size_limit()
+        raise DataError(f"malformed CSV: {e}", file=name, row=reader.line_num or line) from e
 
 
 def _numbered(name: str, rows: list) -> Iterator[Record]:
@@ -286,7 +303,8 @@ def hhh(records: Iterable[Record], options: dict) -> Loaded:
         choices, labels = (targets.get("choices"), targets.get("labels")) if isinstance(targets, dict) else (None,
                                                                                                           None)
         if not (isinstance(choices, list) and isinstance(labels, list) and len(choices) == len(labels) >= 2
-                and all(isinstance(c, str) for c in choices) and set(labels) <= {0, 1} and 1 in labels
+                and all(isinstance(c, str) for c in choices)
+                and all(type(label) is int for label in labels) and set(labels) <= {0, 1} and 1 in labels
                 and 0 in labels):
             raise DataError("expected {choices: [str, ...], labels: [0|1, ...]} of equal length with both labels",
                             file=file, row=n, field="targets")
@@ -316,7 +334,7 @@ def mtbench(records: Iterable[Record], options: dict) -> Loaded:
         if winner not in ("model_a", "model_b"):
             raise DataError(f"unknown winner {winner!r}", file=file, row=n, field="winner")
         turn = _get(row, "turn", file, n)
-        if isinstance(turn, bool) or turn not in (1, 2):
+        if type(turn) is not int or turn not in (1, 2):
             raise DataError(f"expected turn 1 or 2, got {turn!r}", file=file, row=n, field="turn")
         conv = {k: _messages(_get(row, f"conversation_{k[-1]}", file, n), file, n, f"conversation_{k[-1]}")[: 2 * turn]
                 for k in ("model_a", "model_b")}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -27,6 +28,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
                 raise DataError(f"invalid UTF-8 at byte {e.start}", file=str(path), row=number) from e
             except json.JSONDecodeError as e:
                 raise DataError(f"malformed JSON: {e.msg} (column {e.colno})", file=str(path), row=number) from e
+            except (ValueError, RecursionError) as e:  # an integer over Python's digit limit; absurd nesting
+                raise DataError(f"unreadable JSON: {e}", file=str(path), row=number) from e
             if not isinstance(row, dict):
                 raise DataError(f"expected a JSON object, got {type(row).__name__}", file=str(path), row=number)
             yield number, row
@@ -53,9 +56,18 @@ def check_pair(row: dict, *, file: str, line: int) -> dict:
             raise DataError("missing field", file=file, row=line, field=field)
         check_text(row[field], file=file, row=line, field=field)
     margin = row.get("margin")
-    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))):
-        raise DataError(f"expected a number, got {margin!r:.40}", file=file, row=line, field="margin")
+    if margin is not None and not _finite_number(margin):
+        raise DataError(f"expected a finite number, got {margin!r:.40}", file=file, row=line, field="margin")
     return row
+
+
+def _finite_number(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def read_pairs(path: str | Path) -> list[dict]:

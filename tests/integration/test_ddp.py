@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 STEPS = 6
 OVERRIDES = [f"train.max_steps={STEPS}", "train.log_every=1", "train.eval_every=0", "model.max_length=64",
-             "data.validation_pairs=32", "suites=[id]", "data.world.n_id=40"]
+             "data.validation_pairs=32", "suites=[id]", "data.world.n_id=40",
+             "train.save_every=4"]  # a resumable checkpoint mid-run: the collective save path under DDP
 RUNS = {"bt": [], "bsr": ["method_config.global_batch=true"], "aplot": ["method_config.global_batch=true"]}
 REL = 1e-4
 
@@ -93,6 +94,9 @@ def test_two_processes_really_ran_ddp_and_only_rank0_reported(ddp_runs):
         assert result["train"]["steps"] == STEPS
         assert any(m["suite"] == "id" and m["metric"] == "accuracy" for m in result["metrics"])
         assert not list(run_dir.glob("**/*.tmp"))
+        state = run_dir / "state"
+        assert json.loads((state / "trainer_state.json").read_text())["step"] == 4
+        assert {p.name for p in state.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
     from harness import api
 
     rows = api.leaderboard(db=f"sqlite:///{root / 'ddp.db'}", suite="id", metric="accuracy")
