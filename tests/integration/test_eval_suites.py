@@ -2,16 +2,14 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
+from cli_runner import invoke as run_cli
 
 pytestmark = pytest.mark.slow
-runner = CliRunner()
 
 
 def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    result = run_cli(*args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["metrics"]
 
@@ -20,8 +18,7 @@ def invoke(*args):
 def run(tmp_path_factory, tiny_base):
     root = tmp_path_factory.mktemp("suites")
     db = f"sqlite:///{root / 'rm.db'}"
-    result = runner.invoke(app, ["train", "bt", "--preset", "micro", "--runs-dir", str(root / "runs"), "--db", db,
-                                 "--json"], catch_exceptions=False)
+    result = run_cli("train", "bt", "--preset", "micro", "--runs-dir", root / "runs", "--db", db, "--json")
     return root, db, root / "runs" / json.loads(result.stdout)["run_id"]
 
 
@@ -47,7 +44,7 @@ def test_ood_on_fixture_files_and_the_world_fallback(run):
     assert {("rewardbench-filtered", "overall", "score"), ("mtbench-human", "all", "ties_excluded")} <= keys(metrics)
     fallback = invoke("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--json")
     assert ("world-fallback", "mutual_ood", "accuracy") in keys(fallback)
-    board = json.loads(runner.invoke(app, ["leaderboard", "--db", db, "--format", "json", "--suite", "ood"]).stdout)
+    board = json.loads(run_cli("leaderboard", "--db", db, "--format", "json", "--suite", "ood").stdout)
     assert {row["dataset"] for row in board} >= {"rewardbench-filtered", "world-fallback"}
 
 

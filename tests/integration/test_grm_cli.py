@@ -3,16 +3,10 @@ checkpoint evaluated by `rmbench eval` with no extra step, and the clear error o
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
+from cli_runner import invoke
 
 pytestmark = pytest.mark.slow
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.mark.parametrize("settings", [["model.head=mlp"], ["model.lora.r=4"]], ids=["full-mlp", "lora"])

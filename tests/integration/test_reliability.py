@@ -11,17 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
+from cli_runner import invoke
 
 pytestmark = pytest.mark.slow
-runner = CliRunner()
 OVERRIDES = ["train.save_every=5", "train.log_every=1", "train.max_steps=12", "data.world.n_id=40"]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 def set_args(overrides):
