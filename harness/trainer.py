@@ -28,6 +28,7 @@ from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, Pa
 from harness.errors import ConfigError, TrainingError
 from harness.models import RewardModel
 from harness.progress import progress_bar
+from harness.results import write_json_atomic
 from harness.scoring import reward_output, score_pairs
 
 STATE_DIR, STATE_FILE, METRICS_FILE, CHECKPOINT_DIR = "state", "trainer_state.json", "metrics.jsonl", "checkpoint"
@@ -58,12 +59,6 @@ def _multi_process_cpu() -> bool:
     """Launched as several processes (torchrun) on a machine without a GPU: Accelerate sets up gloo DDP only when
     told it runs on CPU; otherwise every process would silently train alone into the same run directory."""
     return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def _atomic_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
 
 
 class Trainer:
@@ -230,7 +225,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(tmp))
         if self.accelerator.is_main_process:
-            _atomic_json(tmp / STATE_FILE, state)
+            write_json_atomic(tmp / STATE_FILE, state)
             old = self.run_dir / f"{STATE_DIR}.old"
             if final.exists():
                 os.replace(final, old)
