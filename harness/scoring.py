@@ -44,36 +44,55 @@ def sequence_logprobs(logits: Tensor, input_ids: Tensor, response_mask: Tensor) 
 
 
 @torch.no_grad()
-def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
-                    description: str = "scoring", show_progress: bool = True, with_hidden: bool = False):
-    """Raw head outputs for each sequence ([N] or [N, members]), in input order; with ``with_hidden`` also the
-    last-token hidden states [N, H] as a second result.
-
-    Sequences are scored longest first in batches of similar length (less padding); since the model is
-    padding-invariant the result does not depend on ``batch_size``.
-    """
+def _longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int, compute,
+                   description: str, show_progress: bool) -> list[Tensor]:
+    """Apply ``compute(input_ids, attention_mask, response_mask) -> tuple of [n, …] tensors`` in eval mode to the
+    sequences in batches of similar length, longest first (less padding); returns each output in input order."""
     order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
     device = next(model.parameters()).device
-    results: list[Tensor | None] = [None] * len(seqs)
-    hidden: list[Tensor | None] = [None] * len(seqs)
+    parts: list[Tensor] = []
     was_training = model.training
     model.eval()
     with progress_bar(show_progress) as bar:
         task = bar.add_task(description, total=len(seqs))
         for start in range(0, len(order), batch_size):
             rows = order[start: start + batch_size]
-            input_ids, attention, _ = pad_sequences([seqs[i] for i in rows], pad_id)
-            outputs = model(input_ids.to(device), attention.to(device))
-            rewards = outputs[0].float().cpu()
-            states = outputs[1].float().cpu() if with_hidden else [None] * len(rows)
-            for i, r, h in zip(rows, rewards, states):
-                results[i], hidden[i] = r, h
+            tensors = (t.to(device) for t in pad_sequences([seqs[i] for i in rows], pad_id))
+            outputs = [o.float().cpu() for o in compute(*tensors)]
+            if not parts:
+                parts = [torch.empty((len(seqs), *o.shape[1:])) for o in outputs]
+            for part, o in zip(parts, outputs):
+                part[rows] = o
             bar.advance(task, len(rows))
     model.train(was_training)
-    scores = torch.stack(results) if results else torch.empty(0)
-    if with_hidden:
-        return scores, torch.stack(hidden) if hidden else torch.empty(0, model.hidden_size)
-    return scores
+    return parts
+
+
+def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
+                    description: str = "scoring", show_progress: bool = True, with_hidden: bool = False):
+    """Raw head outputs for each sequence ([N] or [N, members]), in input order; with ``with_hidden`` also the
+    last-token hidden states [N, H] as a second result.
+
+    Since the model is padding-invariant the result does not depend on ``batch_size``.
+    """
+    if not seqs:
+        return (torch.empty(0), torch.empty(0, model.hidden_size)) if with_hidden else torch.empty(0)
+    keep = 2 if with_hidden else 1
+    parts = _longest_first(model, seqs, pad_id, batch_size, lambda ids, mask, _: model(ids, mask)[:keep],
+                           description, show_progress)
+    return tuple(parts) if with_hidden else parts[0]
+
+
+def response_logprobs(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
+                      description: str = "log-probs", show_progress: bool = True) -> Tensor:
+    """logπ(y|x), the summed response-token log-probs of each sequence under the model's LM head: [N]."""
+    if not seqs:
+        return torch.empty(0)
+
+    def compute(ids, mask, response):
+        return (sequence_logprobs(model(ids, mask, return_lm_logits=True)[2], ids, response),)
+
+    return _longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress)[0]
 
 
 def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,

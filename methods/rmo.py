@@ -138,7 +138,7 @@ def base_margins(encoded, ctx) -> np.ndarray:
 
     from harness.basemodel import resolve_backbone
     from harness.models import RewardModel, _is_causal_lm
-    from harness.scoring import score_pairs
+    from harness.scoring import response_logprobs, score_pairs
 
     cfg, device, show = ctx.config, ctx.accelerator.device, ctx.accelerator.is_main_process
     causal = _is_causal_lm(AutoConfig.from_pretrained(resolve_backbone(cfg.model.backbone),
@@ -149,26 +149,9 @@ def base_margins(encoded, ctx) -> np.ndarray:
         chosen, rejected = score_pairs(model, methods.get("bt")(), encoded, pad_id, batch_size, show,
                                        "RMO base margins")
         return (chosen - rejected).numpy()
-    logp = response_logprobs(model, encoded.chosen + encoded.rejected, pad_id, batch_size)
+    logp = response_logprobs(model, encoded.chosen + encoded.rejected, pad_id, batch_size, "RMO base log-probs",
+                             show)
     return (logp[: len(encoded)] - logp[len(encoded):]).numpy()
-
-
-@torch.no_grad()
-def response_logprobs(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int) -> torch.Tensor:
-    """logπ(y|x) (summed response-token log-probs) of each (ids, response_start) under the model's LM head: [N],
-    in input order (scored longest first, like ``score_sequences``, for less padding)."""
-    from harness.data.encode import pad_sequences
-    from harness.scoring import sequence_logprobs
-
-    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
-    device, out = next(model.parameters()).device, torch.empty(len(seqs))
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        rows = order[start: start + batch_size]
-        ids, attention, response = (t.to(device) for t in pad_sequences([seqs[i] for i in rows], pad_id))
-        logits = model(ids, attention, return_lm_logits=True)[2]
-        out[rows] = sequence_logprobs(logits, ids, response).float().cpu()
-    return out
 
 
 # -- dual denoising filter (Eq. 6-8) -----------------------------------------------------------------------------
