@@ -25,7 +25,7 @@ Splits (``SPLITS``): train / id (pairs; most carry an outcome difference, same-o
 prompt_ood / response_ood / mutual_ood (4-response rankings with gold scores and >= 2 distinct outcomes), style
 (RM-Bench triplets). ``World.metadata()`` (written as ``world.json``) documents all of it.
 """
-from harness.world.build import SPLITS, WORLD_VERSION, World, corpus, generate, write
+from harness.world.build import SPLITS, WORLD_VERSION, World, corpus, generate, tasks, write
 from harness.world.config import WorldConfig
 
-__all__ = ["SPLITS", "WORLD_VERSION", "World", "WorldConfig", "corpus", "generate", "write"]
+__all__ = ["SPLITS", "WORLD_VERSION", "World", "WorldConfig", "corpus", "generate", "tasks", "write"]

@@ -207,6 +207,14 @@ def write(world: World, out_dir) -> list[Path]:
     return paths + [path]
 
 
+def tasks(seed: int, n: int, *, heldout_templates: bool = False) -> list[Task]:
+    """``n`` prompt instances (with answer keys) for policies to answer: prompt texts from the id reservation, so
+    never seen in ``train``; train templates, or held-out ones. Deterministic per (seed, n, heldout_templates)."""
+    rng = _rng(seed, f"tasks:{'heldout' if heldout_templates else 'train'}")
+    sampler = _Sampler(families(fact_table(seed)), heldout_templates, seed, reserved=True)
+    return [sampler.task(rng) for _ in range(n)]
+
+
 def corpus(seed: int = 0, n_texts: int = 50000) -> list[str]:
     """Pre-training texts: "prompt\\n\\nresponse" from every family, both template sets and every generator, plus
     fact sheets of the fact table (so the LM knows the world, OOD vocabulary included). Deterministic."""

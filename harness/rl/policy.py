@@ -1,0 +1,101 @@
+"""The policy: a causal LM with its tokenizer, chat-formatted prompts and batched sampling."""
+from __future__ import annotations
+
+import torch
+
+from harness.errors import ConfigError
+
+END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # chat turn ends besides EOS
+
+
+def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False):
+    """``(model, tokenizer)`` of a backbone spec (``tiny``, ``smollm2``, a directory, a Hub id) as a causal LM in
+    eval mode; the tokenizer pads on the left, as batched generation needs."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from harness.basemodel import resolve_backbone
+    from harness.models import _is_causal_lm, _torch_dtype
+
+    source = resolve_backbone(backbone)
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if not _is_causal_lm(config):
+        raise ConfigError(f"a policy needs a causal LM backbone; {backbone!r} is {config.model_type!r} "
+                          f"(an encoder): use e.g. 'tiny' or 'smollm2'")
+    model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=_torch_dtype(dtype),
+                                                 trust_remote_code=trust_remote_code).eval()
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def prompt_ids(tokenizer, prompts: list[str]) -> list[list[int]]:
+    """Token ids of each prompt as a user turn followed by the generation prompt (plain text without a template)."""
+    if getattr(tokenizer, "chat_template", None):
+        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                               add_generation_prompt=True) for p in prompts]
+        return tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return tokenizer([f"{p}\n\n" for p in prompts])["input_ids"]
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """EOS and the end-of-turn tokens the tokenizer knows: generation stops at the first of them."""
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    vocab = tokenizer.get_vocab()
+    return ids + [vocab[t] for t in END_OF_TURN_TOKENS if t in vocab and vocab[t] not in ids]
+
+
+def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)`` of sequences padded on the left to the longest."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+        mask[i, width - len(s):] = 1
+    return ids, mask
+
+
+def response_tokens(generated: torch.Tensor, stops: list[int]) -> list[list[int]]:
+    """The generated tokens of each row up to and including its first stop token (the rest is padding)."""
+    out = []
+    for row in generated.tolist():
+        end = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+        out.append(row[:end])
+    return out
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompt_token_ids: list[list[int]], *, max_new_tokens: int, temperature: float = 1.0,
+             top_p: float = 1.0) -> list[list[int]]:
+    """Sample one response per prompt (uses the global torch RNG: seed it first); returns the response tokens,
+    each ending at its first stop token when one was produced within ``max_new_tokens``."""
+    stops = stop_token_ids(tokenizer)
+    ids, mask = left_pad(prompt_token_ids, tokenizer.pad_token_id)
+    device = next(model.parameters()).device
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} if temperature > 0 \
+        else {"do_sample": False}
+    out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                         eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, **sampling)
+    return response_tokens(out[:, ids.shape[1]:].cpu(), stops)
+
+
+def sample_responses(model, tokenizer, prompts: list[str], n: int, *, max_new_tokens: int, temperature: float = 1.0,
+                     top_p: float = 1.0, seed: int = 0, batch_size: int = 64, progress=None) -> list[list[str]]:
+    """``n`` sampled responses (decoded, special tokens dropped) per prompt; deterministic for a seed.
+    ``progress(k)`` is called after each batch of ``k`` generations."""
+    flat = [p for p in prompt_ids(tokenizer, prompts) for _ in range(n)]
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i]))  # similar lengths: little padding
+    texts: list[str] = [""] * len(flat)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start: start + batch_size]
+            tokens = generate(model, tokenizer, [flat[i] for i in chunk], max_new_tokens=max_new_tokens,
+                              temperature=temperature, top_p=top_p)
+            for i, t in zip(chunk, tokens):
+                texts[i] = tokenizer.decode(t, skip_special_tokens=True).strip()
+            if progress:
+                progress(len(chunk))
+    return [texts[i * n: (i + 1) * n] for i in range(len(prompts))]
