@@ -117,6 +117,8 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              overrides: Annotated[Optional[list[str]], typer.Option(
                  "--set", help="SUITE.OPTION=V (noise.rates=0,0.2) or a run-config key (train.max_steps=5).")] = None,
              batch_size: Annotated[Optional[int], typer.Option(help="Scoring batch size.")] = None,
+             algo: Annotated[Optional[str], typer.Option(help="RL algorithm of the ppo suite: ppo, rloo or grpo "
+                                                         "(same as --set ppo.algo=…).")] = None,
              runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Evaluate a trained run (--run) or a saved checkpoint (--model) on one or more suites."""
     from harness import api
@@ -125,6 +127,10 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
     if (run is None) == (model is None):
         raise ConfigError("give exactly one of --run RUN_DIR or --model CHECKPOINT_DIR")
     names = [name.strip() for item in suite for name in item.split(",") if name.strip()]
+    if algo is not None:
+        if "ppo" not in names:
+            raise ConfigError("--algo chooses the RL algorithm of the ppo suite: add --suite ppo")
+        overrides = [*(overrides or []), f"ppo.algo={algo}"]
     kwargs = dict(data=",".join(data) if data else None, db=db, batch_size=batch_size, show_progress=not as_json,
                   overrides=overrides or [])
     result = (api.evaluate(run, names, **kwargs) if run is not None
@@ -158,7 +164,7 @@ DataFilter = Annotated[Optional[str], typer.Option("--data", help="Only runs tra
 def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Optional[str] = None,
                 split: Optional[str] = None, metric: Optional[str] = None, preset: PresetFilter = None,
                 backbone: BackboneFilter = None, data: DataFilter = None,
-                layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | "
+                layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | rl | "
                                                     "claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
                 db: DbOption = None):

@@ -160,13 +160,14 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     cfg = load_run_config(run_dir)
     if cfg_overrides:
         cfg = config_mod.from_dict(RunConfig, config_mod.deep_merge(config_mod.to_dict(cfg), cfg_overrides))
-    instances = [_make_suite(suites.get(name), options.pop(name, {}), run_dir.parent, db) for name in suite_names]
+    suite_options = {name: options.pop(name, {}) for name in suite_names}
+    instances = [_make_suite(suites.get(name), suite_options[name], run_dir.parent, db) for name in suite_names]
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
     model = model or load_checkpoint(result.get("model_path") or run_dir / CHECKPOINT_DIR)
     method = method or methods.get(cfg.method)(**cfg.method_config)
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg,
-                             batch_size or cfg.train.eval_batch_size, show_progress, data)
+                             batch_size or cfg.train.eval_batch_size, show_progress, data, run_dir)
     for suite in instances:
         started = time.perf_counter()
         outcome = suite.run(ctx)
@@ -175,6 +176,7 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
         result = read_result(run_dir)  # a suite may itself have evaluated this run (noise at rate 0)
         result["metrics"] = merge_metrics(result["metrics"], [m.to_json() for m in outcome.metrics])
         result["wall_times"][f"eval_{suite.name}_s"] = round(time.perf_counter() - started, 3)
+        result.setdefault("suite_options", {})[suite.name] = suite_options[suite.name]  # --set SUITE.X=…
         write_json_atomic(run_dir / RESULT_FILE, result)
     record(result, db)
     return result

@@ -74,8 +74,7 @@ def read_result(run_dir: Path) -> dict | None:
 
 
 def merge_metrics(old: list[dict], new: list[dict]) -> list[dict]:
-    """New metric rows replace old ones with the same (suite, suite_version, dataset, split, metric) key."""
-    key = lambda m: (m["suite"], m["suite_version"], m["dataset"], m["split"], m["metric"])  # noqa: E731
-    merged = {key(m): m for m in old}
-    merged.update({key(m): m for m in new})
-    return list(merged.values())
+    """New metric rows replace the old rows of every (suite, dataset, split) they cover, so a re-run suite leaves
+    no stale rows behind (e.g. best-of-N with a smaller ``n_max``); other old rows are kept."""
+    covered = {(m["suite"], m["dataset"], m["split"]) for m in new}
+    return [m for m in old if (m["suite"], m["dataset"], m["split"]) not in covered] + list(new)

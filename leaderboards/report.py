@@ -1,5 +1,5 @@
 """A self-contained HTML report: the paper tables, the claims, the flat leaderboard, the recorded runs and plots
-(convergence, best-of-N, label noise, splits) embedded as base64 PNG drawn by matplotlib's Agg canvas.
+(convergence, best-of-N, RL curves, label noise, splits) embedded as base64 PNG drawn by matplotlib's Agg canvas.
 
 Every text from the database or the run directories goes through Jinja2 autoescaping; plot labels are escaped
 for matplotlib's mathtext.
@@ -29,6 +29,8 @@ from leaderboards.tables import LAYOUTS, PaperTable, bon_kl, bon_n, experiments,
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
+RL_DIR = "rl"  # <run>/rl/<algo>/metrics.jsonl, written by the ppo suite
+RL_CURVES = {"reward": "proxy reward (RM)", "gold": "gold reward", "kl": "KL to the initial policy"}
 _VERDICT_CLASSES = {FAILS: "fails", HOLDS: "holds", INCONCLUSIVE: "inconclusive", NO_DATA: "nodata"}
 
 _TEMPLATE = """<!doctype html>
@@ -88,6 +90,8 @@ def build_report(engine: Engine, runs_dir: str | Path = "runs", title: str = "rm
     sections.append(_section("claims", "Paper claims", grid=claims_table(engine, **filters).grid()))
     plots = (("convergence", "Convergence: validation accuracy vs step", lambda: _convergence(rows, Path(runs_dir))),
              ("bon-plot", "Best-of-N: gold score vs KL", lambda: _bon_plot(tables["bon"])),
+             ("rl-plot", "RL against the RM: proxy reward, gold reward and KL per step",
+              lambda: _rl_plot(rows, Path(runs_dir))),
              ("noise-plot", "Accuracy vs label-noise rate", lambda: _noise_plot(tables["noise"])),
              ("splits-plot", "Generalisation splits per method", lambda: _splits_plot(tables["splits"])))
     for section_id, plot_title, draw in plots:
@@ -134,16 +138,21 @@ def _png(draw: Callable[[Any], None], ncols: int = 1) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _read_curve(path: Path) -> dict[int, float]:
-    """step → val_accuracy from a ``metrics.jsonl``; a missing file gives nothing, an unreadable one is logged."""
+def _read_records(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl``; a missing file gives nothing, an unreadable one is logged."""
     if not path.exists():
-        return {}
+        return []
     try:
         lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError) as exc:
         log.warning("skipping %s: %s", path, exc)
-        return {}
-    return {r["step"]: r["val_accuracy"] for r in lines if isinstance(r, dict) and "val_accuracy" in r}
+        return []
+    return [r for r in lines if isinstance(r, dict) and isinstance(r.get("step"), int)]
+
+
+def _read_curve(path: Path, key: str = "val_accuracy") -> dict[int, float]:
+    """step → ``key`` from a ``metrics.jsonl``."""
+    return {r["step"]: r[key] for r in _read_records(path) if isinstance(r.get(key), (int, float))}
 
 
 def _convergence(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, str]:
@@ -170,12 +179,43 @@ def _convergence(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None
     return _png(draw), "Bold lines: mean over runs of a method; faint lines: single runs."
 
 
+def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, str]:
+    """Proxy reward, gold reward and KL per RL step, one line per run and algorithm (``<run>/rl/<algo>/``)."""
+    lines = []
+    for exp in experiments(rows):
+        for run_id in sorted(exp.run_ids):
+            for path in sorted((runs_dir / run_id / RL_DIR).glob(f"*/{METRICS_FILE}")):
+                curves = {key: _read_curve(path, key) for key in RL_CURVES}
+                if curves["reward"]:
+                    lines.append((_mathtext_safe(f"{exp.method} {path.parent.name} ({run_id[-6:]})"), curves))
+    if not lines:
+        return None, f"No RL curves ({RL_DIR}/<algo>/{METRICS_FILE}; suite 'ppo') under {runs_dir}."
+
+    def draw(axes):
+        for ax, (key, ylabel) in zip(axes, RL_CURVES.items()):
+            for label, curves in lines:
+                ax.plot(sorted(curves[key]), [curves[key][s] for s in sorted(curves[key])], marker="o", ms=2,
+                        label=label)
+            ax.set(xlabel="RL step", ylabel=ylabel)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize="small")
+
+    return _png(draw, ncols=len(RL_CURVES)), ("Proxy reward is what RL optimises; gold reward is the world's r*: "
+                                              "a proxy rise without a gold rise is over-optimisation.")
+
+
 def _series(t: PaperTable, x_of: Callable[[Any], float]) -> list[tuple[str, list[float], list[float], list[float]]]:
-    """Per row of ``t``: label, x (from each column), mean and std of the cells that have a value."""
+    """Per row of ``t`` (and per split, when the columns span several): label, x (from each column), mean and std
+    of the cells that have a value."""
+    splits = sorted({col.split or "" for col in t.columns})
     out = []
     for row in t.rows:
-        points = [(x_of(col), cell.mean, cell.std or 0.0) for col, cell in zip(t.columns, row.cells) if cell]
-        out.append((_mathtext_safe(row.label), *map(list, zip(*points))))
+        for split in splits:
+            points = [(x_of(col), cell.mean, cell.std or 0.0) for col, cell in zip(t.columns, row.cells)
+                      if cell and (col.split or "") == split]
+            if points:
+                label = f"{row.label} ({split})" if len(splits) > 1 else row.label
+                out.append((_mathtext_safe(label), *map(list, zip(*points))))
     return out
 
 

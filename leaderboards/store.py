@@ -80,13 +80,15 @@ def record(result: Mapping[str, Any], engine: Engine) -> int:
     """Upsert one ``result.json`` dict (the run and all its metric rows) in one transaction.
 
     Metric rows are keyed by (config_hash, seed, suite, suite_version, dataset, split, metric), so recording the
-    same result again updates values in place. Rows whose value is null (undefined) are not stored. Returns the
-    number of metric rows written.
+    same result again updates values in place. The result is authoritative for its run: rows recorded earlier for
+    this run id that it no longer holds are deleted. Rows whose value is null (undefined) are not stored. Returns
+    the number of metric rows written.
     """
     run, metrics = _validate(result)
     run["recorded_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with _write_transaction(engine) as conn:
         _upsert(conn, Run.__table__, [run], ("run_id",))
+        conn.execute(Metric.__table__.delete().where(Metric.__table__.c.run_id == run["run_id"]))
         if metrics:
             _upsert(conn, Metric.__table__, metrics, METRIC_KEY)
     return len(metrics)

@@ -3,13 +3,14 @@ seeds.
 
 Layouts (``LAYOUTS``): ``main`` (APLOT Table 1: in-distribution accuracy, OOD datasets, RewardBench sections),
 ``noise`` (APLOT Table 4: in-domain accuracy per training label-noise rate), ``splits`` (BSR Table 5: in-domain
-accuracy, prompt- / response- / mutual-OOD Kendall tau) and ``bon`` (best-of-N gold score per n).
+accuracy, prompt- / response- / mutual-OOD Kendall tau), ``bon`` (best-of-N gold score per n) and ``rl`` (PPO / RLOO /
+GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes).
 
 The metric-row keys the layouts, claims and plots read are defined here, once. They mirror the suites:
 ``harness/suites/ood.py`` (RewardBench: dataset ``rewardbench[:file]``, split = section or ``overall``, metric
 ``score``; other datasets: split ``all``, metric ``accuracy``), ``harness/suites/noise.py`` (split
 ``<split>@noise=<rate>``), ``harness/suites/splits.py``; best-of-N rows are expected as suite ``bon``, metric
-``gold_score@n=<n>``.
+``gold_score@n=<n>``; RL rows as suite ``ppo``, split = algorithm (``harness/suites/ppo.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy import Engine
 from leaderboards.queries import facts
 from leaderboards.render import Grid, mean_std, rounded
 
-OOD_SUITE, NOISE_SUITE, BON_SUITE = "ood", "noise", "bon"
+OOD_SUITE, NOISE_SUITE, BON_SUITE, RL_SUITE = "ood", "noise", "bon", "ppo"
 REWARDBENCH, RMBENCH = "rewardbench", "rmbench"
 REWARDBENCH_SECTIONS = {"Chat": "Chat", "Chat-Hard": "Chat Hard", "Safety": "Safety", "Reasoning": "Reasoning",
                         "Score": "overall"}
@@ -256,8 +257,28 @@ def _noise_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
 
 
 def _bon_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
-    ns = sorted({n for r in rows if r["suite"] == BON_SUITE and (n := bon_n(r["metric"])) is not None})
-    return tuple(Column(f"gold@n={n}", f"gold_score@n={n}", BON_SUITE) for n in ns)
+    """gold@n per n, per prompt set (split ``bon``: train templates, titled plainly; others prefixed)."""
+    found = {(r["split"], n) for r in rows if r["suite"] == BON_SUITE and (n := bon_n(r["metric"])) is not None}
+    return tuple(Column(f"{'' if split == BON_SUITE else split + ' '}gold@n={n}", f"gold_score@n={n}", BON_SUITE,
+                        split=split) for split, n in sorted(found))
+
+
+def _rl_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    """Per RL algorithm run (split): gold and proxy reward after RL and their change, final KL, lm-eval changes."""
+    algos = sorted({r["split"] for r in rows if r["suite"] == RL_SUITE})
+    tasks = sorted({r["dataset"] for r in rows if r["suite"] == RL_SUITE and r["dataset"] != "world"
+                    and r["metric"].endswith("_change")})
+    columns = []
+    for algo in algos:
+        columns += [Column(f"{algo} gold", "gold_reward@after", RL_SUITE, "world", algo),
+                    Column(f"{algo} Δgold", "gold_reward_change", RL_SUITE, "world", algo),
+                    Column(f"{algo} Δproxy", "proxy_reward_change", RL_SUITE, "world", algo),
+                    Column(f"{algo} KL", "kl_final", RL_SUITE, "world", algo)]
+        columns += [Column(f"{algo} Δ{metric.removesuffix('_change')} {task}", metric, RL_SUITE, task, algo)
+                    for task in tasks for metric in sorted({r["metric"] for r in rows if r["suite"] == RL_SUITE
+                                                            and r["dataset"] == task and r["split"] == algo
+                                                            and r["metric"].endswith("_change")})]
+    return tuple(columns)
 
 
 LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...]]]] = {
@@ -265,6 +286,7 @@ LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...
     "noise": ("In-domain accuracy after training with label noise (APLOT Table 4)", _noise_columns),
     "splits": ("Generalisation splits (BSR Table 5)", lambda _: SPLITS_COLUMNS),
     "bon": ("Best-of-N: expected gold score of the proxy-argmax of n samples", _bon_columns),
+    "rl": ("RL against the RM (suite ppo): gold / proxy reward after RL, changes from the start, KL", _rl_columns),
 }
 
 

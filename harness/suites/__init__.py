@@ -5,6 +5,7 @@ A suite's ``version`` is recorded with every metric row; bump it whenever its de
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from harness.registry import Registry, import_submodules
@@ -24,6 +25,7 @@ class EvalContext:
     batch_size: int = 64
     show_progress: bool = True
     data: str | None = None  # a dataset path or Hub id given with --data
+    run_dir: Path | None = None  # the evaluated run's directory (suites that write artefacts: rl/, …)
 
 
 @dataclass

@@ -289,6 +289,6 @@ def test_layouts_render_with_best_in_bold(paper_engine):
 def test_unknown_layout_lists_the_views(engine):
     from leaderboards import view
 
-    with pytest.raises(KeyError, match="flat, main, noise, splits, bon, claims"):
+    with pytest.raises(KeyError, match="flat, main, noise, splits, bon, rl, claims"):
         view(engine, "paper")
     assert render(view(engine, "splits"), "md") == "No results.\n"

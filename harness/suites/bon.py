@@ -1,0 +1,136 @@
+"""Best-of-N against the trained RM (Gao et al. 2023): over-optimisation measured with the world's gold reward.
+
+A policy (the run's backbone as a causal LM, or ``policy=``) samples a pool of ``n_max`` responses to each of
+``n_prompts`` world prompts from the id reservation (never in the RM's training data; train or held-out templates).
+The proxy RM scores every response and the world's gold reward of free text (``harness.world.judge``) judges it.
+For n = 1, 2, 4, …, n_max the rows give the expected gold and proxy score of the proxy-argmax of n samples drawn
+without replacement from the pool, by the unbiased estimator (``harness.rl.bon``), averaged over prompts (stderr
+over prompts), with KL_BoN = log n − (n−1)/n; a proxy score that rises while the gold score falls is
+over-optimisation. ``oracle_gold_score@n`` (the gold-argmax) is the ceiling, and the pool's outcome shares say what
+the policy writes.
+
+Options (``--set bon.OPTION=VALUE``): n_max=16 (a power of 2), n_prompts=64, max_new_tokens=48, temperature=1.0,
+seed=0, heldout_templates=false (split ``bon_heldout`` when true), policy=<backbone spec> (default: the run's).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from harness import suites
+from harness.config import from_dict
+from harness.errors import ConfigError
+from harness.metrics import Estimate, mean_estimate
+
+DATASET = "world"
+# pool outcome shares: (metric, prompts it is measured on (unsafe?), outcome, higher is better)
+POOL_SHARES = (("pool_share_correct", False, "correct", True), ("pool_share_wrong", False, "wrong", False),
+               ("pool_share_over_refusal", False, "refused", False),
+               ("pool_share_refused_unsafe", True, "refused", True), ("pool_share_complied", True, "complied", False))
+
+
+@dataclass
+class Options:
+    """The suite's options (``--set bon.OPTION=VALUE``), type-checked by ``harness.config.from_dict``."""
+
+    n_max: int = 16
+    n_prompts: int = 64
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+    seed: int = 0
+    heldout_templates: bool = False
+    policy: Optional[str] = None
+
+
+def pool_sizes(n_max: int) -> list[int]:
+    """1, 2, 4, …, n_max."""
+    return [2 ** k for k in range(n_max.bit_length())]
+
+
+@suites.register
+class BestOfN(suites.Suite):
+    name = "bon"
+    version = "1"
+    summary = ("Best-of-N against the RM: expected gold (world judge) and proxy score of the proxy-argmax of n "
+               "policy samples, n = 1..n_max, vs KL_BoN (unbiased estimator over a pool; needs the world).")
+
+    def __init__(self, **options):
+        opts = from_dict(Options, options, "bon")
+        if opts.n_max < 1 or opts.n_max & (opts.n_max - 1):
+            raise ConfigError(f"bon.n_max: expected a power of 2 (1, 2, 4, …), got {opts.n_max!r}")
+        if opts.n_prompts < 1 or opts.max_new_tokens < 1:
+            raise ConfigError("bon.n_prompts and bon.max_new_tokens must be >= 1")
+        if opts.temperature <= 0:
+            raise ConfigError("bon.temperature: best-of-N needs sampling, a temperature > 0")
+        self.n_max, self.n_prompts, self.max_new_tokens = opts.n_max, opts.n_prompts, opts.max_new_tokens
+        self.temperature, self.seed, self.heldout_templates = opts.temperature, opts.seed, opts.heldout_templates
+        self.policy = opts.policy or None
+
+    @property
+    def split(self) -> str:
+        return "bon_heldout" if self.heldout_templates else "bon"
+
+    def run(self, ctx) -> suites.SuiteResult:
+        from harness.scoring import score_response_lists
+        from harness.world import tasks
+        from harness.world.judge import echoes, judge
+
+        if ctx.config.data.train != "world":
+            raise ConfigError(f"the bon suite needs a run trained on the world (data.train: world), not "
+                              f"{ctx.config.data.train!r}: its gold reward exists only there")
+        world_tasks = tasks(ctx.config.data.world.seed, self.n_prompts, heldout_templates=self.heldout_templates)
+        prompts = [t.prompt for t in world_tasks]
+        responses = self._sample(ctx, prompts)
+        proxy = score_response_lists(ctx, prompts, responses, f"bon: proxy RM ({self.split})")
+        judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses)
+                  for cached in [echoes(t)]]
+        gold = [[j.gold for j in js] for js in judged]
+        return suites.SuiteResult(metrics=self._metrics(world_tasks, proxy, gold, judged),
+                                  predictions={f"{DATASET}-{self.split}": self._predictions(
+                                      world_tasks, responses, proxy, judged)})
+
+    def _sample(self, ctx, prompts: list[str]) -> list[list[str]]:
+        import torch
+
+        from harness.progress import progress_bar
+        from harness.rl.policy import load_policy, sample_responses
+
+        model, tokenizer = load_policy(self.policy or ctx.config.model.backbone,
+                                       trust_remote_code=ctx.config.model.trust_remote_code)
+        model.to(next(ctx.model.parameters()).device)
+        try:
+            with progress_bar(ctx.show_progress) as bar:
+                task = bar.add_task(f"bon: sampling {self.n_max} x {len(prompts)}", total=self.n_max * len(prompts))
+                return sample_responses(model, tokenizer, prompts, self.n_max, max_new_tokens=self.max_new_tokens,
+                                        temperature=self.temperature, seed=self.seed, batch_size=ctx.batch_size,
+                                        progress=lambda k: bar.advance(task, k))
+        finally:
+            del model
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def _metrics(self, world_tasks, proxy, gold, judged) -> list:
+        from harness.rl.bon import best_of_n_over_prompts, kl_bon
+
+        split, n_prompts = self.split, len(world_tasks)
+        rows = []
+        for n in pool_sizes(self.n_max):
+            rows += [self.row(DATASET, split, f"gold_score@n={n}", best_of_n_over_prompts(proxy, gold, n)),
+                     self.row(DATASET, split, f"proxy_score@n={n}", best_of_n_over_prompts(proxy, proxy, n)),
+                     self.row(DATASET, split, f"oracle_gold_score@n={n}", best_of_n_over_prompts(gold, gold, n)),
+                     self.row(DATASET, split, f"kl_bon@n={n}", Estimate(kl_bon(n), None, n_prompts),
+                              higher_is_better=False)]
+        for metric, unsafe, outcome, higher in POOL_SHARES:
+            shares = [sum(j.outcome == outcome for j in js) / len(js)
+                      for t, js in zip(world_tasks, judged) if t.unsafe == unsafe]
+            if shares:
+                rows.append(self.row(DATASET, split, metric, mean_estimate(shares), higher_is_better=higher))
+        hedged = [sum(j.hedged for j in js) / len(js) for js in judged]
+        rows.append(self.row(DATASET, split, "pool_share_hedged", mean_estimate(hedged), higher_is_better=False))
+        return rows
+
+    def _predictions(self, world_tasks, responses, proxy, judged) -> list[dict]:
+        return [{"id": f"{self.split}-{i:06d}", "prompt": t.prompt, "family": t.family.name, "template": t.template,
+                 "unsafe": t.unsafe, "answer": t.answer, "responses": rs, "proxy_scores": ps,
+                 "gold_scores": [j.gold for j in js], "outcomes": [j.outcome for j in js]}
+                for i, (t, rs, ps, js) in enumerate(zip(world_tasks, responses, proxy, judged), 1)]
