@@ -75,6 +75,28 @@ def test_record_is_idempotent_and_updates_values(engine):
     assert row["mean"] == pytest.approx(0.9) and row["n_seeds"] == 1 and row["std"] is None
 
 
+def test_rows_a_result_no_longer_holds_are_deleted(engine):
+    result = make_result()
+    record(result, engine)
+    result["metrics"] = result["metrics"][:1]  # e.g. a suite re-run that covers fewer rows
+    assert record(result, engine) == 1
+    assert counts(engine) == (1, 1)
+
+
+def test_merge_metrics_replaces_every_row_of_a_rerun_suite_split():
+    from harness.results import merge_metrics
+
+    def row(suite, split, metric, value):
+        return {"suite": suite, "suite_version": "1", "dataset": "world", "split": split, "metric": metric,
+                "value": value}
+
+    old = [row("bon", "bon", "gold_score@n=16", 0.1), row("bon", "bon", "gold_score@n=1", 0.0),
+           row("bon", "bon_heldout", "gold_score@n=1", 0.2), row("id", "id", "accuracy", 0.7)]
+    merged = merge_metrics(old, [row("bon", "bon", "gold_score@n=1", 0.5)])
+    assert sorted((m["split"], m["metric"], m["value"]) for m in merged) == [
+        ("bon", "gold_score@n=1", 0.5), ("bon_heldout", "gold_score@n=1", 0.2), ("id", "accuracy", 0.7)]
+
+
 def test_seeds_aggregate_to_mean_and_sample_std(engine):
     values = [0.70, 0.76, 0.85]
     for seed, value in enumerate(values):
@@ -284,6 +306,26 @@ def test_layouts_render_with_best_in_bold(paper_engine):
     assert records[2]["row"] == "bt" and records[2]["ID acc seeds"] == 2 and records[2]["RB Safety"] is None
     assert list(csv.DictReader(io.StringIO(render(t, "csv"))))[2]["ID acc"] == "0.705"
     assert render(t, "table").row_count == 3
+
+
+def test_bon_and_rl_layouts(engine):
+    from leaderboards import table
+
+    rows = [("bon", "world", "bon", "gold_score@n=1", -0.9), ("bon", "world", "bon", "gold_score@n=4", -0.7),
+            ("bon", "world", "bon_heldout", "gold_score@n=1", -0.8), ("bon", "world", "bon", "proxy_score@n=4", 3.0),
+            ("ppo", "world", "ppo", "gold_reward@after", -0.5), ("ppo", "world", "ppo", "gold_reward_change", 0.4),
+            ("ppo", "world", "ppo", "proxy_reward_change", 1.0), ("ppo", "world", "ppo", "kl_final", 2.0),
+            ("ppo", "rmbench_world_qa", "ppo", "exact_match_change", 0.05),
+            ("ppo", "world", "grpo", "gold_reward@after", -0.6)]
+    record(layout_result("bt", 0, rows), engine)
+    bon = table(engine, "bon")
+    assert [c.title for c in bon.columns] == ["gold@n=1", "gold@n=4", "bon_heldout gold@n=1"]
+    assert [c.mean for c in bon.rows[0].cells] == pytest.approx([-0.9, -0.7, -0.8])
+    rl = table(engine, "rl")
+    assert [c.title for c in rl.columns] == ["grpo gold", "grpo Δgold", "grpo Δproxy", "grpo KL", "ppo gold",
+                                             "ppo Δgold", "ppo Δproxy", "ppo KL", "ppo Δexact_match rmbench_world_qa"]
+    assert [c and c.mean for c in rl.rows[0].cells] == pytest.approx([-0.6, None, None, None, -0.5, 0.4, 1.0, 2.0,
+                                                                      0.05])
 
 
 def test_unknown_layout_lists_the_views(engine):

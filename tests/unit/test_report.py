@@ -73,7 +73,20 @@ def test_bon_and_noise_plots_appear_with_their_rows(recorded, tmp_path):
     record(result, engine)
     html = build_report(engine, runs)
     assert len(images(html)) == 4
-    assert "No best-of-N results" not in html and "No label-noise results" not in html
+    assert "No best-of-N results" not in html and "No label-noise results" not in html and "No RL curves" in html
+
+
+def test_rl_curves_plot_reads_the_ppo_suite_files(recorded):
+    engine, runs = recorded
+    curve = runs / "run-2-0" / "rl" / "grpo" / "metrics.jsonl"
+    curve.parent.mkdir(parents=True)
+    curve.write_text("".join(json.dumps({"step": s, "reward": 1 + s, "gold": -1 + 0.1 * s, "kl": 0.2 * s}) + "\n"
+                             for s in range(4)) + "not json\n")
+    assert "No RL curves" in build_report(engine, runs)  # an unreadable file is skipped, never fatal
+    curve.write_text("".join(json.dumps({"step": s, "reward": 1 + s, "gold": -1 + 0.1 * s, "kl": 0.2 * s}) + "\n"
+                             for s in range(4)))
+    html = build_report(engine, runs)
+    assert 'id="rl-plot"' in html and "No RL curves" not in html and len(images(html)) == 3
 
 
 def test_empty_database_gives_a_valid_report(tmp_path):
