@@ -44,7 +44,7 @@ def sequence_logprobs(logits: Tensor, input_ids: Tensor, response_mask: Tensor) 
 
 
 @torch.no_grad()
-def _longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int, compute,
+def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int, compute,
                    description: str, show_progress: bool) -> list[Tensor]:
     """Apply ``compute(input_ids, attention_mask, response_mask) -> tuple of [n, …] tensors`` in eval mode to the
     sequences in batches of similar length, longest first (less padding); returns each output in input order."""
@@ -78,7 +78,7 @@ def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch
     if not seqs:
         return (torch.empty(0), torch.empty(0, model.hidden_size)) if with_hidden else torch.empty(0)
     keep = 2 if with_hidden else 1
-    parts = _longest_first(model, seqs, pad_id, batch_size, lambda ids, mask, _: model(ids, mask)[:keep],
+    parts = longest_first(model, seqs, pad_id, batch_size, lambda ids, mask, _: model(ids, mask)[:keep],
                            description, show_progress)
     return tuple(parts) if with_hidden else parts[0]
 
@@ -92,7 +92,7 @@ def response_logprobs(model, seqs: list[tuple[list[int], int]], pad_id: int, bat
     def compute(ids, mask, response):
         return (sequence_logprobs(model(ids, mask, return_lm_logits=True)[2], ids, response),)
 
-    return _longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress)[0]
+    return longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress)[0]
 
 
 def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,

@@ -273,7 +273,7 @@ def _rl_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
         columns += [Column(f"{algo} gold", "gold_reward@after", RL_SUITE, "world", algo),
                     Column(f"{algo} Δgold", "gold_reward_change", RL_SUITE, "world", algo),
                     Column(f"{algo} Δproxy", "proxy_reward_change", RL_SUITE, "world", algo),
-                    Column(f"{algo} KL", "kl_final", RL_SUITE, "world", algo)]
+                    Column(f"{algo} KL", "kl", RL_SUITE, "world", algo)]
         columns += [Column(f"{algo} Δ{metric.removesuffix('_change')} {task}", metric, RL_SUITE, task, algo)
                     for task in tasks for metric in sorted({r["metric"] for r in rows if r["suite"] == RL_SUITE
                                                             and r["dataset"] == task and r["split"] == algo

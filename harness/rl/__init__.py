@@ -29,7 +29,7 @@ class RLConfig:
     samples_per_prompt: int = 2
     max_new_tokens: int = 48
     temperature: float = 1.0
-    lr: float = 1e-5
+    lr: float = 1e-4  # suits the tiny world policy; use ~1e-6 for full fine-tuning of real LMs
     kl_coef: float = 0.05
     max_grad_norm: float = 1.0
     seed: int = 0

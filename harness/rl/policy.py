@@ -81,21 +81,51 @@ def generate(model, tokenizer, prompt_token_ids: list[list[int]], *, max_new_tok
     return response_tokens(out[:, ids.shape[1]:].cpu(), stops)
 
 
-def sample_responses(model, tokenizer, prompts: list[str], n: int, *, max_new_tokens: int, temperature: float = 1.0,
-                     top_p: float = 1.0, seed: int = 0, batch_size: int = 64, progress=None) -> list[list[str]]:
-    """``n`` sampled responses (decoded, special tokens dropped) per prompt; deterministic for a seed.
-    ``progress(k)`` is called after each batch of ``k`` generations."""
+def sample_tokens(model, tokenizer, prompts: list[str], n: int, *, max_new_tokens: int, temperature: float = 1.0,
+                  top_p: float = 1.0, seed: int = 0, batch_size: int = 64, progress=None) -> list[list[list[int]]]:
+    """``n`` sampled responses per prompt as token ids (each ending at its stop token, when one came); deterministic
+    for a seed. ``progress(k)`` is called after each batch of ``k`` generations."""
     flat = [p for p in prompt_ids(tokenizer, prompts) for _ in range(n)]
     order = sorted(range(len(flat)), key=lambda i: len(flat[i]))  # similar lengths: little padding
-    texts: list[str] = [""] * len(flat)
+    tokens: list[list[int]] = [[] for _ in flat]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for start in range(0, len(order), batch_size):
             chunk = order[start: start + batch_size]
-            tokens = generate(model, tokenizer, [flat[i] for i in chunk], max_new_tokens=max_new_tokens,
-                              temperature=temperature, top_p=top_p)
-            for i, t in zip(chunk, tokens):
-                texts[i] = tokenizer.decode(t, skip_special_tokens=True).strip()
+            out = generate(model, tokenizer, [flat[i] for i in chunk], max_new_tokens=max_new_tokens,
+                           temperature=temperature, top_p=top_p)
+            for i, t in zip(chunk, out):
+                tokens[i] = t
             if progress:
                 progress(len(chunk))
-    return [texts[i * n: (i + 1) * n] for i in range(len(prompts))]
+    return [tokens[i * n: (i + 1) * n] for i in range(len(prompts))]
+
+
+def decode(tokenizer, tokens: list[list[list[int]]]) -> list[list[str]]:
+    """Response texts (special tokens dropped, stripped) of :func:`sample_tokens`' output."""
+    return [[tokenizer.decode(t, skip_special_tokens=True).strip() for t in ts] for ts in tokens]
+
+
+def sample_responses(model, tokenizer, prompts: list[str], n: int, **sampling) -> list[list[str]]:
+    """``n`` sampled response texts per prompt (keywords as :func:`sample_tokens`)."""
+    return decode(tokenizer, sample_tokens(model, tokenizer, prompts, n, **sampling))
+
+
+def response_logprobs(model, tokenizer, prompts: list[str], tokens: list[list[list[int]]], *,
+                      temperature: float = 1.0, batch_size: int = 64) -> list[list[float]]:
+    """Σ_t log π(y_t | x, y_<t) of each sampled response (``tokens`` as :func:`sample_tokens` gives them) under
+    ``model`` with logits divided by ``temperature``, i.e. under the distribution it was sampled from."""
+    from harness.scoring import longest_first, sequence_logprobs
+
+    heads = prompt_ids(tokenizer, prompts)
+    seqs = [(heads[i] + t, len(heads[i])) for i, ts in enumerate(tokens) for t in ts]
+
+    def compute(ids, mask, response):
+        return (sequence_logprobs(model(input_ids=ids, attention_mask=mask).logits / temperature, ids, response),)
+
+    flat = longest_first(model, seqs, tokenizer.pad_token_id, batch_size, compute, "log-probs", False)[0].tolist()
+    out, start = [], 0
+    for ts in tokens:
+        out.append(flat[start: start + len(ts)])
+        start += len(ts)
+    return out

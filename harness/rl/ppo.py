@@ -209,7 +209,7 @@ def train_ppo(model, tokenizer, prompts: list[str], reward: Rewarder, cfg: RLCon
     ``track``: further rewarders evaluated on the same rollouts and recorded, not optimised (e.g. the gold reward,
     to measure over-optimisation). Returns the per-step history; ``on_step(record)`` is called after each step.
     Record keys: step, reward (mean raw score), one per ``track`` name, kl (mean over sequences of
-    sum_t log pi_old(y_t) - log pi_ref(y_t) on the sampled tokens, measured at rollout: 0.0 at step 0),
+    sum_t log pi_old(y_t) - log pi_ref(y_t) on the sampled tokens, measured at rollout: 0.0 at step 1),
     response_length, policy_loss, value_loss, clipfrac, value_clipfrac, approx_kl (means over the minibatch
     updates), entropy (mean per-token entropy of pi_old over response tokens), seconds.
     Deterministic for ``cfg.seed`` (generation seeded with ``cfg.seed + step``).
@@ -290,7 +290,7 @@ def train_ppo(model, tokenizer, prompts: list[str], reward: Rewarder, cfg: RLCon
                         sums[k] = sums.get(k, 0.0) + v
                     updates += 1
 
-            record = {"step": step, "reward": scores.mean().item(), **tracked,
+            record = {"step": step + 1, "reward": scores.mean().item(), **tracked,
                       "kl": kl.sum(1).mean().item(), "response_length": rmask.sum(1).float().mean().item(),
                       **{k: v / max(updates, 1) for k, v in sums.items()},
                       "entropy": masked_mean(entropy, mask).item(), "seconds": time.perf_counter() - start}

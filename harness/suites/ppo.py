@@ -51,25 +51,25 @@ class Downstream(suites.Suite):
         proxy, gold = proxy_rewarder(ctx), gold_rewarder(train_tasks + eval_tasks)
         out_dir = ctx.run_dir / "rl" / self.algo
         out_dir.mkdir(parents=True, exist_ok=True)
-        model, tokenizer = load_policy(self.policy or ctx.config.model.backbone)
+        backbone, device = self.policy or ctx.config.model.backbone, next(ctx.model.parameters()).device
+        model, tokenizer = load_policy(backbone, trust_remote_code=ctx.config.model.trust_remote_code)
+        model.to(device)
 
-        before = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx, "before")
-        history = self._train(model, tokenizer, [t.prompt for t in train_tasks], proxy, gold, out_dir, ctx)
+        before = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx)
+        self._train(model, tokenizer, [t.prompt for t in train_tasks], proxy, gold, out_dir, ctx)
         model.save_pretrained(out_dir / "policy")
         tokenizer.save_pretrained(out_dir / "policy")
-        after = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx, "after")
+        reference = load_policy(backbone, trust_remote_code=ctx.config.model.trust_remote_code)[0].to(device)
+        after = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx, reference)
+        kl = after.pop(("world", "kl"))
 
-        split = self.algo
-        rows = []
+        split, rows = self.algo, []
         for key in sorted(before):
             b, a = before[key], after[key]
             dataset, metric = key
             rows += [self.row(dataset, split, f"{metric}@before", b), self.row(dataset, split, f"{metric}@after", a),
                      self.row(dataset, split, f"{metric}_change", Estimate(a.value - b.value, None, a.n))]
-        last = history[-1] if history else {}
-        if "kl" in last:
-            rows.append(self.row("world", split, "kl_final", Estimate(float(last["kl"]), None, len(history)),
-                                 higher_is_better=False))
+        rows.append(self.row("world", split, "kl", kl, higher_is_better=False))
         return suites.SuiteResult(metrics=rows)
 
     def _train(self, model, tokenizer, prompts, proxy, gold, out_dir, ctx) -> list[dict]:
@@ -89,21 +89,25 @@ class Downstream(suites.Suite):
             return train_trl(self.algo, model, tokenizer, prompts, proxy, self.rl, output_dir=out_dir / "trl",
                              **common)
 
-    def _evaluate(self, model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx, when: str) -> dict:
-        """Mean proxy and gold reward of sampled responses to the evaluation prompts, and the lm-eval tasks."""
-        from harness.rl.policy import sample_responses
+    def _evaluate(self, model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx, reference=None) -> dict:
+        """Mean proxy and gold reward of sampled responses to the evaluation prompts and the lm-eval scores; with a
+        ``reference``, also ("world", "kl"): KL(π ‖ π_ref) estimated on the same samples as
+        E_y~π Σ_t log π(y_t|x, y_<t) − log π_ref(y_t|x, y_<t) (nats per response), measured alike for every algorithm
+        (the per-step ``kl`` of metrics.jsonl is each algorithm's own estimator)."""
+        from harness.rl.policy import decode, response_logprobs, sample_tokens
 
-        prompts = [t.prompt for t in eval_tasks]
-        responses = sample_responses(model, tokenizer, prompts, self.eval_samples,
-                                     max_new_tokens=self.rl.max_new_tokens, temperature=self.rl.temperature,
-                                     seed=self.rl.seed + 1)
-        flat_prompts = [p for p, rs in zip(prompts, responses) for _ in rs]
+        prompts, k = [t.prompt for t in eval_tasks], self.eval_samples
+        tokens = sample_tokens(model, tokenizer, prompts, k, max_new_tokens=self.rl.max_new_tokens,
+                               temperature=self.rl.temperature, seed=self.rl.seed + 1)
+        responses = decode(tokenizer, tokens)
+        flat_prompts = [p for p in prompts for _ in range(k)]
         flat = [r for rs in responses for r in rs]
-        proxy_scores, gold_scores = proxy(flat_prompts, flat), gold(flat_prompts, flat)
-        k = self.eval_samples
-        per_prompt = lambda xs: [sum(xs[i: i + k]) / k for i in range(0, len(xs), k)]  # noqa: E731
-        out = {("world", "proxy_reward"): mean_estimate(per_prompt(proxy_scores)),
-               ("world", "gold_reward"): mean_estimate(per_prompt(gold_scores))}
+        out = {("world", "proxy_reward"): _per_prompt_mean(proxy(flat_prompts, flat), k),
+               ("world", "gold_reward"): _per_prompt_mean(gold(flat_prompts, flat), k)}
+        if reference is not None:
+            own, ref = (response_logprobs(m, tokenizer, prompts, tokens, temperature=self.rl.temperature)
+                        for m in (model, reference))
+            out[("world", "kl")] = _per_prompt_mean([a - b for xs, ys in zip(own, ref) for a, b in zip(xs, ys)], k)
         if self.lm_eval:
             from harness.rl.lmeval import evaluate_policy, write_tasks
 
@@ -114,3 +118,8 @@ class Downstream(suites.Suite):
                 for metric, (value, stderr) in metrics.items():
                     out[(task, metric)] = Estimate(value, stderr, self.lm_eval_limit)
         return out
+
+
+def _per_prompt_mean(values: list[float], k: int) -> Estimate:
+    """Mean over prompts of the mean of each prompt's ``k`` consecutive values; stderr over prompts."""
+    return mean_estimate([sum(values[i: i + k]) / k for i in range(0, len(values), k)])

@@ -314,7 +314,7 @@ def test_bon_and_rl_layouts(engine):
     rows = [("bon", "world", "bon", "gold_score@n=1", -0.9), ("bon", "world", "bon", "gold_score@n=4", -0.7),
             ("bon", "world", "bon_heldout", "gold_score@n=1", -0.8), ("bon", "world", "bon", "proxy_score@n=4", 3.0),
             ("ppo", "world", "ppo", "gold_reward@after", -0.5), ("ppo", "world", "ppo", "gold_reward_change", 0.4),
-            ("ppo", "world", "ppo", "proxy_reward_change", 1.0), ("ppo", "world", "ppo", "kl_final", 2.0),
+            ("ppo", "world", "ppo", "proxy_reward_change", 1.0), ("ppo", "world", "ppo", "kl", 2.0),
             ("ppo", "rmbench_world_qa", "ppo", "exact_match_change", 0.05),
             ("ppo", "world", "grpo", "gold_reward@after", -0.6)]
     record(layout_result("bt", 0, rows), engine)

@@ -1,0 +1,84 @@
+"""The downstream suites end to end on the micro preset: train → eval --suite bon / ppo → result.json,
+predictions, RL curves, leaderboard layouts."""
+import json
+
+import pytest
+
+from cli_runner import invoke
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory, tiny_base):
+    root = tmp_path_factory.mktemp("rl")
+    db = f"sqlite:///{root / 'rm.db'}"
+    trained = invoke("train", "bt", "--preset", "micro", "--set", "train.max_steps=4", "--set", "suites=[]",
+                     "--runs-dir", root / "runs", "--db", db, "--json")
+    assert trained.exit_code == 0, trained.output
+    return root / "runs" / json.loads(trained.stdout)["run_id"], db
+
+
+def test_bon_suite_rows_predictions_and_leaderboard(micro_run):
+    run_dir, db = micro_run
+    bad = invoke("eval", "--run", run_dir, "--suite", "bon", "--set", "bon.n_max=3", "--db", db)
+    assert bad.exit_code == 2 and "power of 2" in bad.output
+
+    result = invoke("eval", "--run", run_dir, "--suite", "bon", "--set", "bon.n_max=4", "--set", "bon.n_prompts=6",
+                    "--set", "bon.max_new_tokens=8", "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    rows = {(m["split"], m["metric"]): m for m in json.loads((run_dir / "result.json").read_text())["metrics"]
+            if m["suite"] == "bon"}
+    for n in (1, 2, 4):
+        gold, proxy = rows["bon", f"gold_score@n={n}"], rows["bon", f"proxy_score@n={n}"]
+        assert gold["dataset"] == "world" and gold["n"] == 6 and -1.75 <= gold["value"] <= 1.05
+        assert proxy["n"] == 6 and gold["stderr"] is not None
+        assert rows["bon", f"oracle_gold_score@n={n}"]["value"] >= gold["value"] - 1e-9
+    assert rows["bon", "kl_bon@n=1"]["value"] == 0.0
+    assert rows["bon", "proxy_score@n=4"]["value"] >= rows["bon", "proxy_score@n=1"]["value"] - 1e-9
+    assert ("bon", "pool_share_hedged") in rows
+
+    predictions = [json.loads(line) for line in
+                   (run_dir / "predictions" / "bon" / "world-bon.jsonl").read_text().splitlines()]
+    assert len(predictions) == 6
+    assert all(len(p["responses"]) == len(p["proxy_scores"]) == len(p["gold_scores"]) == len(p["outcomes"]) == 4
+               for p in predictions)
+
+    board = invoke("leaderboard", "--db", db, "--layout", "bon", "--format", "json")
+    assert board.exit_code == 0, board.output
+    assert {"gold@n=1", "gold@n=2", "gold@n=4"} <= set(json.loads(board.stdout)[0])
+
+
+RL = ("--set", "ppo.steps=2", "--set", "ppo.prompts_per_step=2", "--set", "ppo.minibatch_size=2", "--set",
+      "ppo.n_prompts=4", "--set", "ppo.n_eval_prompts=3", "--set", "ppo.max_new_tokens=8", "--set",
+      "ppo.lm_eval_limit=2")
+
+
+def test_ppo_and_rloo_suites_record_before_after_kl_curves_and_policy(micro_run):
+    run_dir, db = micro_run
+    bad = invoke("eval", "--run", run_dir, "--suite", "bon", "--algo", "ppo", "--db", db)
+    assert bad.exit_code == 2 and "--suite ppo" in bad.output
+    bad = invoke("eval", "--run", run_dir, "--suite", "ppo", "--algo", "dpo", "--db", db)
+    assert bad.exit_code == 2 and "ppo, rloo, grpo" in bad.output
+
+    for algo in ("ppo", "rloo"):
+        result = invoke("eval", "--run", run_dir, "--suite", "ppo", "--algo", algo, *RL, "--db", db, "--json")
+        assert result.exit_code == 0, result.output
+        curve = [json.loads(line) for line in (run_dir / "rl" / algo / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in curve] == [1, 2] and curve[0]["kl"] == 0.0
+        assert all({"reward", "gold", "kl"} <= set(r) for r in curve)
+        assert (run_dir / "rl" / algo / "policy" / "config.json").exists()
+
+    result = json.loads((run_dir / "result.json").read_text())
+    rows = {(m["dataset"], m["split"], m["metric"]): m for m in result["metrics"] if m["suite"] == "ppo"}
+    for algo in ("ppo", "rloo"):  # a second algorithm adds its rows, it does not replace the first one's
+        before, after = rows["world", algo, "gold_reward@before"], rows["world", algo, "gold_reward@after"]
+        assert before["n"] == 3 and -1.75 <= before["value"] <= 1.05
+        assert rows["world", algo, "gold_reward_change"]["value"] == pytest.approx(after["value"] - before["value"])
+        assert rows["world", algo, "kl"]["value"] is not None and rows["world", algo, "kl"]["higher_is_better"] is False
+        assert ("rmbench_world_qa", algo, "contains@before") in rows
+    assert result["suite_options"]["ppo"]["algo"] == "rloo" and result["suite_options"]["ppo"]["steps"] == 2
+
+    board = invoke("leaderboard", "--db", db, "--layout", "rl", "--format", "json")
+    assert board.exit_code == 0, board.output
+    assert {"ppo gold", "ppo Δgold", "ppo KL", "rloo gold"} <= set(json.loads(board.stdout)[0])
