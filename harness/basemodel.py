@@ -103,11 +103,11 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY) -> Path:
-    """The directory of the tiny base model (tokenizer + ``LlamaForCausalLM``), building it on first use."""
+def cached_build(target: Path, build) -> Path:
+    """``target``, built once by ``build(tmp_dir)``: concurrent builders are serialised by a file lock, the result
+    appears atomically with its :data:`MARKER`, and leftovers of a killed build are removed."""
     from filelock import FileLock
 
-    target = Path(cache_dir or cache_root()) / recipe.dirname()
     if (target / MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -117,8 +117,13 @@ def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY
         for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed build (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)
         with atomic_directory(target) as tmp:
-            _build(recipe, tmp)
+            build(tmp)
     return target
+
+
+def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY) -> Path:
+    """The directory of the tiny base model (tokenizer + ``LlamaForCausalLM``), building it on first use."""
+    return cached_build(Path(cache_dir or cache_root()) / recipe.dirname(), lambda tmp: _build(recipe, tmp))
 
 
 def _build(recipe: TinyRecipe, out: Path) -> None:
@@ -229,22 +234,10 @@ def ensure_smollm2(cache_dir: Path | None = None) -> Path:
     """The directory of SmolLM2-135M-Instruct as safetensors + tokenizer (chat template kept), converted once from
     the packaged GGUF (dequantised to fp32 by transformers + gguf) and cached under a name hashed from the GGUF's
     name and size; serialised by a file lock and written atomically, like the tiny base."""
-    from filelock import FileLock
-
     gguf = smollm2_gguf()
     digest = hashlib.sha256(f"{gguf.name}:{gguf.stat().st_size}".encode()).hexdigest()[:12]
-    target = Path(cache_dir or cache_root()) / f"{SMOLLM2_FORMAT}-{digest}"
-    if (target / MARKER).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{target}.lock"):
-        if (target / MARKER).is_file():  # another process converted it while we waited
-            return target
-        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed conversion (we hold the lock)
-            shutil.rmtree(stale, ignore_errors=True)
-        with atomic_directory(target) as tmp:
-            _convert_gguf(gguf, tmp)
-    return target
+    return cached_build(Path(cache_dir or cache_root()) / f"{SMOLLM2_FORMAT}-{digest}",
+                        lambda tmp: _convert_gguf(gguf, tmp))
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
