@@ -239,7 +239,7 @@ def _print_sweep(jobs: list[dict], tally: str) -> None:
 def demo(runs_dir: RunsOption = Path("runs"), db: DbOption = None,
          preset: Annotated[str, typer.Option(help="Preset to run.")] = "tiny",
          force: Annotated[bool, typer.Option(help="Train again even if the run exists.")] = False):
-    """The whole pipeline on the embedded world: base model → train bt → evaluate → leaderboard."""
+    """The whole pipeline on the embedded world: base model → train bt → evaluate → best-of-N → leaderboard."""
     import time
 
     from harness import api, config as config_mod
@@ -248,13 +248,16 @@ def demo(runs_dir: RunsOption = Path("runs"), db: DbOption = None,
     from leaderboards import render
 
     started = time.perf_counter()
-    console.rule("[bold]1/3 base model")
+    console.rule("[bold]1/4 base model")
     console.print(f"tiny world LM at {ensure_tiny_base()}")
-    console.rule("[bold]2/3 train bt on the preference world, evaluate id + splits")
+    console.rule("[bold]2/4 train bt on the preference world, evaluate id + splits")
     cfg = config_mod.resolve(preset, None, ["suites=[id,splits]"], None, "bt")
     result = api.train(cfg, runs_dir=runs_dir, db=db, force=force)
     _report(result, False)
-    console.rule("[bold]3/3 leaderboard")
+    console.rule("[bold]3/4 best-of-N with the base model as policy: proxy RM vs gold reward")
+    api.evaluate(runs_dir / result["run_id"], ["bon"], db=db, overrides=["bon.n_prompts=32"])
+    console.rule("[bold]4/4 leaderboard")
     headline = [row for row in api.leaderboard(db, preset=preset, suite="splits") if row["higher_is_better"]]
     _print(render(headline, "table"))
+    _print(render(api.results_view("bon", db, preset=preset), "table"))
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; run directory {runs_dir / result['run_id']}")

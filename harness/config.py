@@ -57,7 +57,7 @@ class DataConfig:
 class TrainConfig:
     epochs: float = 1.0
     max_steps: int = 0  # > 0 overrides epochs
-    batch_size: int = 32  # pairs per optimiser step on each process (before gradient accumulation)
+    batch_size: int = 32  # global batch: pairs per optimiser step over all processes and accumulation steps
     grad_accum: int = 1
     lr: float = 1e-4
     weight_decay: float = 0.0

@@ -1,4 +1,5 @@
-"""Datasets in the canonical schema (ARCHITECTURE.md §3): the embedded world or pairs read from a file."""
+"""Datasets in the canonical schema (ARCHITECTURE.md §3): the embedded world, pairs read from a file, or a real
+format by path or Hub id (``FORMAT:SOURCE[:options]``, as ``--data`` takes it)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from harness import world
 from harness.data.io import read_pairs
-from harness.errors import DataError
+from harness.errors import ConfigError, DataError
 
 
 @functools.lru_cache(maxsize=4)
@@ -48,13 +49,20 @@ def training_pairs(data_cfg, seed: int) -> tuple[list[dict], list[dict], list[in
     ``validation_pairs`` rows are held out of training (seeded) for the convergence curve; label noise is applied
     to the training rows only.
     """
+    from harness.data import formats
+
     if data_cfg.train == "world":
         rows = world_splits(data_cfg.world)["train"]
+    elif Path(data_cfg.train).exists():
+        rows = read_pairs(Path(data_cfg.train))
+    elif data_cfg.train.partition(":")[0] in formats.names():  # a real format by path or Hub id, as with --data
+        specs = formats.parse_specs(data_cfg.train)
+        if len(specs) != 1:
+            raise ConfigError(f"data.train: one FORMAT:SOURCE, got {len(specs)} in {data_cfg.train!r}")
+        rows = formats.load(specs[0]).rows
     else:
-        path = Path(data_cfg.train)
-        if not path.exists():
-            raise DataError("no such training data file", file=str(path))
-        rows = read_pairs(path)
+        raise DataError("no such training data file (nor a FORMAT:SOURCE spec such as "
+                        "unified_feedback:llm-blender/Unified-Feedback)", file=data_cfg.train)
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     n_val = min(data_cfg.validation_pairs, len(rows) // 10)

@@ -193,7 +193,13 @@ def load(spec: DataSpec) -> Loaded:
         raise DataError("no such file, and HF_HUB_OFFLINE is set so it is not loaded from the Hub", file=spec.source)
     else:
         records = hub_records(fmt, spec.source, options)
-    loaded = fmt.convert(records, options)
+    try:
+        loaded = fmt.convert(records, options)
+    except (ConnectionError, OSError) as e:  # from the Hub: network, unknown dataset id, missing config
+        if path.exists():
+            raise
+        raise DataError(f"cannot load it from the Hub ({type(e).__name__}: {e})".splitlines()[0],
+                        file=spec.source) from e
     if not loaded.rows:
         raise DataError("no rows", file=spec.source)
     return loaded

@@ -81,3 +81,18 @@ def test_split_global_batch_partitions_across_processes_and_micro_steps(world_si
     assert max(sizes) - min(sizes) <= 1
     tail = [split_global_batch([7], rank, world_size, grad_accum) for rank in range(world_size)]
     assert all(m == [7] for p in tail for m in p)  # a tiny tail is repeated, never empty
+
+
+def test_training_data_can_be_a_real_format_spec(monkeypatch):
+    from harness.config import resolve
+    from harness.data import training_pairs
+    from harness.errors import DataError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = resolve("micro", None, ["data.train=skywork:tests/fixtures/skywork/train.jsonl"], None, "bt")
+    train, _, _ = training_pairs(cfg.data, 0)
+    assert train and all(r["chosen"] and r["rejected"] for r in train)
+    for spec, message in (("skywork:missing.jsonl", "HF_HUB_OFFLINE"), ("nowhere.jsonl", "FORMAT:SOURCE")):
+        cfg = resolve("micro", None, [f"data.train={spec}"], None, "bt")
+        with pytest.raises(DataError, match=message):
+            training_pairs(cfg.data, 0)
