@@ -82,3 +82,10 @@ def test_ppo_and_rloo_suites_record_before_after_kl_curves_and_policy(micro_run)
     board = invoke("leaderboard", "--db", db, "--layout", "rl", "--format", "json")
     assert board.exit_code == 0, board.output
     assert {"ppo gold", "ppo Δgold", "ppo KL", "rloo gold"} <= set(json.loads(board.stdout)[0])
+
+
+def test_demo_runs_the_pipeline_through_best_of_n(tmp_path, tiny_base):
+    result = invoke("demo", "--preset", "micro", "--runs-dir", tmp_path / "runs", "--db",
+                    f"sqlite:///{tmp_path / 'rm.db'}")
+    assert result.exit_code == 0, result.output
+    assert "4/4 leaderboard" in result.output and "gold@n=16" in result.output
