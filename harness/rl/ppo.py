@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from harness.progress import progress_bar
 from harness.rl import Rewarder, RLConfig
-from harness.rl.policy import generate, left_pad, prompt_ids
+from harness.rl.policy import decode, generate, left_pad, prompt_ids
 
 WEIGHT_DECAY = 0.0  # AdamW weight decay of the PPO optimiser (decaying an RL fine-tune towards 0 makes no sense)
 ADAM_EPS = 1e-5  # as in the reference implementations (Huang et al. 2024, detail "Adam epsilon")
@@ -240,7 +240,7 @@ def train_ppo(model, tokenizer, prompts: list[str], reward: Rewarder, cfg: RLCon
                 torch.manual_seed(cfg.seed + step)
                 r_tokens = generate(model, tokenizer, p_tokens, max_new_tokens=cfg.max_new_tokens,
                                     temperature=cfg.temperature)
-            texts = [tokenizer.decode(t, skip_special_tokens=True).strip() for t in r_tokens]
+            texts = decode(tokenizer, r_tokens)
             scores = torch.tensor(reward(flat_prompts, texts), dtype=torch.float32)
             tracked = {name: sum(fn(flat_prompts, texts)) / len(texts) for name, fn in track.items()}
 

@@ -15,8 +15,9 @@ from harness.config import from_dict
 from harness.errors import ConfigError
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
+from harness.rl.trl_algos import ALGOS as TRL_ALGOS
 
-ALGOS = ("ppo", "rloo", "grpo")
+ALGOS = ("ppo", *TRL_ALGOS)
 DEFAULT_LM_EVAL = ("rmbench_world_qa",)
 
 
@@ -55,12 +56,18 @@ class Downstream(suites.Suite):
         model, tokenizer = load_policy(backbone, trust_remote_code=ctx.config.model.trust_remote_code)
         model.to(device)
 
-        before = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx)
+        lm_tasks = None
+        if self.lm_eval:  # the local lm-eval task files, written once for the evaluations before and after
+            from harness.rl.lmeval import write_tasks
+
+            lm_tasks = write_tasks(out_dir / "lm_eval_tasks", world_seed=seed, n_world=self.lm_eval_limit,
+                                   gsm8k_limit=self.lm_eval_limit)
+        before = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, lm_tasks)
         self._train(model, tokenizer, [t.prompt for t in train_tasks], proxy, gold, out_dir, ctx)
         model.save_pretrained(out_dir / "policy")
         tokenizer.save_pretrained(out_dir / "policy")
         reference = load_policy(backbone, trust_remote_code=ctx.config.model.trust_remote_code)[0].to(device)
-        after = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx, reference)
+        after = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, lm_tasks, reference)
         kl = after.pop(("world", "kl"))
 
         split, rows = self.algo, []
@@ -89,7 +96,7 @@ class Downstream(suites.Suite):
             return train_trl(self.algo, model, tokenizer, prompts, proxy, self.rl, output_dir=out_dir / "trl",
                              **common)
 
-    def _evaluate(self, model, tokenizer, eval_tasks, proxy, gold, out_dir, ctx, reference=None) -> dict:
+    def _evaluate(self, model, tokenizer, eval_tasks, proxy, gold, lm_tasks, reference=None) -> dict:
         """Mean proxy and gold reward of sampled responses to the evaluation prompts and the lm-eval scores; with a
         ``reference``, also ("world", "kl"): KL(π ‖ π_ref) estimated on the same samples as
         E_y~π Σ_t log π(y_t|x, y_<t) − log π_ref(y_t|x, y_<t) (nats per response), measured alike for every algorithm
@@ -99,9 +106,8 @@ class Downstream(suites.Suite):
         prompts, k = [t.prompt for t in eval_tasks], self.eval_samples
         tokens = sample_tokens(model, tokenizer, prompts, k, max_new_tokens=self.rl.max_new_tokens,
                                temperature=self.rl.temperature, seed=self.rl.seed + 1)
-        responses = decode(tokenizer, tokens)
         flat_prompts = [p for p in prompts for _ in range(k)]
-        flat = [r for rs in responses for r in rs]
+        flat = decode(tokenizer, [t for ts in tokens for t in ts])
         out = {("world", "proxy_reward"): _per_prompt_mean(proxy(flat_prompts, flat), k),
                ("world", "gold_reward"): _per_prompt_mean(gold(flat_prompts, flat), k)}
         if reference is not None:
@@ -109,11 +115,9 @@ class Downstream(suites.Suite):
                         for m in (model, reference))
             out[("world", "kl")] = _per_prompt_mean([a - b for xs, ys in zip(own, ref) for a, b in zip(xs, ys)], k)
         if self.lm_eval:
-            from harness.rl.lmeval import evaluate_policy, write_tasks
+            from harness.rl.lmeval import evaluate_policy
 
-            include = write_tasks(out_dir / "lm_eval_tasks", world_seed=ctx.config.data.world.seed,
-                                  n_world=self.lm_eval_limit, gsm8k_limit=self.lm_eval_limit)
-            scores = evaluate_policy(model, tokenizer, self.lm_eval, include_path=include, limit=self.lm_eval_limit)
+            scores = evaluate_policy(model, tokenizer, self.lm_eval, include_path=lm_tasks, limit=self.lm_eval_limit)
             for task, metrics in scores.items():
                 for metric, (value, stderr) in metrics.items():
                     out[(task, metric)] = Estimate(value, stderr, self.lm_eval_limit)

