@@ -3,8 +3,8 @@
     L = L_BT + λ·((1/2B) Σ_i (r_w,i + r_l,i))²
 
 ``repo_scaling`` reproduces the official code, which multiplies λ by the per-device batch size. ``global_batch``
-all-gathers the rewards across ranks so that B is the global batch (gradient flows to the local part only; under
-DDP gradient averaging the penalty's gradient is then 1/world_size of the exact global objective's).
+all-gathers the rewards across ranks so that B is the global batch; the gather is differentiable across ranks, so
+n processes take the same steps as one process on the same global batches.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 import methods
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
-from methods._common import bt_loss, gather_with_local_grad, with_metrics
+from methods._common import all_gather_rows, bt_loss, with_metrics
 
 
 @methods.register
@@ -33,7 +33,7 @@ class BSR(RewardMethod):
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         rewards = torch.stack([out.chosen, out.rejected], dim=1)  # [B, 2]
         if self.config.global_batch:
-            rewards = gather_with_local_grad(rewards)
+            rewards = all_gather_rows(rewards)[0]
         centre = rewards.mean()  # (1/2B) Σ_i (r_w,i + r_l,i)
         lam = self.config.lam * (out.chosen.shape[0] if self.config.repo_scaling else 1)
         loss = bt_loss(out.chosen - out.rejected).mean() + lam * centre**2

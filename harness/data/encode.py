@@ -155,13 +155,19 @@ class LengthGroupedBatches:
 def split_global_batch(rows: list[int], rank: int, world_size: int, grad_accum: int) -> list[list[int]]:
     """This process's ``grad_accum`` micro-batches of one global batch (sizes differ by at most one).
 
-    A global batch smaller than ``world_size × grad_accum`` (a short epoch tail) is filled by repeating its own
-    rows, so that every process runs every micro-step and collective operations never wait on an idle rank.
+    The global batch is cut into ``grad_accum`` micro-steps as one process would cut it, and each micro-step into
+    ``world_size`` shares: at micro-step k all processes together hold the rows one process holds, so a statistic
+    of the gathered batch (``bsr`` / ``aplot`` ``global_batch``) is the same on any number of processes. A global
+    batch smaller than ``world_size × grad_accum`` (a short epoch tail) is filled by repeating its own rows, so that
+    every process runs every micro-step and collective operations never wait on an idle rank.
     """
-    parts = world_size * grad_accum
-    if len(rows) < parts:
-        rows = [rows[i % len(rows)] for i in range(parts)]
+    if len(rows) < world_size * grad_accum:
+        rows = [rows[i % len(rows)] for i in range(world_size * grad_accum)]
+    return [_even_split(step, world_size)[rank] for step in _even_split(rows, grad_accum)]
+
+
+def _even_split(rows: list[int], parts: int) -> list[list[int]]:
+    """``rows`` cut into ``parts`` consecutive pieces whose sizes differ by at most one, larger pieces first."""
     size, extra = divmod(len(rows), parts)
     bounds = [k * size + min(k, extra) for k in range(parts + 1)]
-    micro = [rows[bounds[k]: bounds[k + 1]] for k in range(parts)]
-    return micro[rank * grad_accum: (rank + 1) * grad_accum]
+    return [rows[bounds[k]: bounds[k + 1]] for k in range(parts)]

@@ -81,6 +81,9 @@ def test_split_global_batch_partitions_across_processes_and_micro_steps(world_si
     assert max(sizes) - min(sizes) <= 1
     tail = [split_global_batch([7], rank, world_size, grad_accum) for rank in range(world_size)]
     assert all(m == [7] for p in tail for m in p)  # a tiny tail is repeated, never empty
+    one_process = split_global_batch(rows, 0, 1, grad_accum)
+    for k in range(grad_accum):  # micro-step k over all processes = one process's micro-step k
+        assert sorted(i for p in parts for i in p[k]) == one_process[k]
 
 
 def test_training_data_can_be_a_real_format_spec(monkeypatch):

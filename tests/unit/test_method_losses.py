@@ -12,7 +12,7 @@ import torch
 
 import methods
 from harness.types import PreferenceBatch, RewardOutput
-from methods._common import all_gather_rows, gather_with_local_grad
+from methods._common import all_gather_rows
 from methods.aplot import pair_cost
 
 W = [1.0, 0.5, -1.0, 2.0]  # r_w
@@ -114,7 +114,7 @@ def test_global_batch_without_distributed_equals_local(name):
     local, glob = methods.get(name)().loss(o), methods.get(name)(global_batch=True).loss(o)
     assert glob.loss.item() == local.loss.item()
     t = torch.randn(3, 2)
-    assert gather_with_local_grad(t) is t and all_gather_rows(t) == (t, 0)
+    assert all_gather_rows(t) == (t, 0)
 
 
 WORKER = textwrap.dedent("""
@@ -129,11 +129,11 @@ WORKER = textwrap.dedent("""
     rows = slice(0, 3) if rank == 0 else slice(3, 7)  # uneven local batches: 3 and 4 pairs
     res = {}
     for name, cfg in [("bsr", {}), ("aplot", {}), ("pointmargin", {}), ("aplot", {"detach_margin": False})]:
-        cw = w[rows].clone().requires_grad_()
-        o = RewardOutput(cw, l[rows], hw[rows], hl[rows])
+        cw, cl = w[rows].clone().requires_grad_(), l[rows].clone().requires_grad_()
+        o = RewardOutput(cw, cl, hw[rows], hl[rows])
         r = methods.get(name)(global_batch=True, **cfg).loss(o)
         r.loss.backward()
-        res[name + str(cfg)] = {"loss": r.loss.item(), "grad": cw.grad.tolist(),
+        res[name + str(cfg)] = {"loss": r.loss.item(), "grad": cw.grad.tolist(), "grad_l": cl.grad.tolist(),
                                 "mu_mean": r.metrics.get("mu_mean", torch.tensor(0.0)).item()}
     g, offset = all_gather_rows(torch.arange(3 if rank == 0 else 4))
     res["gather"] = [g.tolist(), offset]
@@ -160,13 +160,13 @@ def test_global_batch_across_two_gloo_ranks(tmp_path):
         torch.randn(7, 4)
     for rank, rows in enumerate([slice(0, 3), slice(3, 7)]):
         n = rows.stop - rows.start
-        # BSR: local BT mean + λ·(global centre)²; the penalty's gradient on a local reward is 2λc/(2·7)
+        # BSR: local BT mean + λ·(global centre)²; both ranks' penalties reach a local reward: 2 × 2λc/(2·7)
         d = (w[rows] - l[rows]).tolist()
         centre = (w.sum() + l.sum()).item() / 14
         got = res[rank]["bsr{}"]
         assert got["loss"] == pytest.approx(mean(nls(x) for x in d) + 1e-3 * centre**2, abs=1e-9)
         for g, x in zip(got["grad"], d):
-            assert g == pytest.approx(-(1 - 1 / (1 + math.exp(-x))) / n + 2e-3 * centre / 14, abs=1e-9)
+            assert g == pytest.approx(-(1 - 1 / (1 + math.exp(-x))) / n + 2 * 2e-3 * centre / 14, abs=1e-9)
         # APLOT / PointMargin: the margins of the local rows are the rows of the full-batch margins
         for name in ("aplot", "pointmargin"):
             cost = pair_cost(w.float(), l.float(), hw, hl, gamma=0.5)
@@ -175,4 +175,15 @@ def test_global_batch_across_two_gloo_ranks(tmp_path):
             expected = mean(nls(x - u) for x, u in zip(d, mu_rows.tolist()))
             assert res[rank][name + "{}"]["loss"] == pytest.approx(expected, abs=1e-5)
             assert res[rank][name + "{}"]["mu_mean"] == pytest.approx(mu_rows.mean().item(), abs=1e-5)
-        assert any(g != 0 for g in res[rank]["aplot{'detach_margin': False}"]["grad"])
+    # APLOT with the margin in the graph: rank 1's margins depend on rank 0's rejected rewards through C_ij
+    # (Eq. 6), and each rank's gradient is that of the sum of both ranks' losses
+    wf, lf = w.clone().requires_grad_(), l.clone().requires_grad_()
+    aplot = methods.get("aplot")(detach_margin=False)
+    total = 0
+    for rows in (slice(0, 3), slice(3, 7)):
+        mu, _ = aplot.margins(pair_cost(wf, lf, hw.double(), hl.double(), gamma=0.5), rows)
+        total = total + torch.nn.functional.softplus(-(wf[rows] - lf[rows] - mu.clamp_min(0.0))).mean()
+    total.backward()
+    key = "aplot{'detach_margin': False}"
+    for field, full in (("grad", wf.grad), ("grad_l", lf.grad)):
+        assert res[0][key][field] + res[1][key][field] == pytest.approx(full.tolist(), abs=1e-6)
