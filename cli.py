@@ -1,6 +1,7 @@
 """``rmbench``: the command line over ``harness.api``. Heavy imports happen inside commands, so ``--help`` is instant."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -24,26 +25,38 @@ RunsOption = Annotated[Path, typer.Option("--runs-dir", help="Where runs/<run_id
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
+_json_stdout = None  # the real stdout while a --json command runs with everything else printed sent to stderr
+
+
 def _errors_exit(command):
-    """Turn rmbench's own errors into one red line on stderr and their exit code (no traceback)."""
+    """Turn rmbench's own errors into one red line on stderr and their exit code (no traceback). Under ``--json``
+    stdout carries the JSON document alone: whatever else is printed meanwhile (a library's log line, such as the
+    notice DeepSpeed prints on import) goes to stderr."""
 
     @functools.wraps(command)
     def run(*args, **kwargs):
         from harness.errors import RmbenchError
 
+        global _json_stdout
         try:
+            if kwargs.get("as_json"):
+                _json_stdout = sys.stdout
+                with contextlib.redirect_stdout(sys.stderr):
+                    return command(*args, **kwargs)
             return command(*args, **kwargs)
         except RmbenchError as e:
             from harness.progress import console
 
             console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
+        finally:
+            _json_stdout = None
 
     return run
 
 
 def _print_json(payload) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    (_json_stdout or sys.stdout).write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def _print(renderable) -> None:

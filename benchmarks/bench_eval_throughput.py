@@ -9,8 +9,9 @@ untrained head: throughput does not depend on the head's weights), from raw rows
 
 * **rmbench**: ``harness.scoring.score_pair_rows``, the path of the ``id`` and ``ood`` suites: every prompt and
   response is formatted and tokenised once up front (``Encoder.encode``), then chosen and rejected sequences are
-  scored together in batches of ``--batch-size`` sequences of similar length, longest first
-  (``longest_first``), padded to the longest of each batch.
+  scored together, longest first, in batches of similar length padded to the longest of each batch; the first
+  batch holds ``--batch-size`` sequences and later ones as many shorter sequences as fit in its token budget
+  (``token_budget_batches``), so no forward pass is larger than a fixed batch of the longest sequences.
 * **reward-bench style** (``scripts/run_rm.py`` of allenai/reward-bench with the default sequence-classifier
   config): a ``DataLoader(batch_size, shuffle=False, drop_last=False)`` over the formatted texts in dataset
   order, no length sorting; for each batch ``reward_pipe(batch["text_chosen"])`` then
@@ -25,9 +26,9 @@ Data: the world's ``id`` split (pairs as they come) and a length-diverse set bui
 the better one chosen; the three splits interleaved), the first ``--pairs`` rows of each, keeping only rows that fit
 the model's ``max_length`` so that neither pipeline truncates. Both pipelines are first checked to give the same
 rewards (max |difference| printed). Timed: whole passes over a dataset, the two pipelines alternating (one pass of
-each per round, the sanity-check pass of each being the warm-up), median over ``--repeats``
-rounds. The "padding" columns are padded
-tokens per real token over the pass. Prints a Markdown table with the ratio rmbench / reward-bench style.
+each per round, the sanity-check pass of each being the warm-up), median over ``--repeats`` rounds. The "padding"
+columns are padded tokens per real token over the pass, the "forwards" columns the number of forward passes. Prints
+a Markdown table with the ratio rmbench / reward-bench style.
 """
 from __future__ import annotations
 
@@ -140,15 +141,16 @@ class RewardBenchStyle:
         return scores_chosen, scores_rejected
 
 
-def rmbench_padding(encoder, rows: list[dict], batch_size: int) -> tuple[int, int]:
-    """(padded tokens, real tokens) of rmbench's length-sorted batches over ``rows``."""
+def rmbench_padding(encoder, rows: list[dict], batch_size: int) -> tuple[int, int, int]:
+    """(padded tokens, real tokens, forward passes) of rmbench's batches over ``rows``."""
     from harness.data.encode import encode_pairs
+    from harness.scoring import token_budget_batches
 
     data = encode_pairs(rows, encoder)
-    lengths = sorted((len(ids) for ids, _ in data.chosen + data.rejected), reverse=True)
-    padded = sum(-(-lengths[s] // MULTIPLE_OF) * MULTIPLE_OF * len(lengths[s: s + batch_size])
-                 for s in range(0, len(lengths), batch_size))
-    return padded, sum(lengths)
+    lengths = [len(ids) for ids, _ in data.chosen + data.rejected]
+    batches = token_budget_batches(lengths, batch_size)
+    padded = sum(-(-max(lengths[i] for i in b) // MULTIPLE_OF) * MULTIPLE_OF * len(b) for b in batches)
+    return padded, sum(lengths), len(batches)
 
 
 # -- timing --------------------------------------------------------------------------------------------------------
@@ -202,17 +204,18 @@ def main() -> None:
                 diff = max(abs(x - y) for a, c in zip(ours, theirs) for x, y in zip(a, c))
                 t_ours, t_peer = interleaved_medians([lambda: rmbench_pass(ctx, rows), lambda: peer(rows)],
                                                      args.repeats)
-                padded, real = rmbench_padding(encoder, rows, b)
+                padded, real, forwards = rmbench_padding(encoder, rows, b)
                 table.append((preset, cfg.model.backbone, name, b, len(rows), len(rows) / t_ours,
-                              len(rows) / t_peer, t_peer / t_ours, padded / real, peer.padded / real, diff))
+                              len(rows) / t_peer, t_peer / t_ours, padded / real, peer.padded / real,
+                              forwards, 2 * -(-len(rows) // b), diff))
                 print(f"  {preset} {name} B={b}: {len(rows) / t_ours:.0f} vs {len(rows) / t_peer:.0f} pairs/s, "
                       f"max |Δreward| {diff:.2e}", flush=True)
     print("\n| model | data | batch size | pairs | rmbench pairs/s | reward-bench-style pairs/s | ratio | "
-          "padding rmbench | padding peer | max abs Δ reward |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for preset, backbone, name, b, n, ours, theirs, ratio, pad_ours, pad_peer, diff in table:
+          "padding rmbench | padding peer | forwards rmbench | forwards peer | max abs Δ reward |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for preset, backbone, name, b, n, ours, theirs, ratio, pad_ours, pad_peer, f_ours, f_peer, diff in table:
         print(f"| {preset} ({backbone}) | {name} | {b} | {n} | {ours:.0f} | {theirs:.0f} | {ratio:.2f}× | "
-              f"{pad_ours:.2f} | {pad_peer:.2f} | {diff:.1e} |")
+              f"{pad_ours:.2f} | {pad_peer:.2f} | {f_ours} | {f_peer} | {diff:.1e} |")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def _train_member(run_cfg: RunConfig, cfg: RunConfig, run_dir: Path, member_dir:
         raise
     if is_main_process():
         write_json_atomic(done, outcome)
-    return outcome, trainer.accelerator.unwrap_model(trainer.model)
+    return outcome, trainer.trained_model()
 
 
 def is_main_process() -> bool:

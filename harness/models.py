@@ -63,8 +63,12 @@ class RewardModel(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> "RewardModel":
-        """Reconstruct a model written by :meth:`save`."""
-        path = Path(path)
+        """Reconstruct a model written by :meth:`save`, whole in this process (also inside a ZeRO-3 launch)."""
+        with _without_zero3_init():
+            return cls._load(Path(path))
+
+    @classmethod
+    def _load(cls, path: Path) -> "RewardModel":
         try:
             meta = json.loads((path / META).read_text())
         except (OSError, ValueError) as e:
@@ -87,19 +91,28 @@ class RewardModel(nn.Module):
             raise ConfigError(f"{path}: corrupt or incomplete checkpoint (cannot load head.safetensors: {e})") from e
         return model
 
-    def save(self, path: str | Path, *, merge_lora: bool = False) -> None:
-        """Write a checkpoint directory atomically; ``merge_lora`` folds the adapter in, so loading needs no peft."""
+    def save(self, path: str | Path, *, merge_lora: bool = False, state_dict: dict[str, Tensor] | None = None) -> None:
+        """Write a checkpoint directory atomically; ``merge_lora`` folds the adapter in, so loading needs no peft.
+
+        ``state_dict`` (this model's full state, as ``Accelerator.get_state_dict`` gathers it after sharded
+        ZeRO-3 / FSDP training, where each rank holds only a shard) is written instead of the in-memory weights.
+        """
         adapter = self.is_lora and not merge_lora
         cfg = self.cfg if adapter or not self.is_lora else dataclasses.replace(self.cfg, lora=LoraSettings())
+        state_dict = self.state_dict() if state_dict is None else state_dict
+        head, body = ({k.removeprefix(prefix): v.contiguous() for k, v in state_dict.items() if k.startswith(prefix)}
+                      for prefix in ("head.", "backbone."))
         with atomic_directory(Path(path)) as tmp:
             self.tokenizer.save_pretrained(tmp)
-            save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, tmp / "head.safetensors")
+            save_file(head, tmp / "head.safetensors")
             if adapter:
-                self.backbone.save_pretrained(tmp / "adapter")
+                self.backbone.save_pretrained(tmp / "adapter", state_dict=body)
             elif self.is_lora:
-                copy.deepcopy(self.backbone).merge_and_unload().save_pretrained(tmp / "backbone")
+                merged = copy.deepcopy(self.backbone)
+                merged.load_state_dict(body)
+                merged.merge_and_unload().save_pretrained(tmp / "backbone")
             else:
-                self.backbone.save_pretrained(tmp / "backbone")
+                self.backbone.save_pretrained(tmp / "backbone", state_dict=body)
             meta = {"format_version": FORMAT_VERSION, "model_config": dataclasses.asdict(cfg),
                     "backbone": cfg.backbone, "backbone_resolved": self.source, "head": cfg.head,
                     "hidden_size": self.hidden_size, "need_lm_head": self.need_lm_head,
@@ -132,11 +145,17 @@ class RewardModel(nn.Module):
     # -- frozen reference (regularisers towards the initial model, e.g. GRM's dpo) --------------------------------
     def frozen_reference(self) -> "RewardModel":
         """The initial model, to take before training: with LoRA this model itself, scored with its adapter disabled
-        (no second copy in memory); with full fine-tuning a frozen deep copy (eval mode, no gradient). Score it
-        inside :meth:`as_reference`."""
+        (no second copy in memory); with full fine-tuning a frozen deep copy (eval mode, no gradient), whole in
+        every process also under ZeRO-3. Score it inside :meth:`as_reference`."""
         if self.is_lora:
             return self
-        reference = copy.deepcopy(self).eval()
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        if is_deepspeed_zero3_enabled():  # this model's weights are partitioned: load the initial weights whole
+            with _without_zero3_init():
+                reference = RewardModel.build(self.cfg, need_lm_head=self.need_lm_head).eval()
+        else:
+            reference = copy.deepcopy(self).eval()
         reference.requires_grad_(False)
         return reference
 
@@ -210,6 +229,25 @@ def _torch_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ConfigError(f"unknown model.dtype {name!r}{close_matches(name, ['auto', *DTYPES])}")
     return DTYPES[name]
+
+
+@contextmanager
+def _without_zero3_init():
+    """Inside a DeepSpeed ZeRO-3 launch transformers builds every model partitioned over the processes, a
+    collective; a model loaded to evaluate in one process must be built whole instead. (Accelerate's
+    ``zero3_init_context_manager`` only toggles its flag: transformers still sees the ZeRO-3 config.)"""
+    from transformers.integrations import is_deepspeed_zero3_enabled, set_hf_deepspeed_config, unset_hf_deepspeed_config
+
+    if not is_deepspeed_zero3_enabled():
+        yield
+        return
+    from accelerate.state import AcceleratorState
+
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        set_hf_deepspeed_config(AcceleratorState().deepspeed_plugin.dschf)
 
 
 def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: str) -> nn.Module:

@@ -43,20 +43,39 @@ def sequence_logprobs(logits: Tensor, input_ids: Tensor, response_mask: Tensor) 
     return (token_logp * response_mask[:, 1:]).sum(-1)
 
 
+def token_budget_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices in batches, longest first, each filling the token budget of its first batch: ``batch_size``
+    sequences of the longest length (padded to a multiple of 8, as ``pad_sequences`` does).
+
+    Batches of shorter sequences hold more of them, so a batch never has more (padded) tokens, nor more attention
+    entries, than the first; on data of mixed length this needs several times fewer forward passes."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    budget = batch_size * _padded(lengths[order[0]]) if order else 0
+    batches, start = [], 0
+    while start < len(order):
+        size = max(batch_size, budget // _padded(lengths[order[start]]))
+        batches.append(order[start: start + size])
+        start += size
+    return batches
+
+
+def _padded(length: int, multiple_of: int = 8) -> int:
+    return -(-max(length, 1) // multiple_of) * multiple_of
+
+
 @torch.no_grad()
 def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int, compute,
                    description: str, show_progress: bool) -> list[Tensor]:
     """Apply ``compute(input_ids, attention_mask, response_mask) -> tuple of [n, …] tensors`` in eval mode to the
-    sequences in batches of similar length, longest first (less padding); returns each output in input order."""
-    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
+    sequences in ``token_budget_batches`` (similar lengths, longest first: little padding); returns each output in
+    input order."""
     device = next(model.parameters()).device
     parts: list[Tensor] = []
     was_training = model.training
     model.eval()
     with progress_bar(show_progress) as bar:
         task = bar.add_task(description, total=len(seqs))
-        for start in range(0, len(order), batch_size):
-            rows = order[start: start + batch_size]
+        for rows in token_budget_batches([len(ids) for ids, _ in seqs], batch_size):
             tensors = (t.to(device) for t in pad_sequences([seqs[i] for i in rows], pad_id))
             outputs = [o.float().cpu() for o in compute(*tensors)]
             if not parts:

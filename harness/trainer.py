@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, InitProcessGroupKwargs, set_seed
 from transformers import get_scheduler
 
 import methods
@@ -55,10 +55,17 @@ def _lr_schedule(cfg, optimizer, total_steps: int):
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
 
-def _multi_process_cpu() -> bool:
-    """Launched as several processes (torchrun) on a machine without a GPU: Accelerate sets up gloo DDP only when
-    told it runs on CPU; otherwise every process would silently train alone into the same run directory."""
-    return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+def _cpu_process_group() -> dict:
+    """Accelerator arguments for several processes (torchrun, accelerate launch) on a machine without a GPU.
+
+    Accelerate sets up gloo DDP only when told it runs on CPU (otherwise every process would silently train alone
+    into the same run directory), and DeepSpeed on CPU only when given the gloo backend (otherwise every process
+    believes it is rank 0 of 1)."""
+    if torch.cuda.is_available() or int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return {}
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return {"kwargs_handlers": [InitProcessGroupKwargs(backend="gloo")]}
+    return {"cpu": True}
 
 
 class Trainer:
@@ -70,7 +77,7 @@ class Trainer:
             raise TrainingError(f"unknown schedule {cfg.train.schedule!r}; choose cosine, linear or constant")
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.accelerator = Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
-                                       mixed_precision=mixed_precision(), cpu=_multi_process_cpu())
+                                       mixed_precision=mixed_precision(), **_cpu_process_group())
         self.show_progress = show_progress and self.accelerator.is_main_process
         self.data_seed = cfg.seed if data_seed is None else data_seed
         self.label = label or f"train {cfg.method}"
@@ -136,6 +143,7 @@ class Trainer:
         total = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
         scheduler = _lr_schedule(cfg, optimizer, total)
         # the scheduler is not prepared: Accelerate would step it once per process, but a step here is global
+        self._configure_deepspeed()
         self.model, optimizer = acc.prepare(self.model, optimizer)
         acc.register_for_checkpointing(scheduler)
 
@@ -173,11 +181,43 @@ class Trainer:
                     state["step_in_epoch"] = 0
         acc.wait_for_everyone()  # rank 0 writes metrics.jsonl; the others must not read it before it is complete
         final = self._last_validation()
+        weights = acc.get_state_dict(self.model)  # a collective: gathers the shards of ZeRO-3 / FSDP training
         if acc.is_main_process:
-            acc.unwrap_model(self.model).save(self.run_dir / CHECKPOINT_DIR)
+            acc.unwrap_model(self.model).save(self.run_dir / CHECKPOINT_DIR, state_dict=weights)
         acc.wait_for_everyone()
         return {"steps": state["step"], "wall_s": round(time.perf_counter() - start, 3), **data_stats,
                 "final_validation": final}
+
+    def trained_model(self) -> RewardModel | None:
+        """The trained model in this process, or None when its weights are sharded over the processes (DeepSpeed,
+        FSDP): the checkpoint written by :meth:`fit` holds them whole."""
+        if self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+            return None
+        return self.accelerator.unwrap_model(self.model)
+
+    def _configure_deepspeed(self) -> None:
+        """Fill what DeepSpeed reads from a dataloader, which rmbench does not prepare (its batches come from the
+        method's sampler); the micro-batch size only feeds DeepSpeed's bookkeeping. DeepSpeed clips gradients
+        itself, so its ``gradient_clipping`` must be ``train.max_grad_norm``; and the final checkpoint needs the
+        ZeRO-3 shards gathered (in the training dtype: bf16 under bf16 mixed precision)."""
+        plugin = self.accelerator.state.deepspeed_plugin
+        if plugin is None:
+            return
+        cfg, acc = self.cfg.train, self.accelerator
+        ds = plugin.deepspeed_config
+        if plugin.is_auto("train_micro_batch_size_per_gpu") or "train_micro_batch_size_per_gpu" not in ds:
+            ds["train_micro_batch_size_per_gpu"] = math.ceil(cfg.batch_size / (acc.num_processes * cfg.grad_accum))
+        if plugin.is_auto("train_batch_size") or "train_batch_size" not in ds:
+            ds["train_batch_size"] = ds["train_micro_batch_size_per_gpu"] * acc.num_processes * cfg.grad_accum
+        clipping = ds.get("gradient_clipping", "auto")
+        if clipping == "auto":
+            ds["gradient_clipping"] = cfg.max_grad_norm
+        elif float(clipping) != cfg.max_grad_norm:
+            raise ConfigError(f"the DeepSpeed config clips gradients at {clipping} but train.max_grad_norm is "
+                              f"{cfg.max_grad_norm}; DeepSpeed clips by its own value, so set the two equal")
+        zero = ds.setdefault("zero_optimization", {})
+        if zero.get("stage") == 3:  # accelerate launch's default is false, which leaves nothing to write
+            zero["stage3_gather_16bit_weights_on_model_save"] = True
 
     def _optimizer_step(self, global_batch, collate, optimizer, scheduler, params, window, state) -> None:
         acc, cfg = self.accelerator, self.cfg.train

@@ -77,6 +77,23 @@ def test_methods_json_lists_bt():
     assert any(r["name"] == "bt" and r["summary"] for r in rows)
 
 
+def test_json_stdout_is_the_document_alone_when_a_library_prints(monkeypatch):
+    """A library that prints on stdout (DeepSpeed announces its accelerator on import, whenever it is installed)
+    must not break ``--json``: what it prints goes to stderr."""
+    from harness import api
+
+    table = api.method_table
+
+    def noisy():
+        print("[WARNING] Setting accelerator to CPU.")
+        return table()
+
+    monkeypatch.setattr(api, "method_table", noisy)
+    result = invoke("methods", "--json")
+    assert any(r["name"] == "bt" for r in json.loads(result.stdout))
+    assert "Setting accelerator to CPU" in result.stderr
+
+
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_base, monkeypatch):
     from harness import api, config
     from harness.trainer import Trainer

@@ -99,3 +99,19 @@ def test_training_data_can_be_a_real_format_spec(monkeypatch):
         cfg = resolve("micro", None, [f"data.train={spec}"], None, "bt")
         with pytest.raises(DataError, match=message):
             training_pairs(cfg.data, 0)
+
+
+def test_token_budget_batches_pack_shorter_sequences_into_the_first_batchs_budget():
+    from harness.scoring import token_budget_batches
+
+    # padded to multiples of 8: 20, 17 → 24; 16, 9 → 16; 3, 2, 1 → 8. Budget: 2 sequences × 24 = 48 tokens
+    lengths = [3, 20, 9, 17, 16, 1, 2]
+    assert token_budget_batches(lengths, 2) == [[1, 3], [4, 2, 0], [6, 5]]  # 2×24, 3×16, 2×8 (of 6 allowed)
+    assert token_budget_batches([5] * 5, 2) == [[0, 1], [2, 3], [4]]  # equal lengths: the plain batch size
+    assert token_budget_batches([], 4) == []
+    lengths = [(i * 37) % 200 + 1 for i in range(500)]
+    batches = token_budget_batches(lengths, 16)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    budget = 16 * (-(-max(lengths) // 8) * 8)
+    assert all(len(b) * (-(-max(lengths[i] for i in b) // 8) * 8) <= budget for b in batches)
+    assert len(batches) < 0.6 * -(-500 // 16)  # lengths uniform in 1…200: 18 forward passes instead of 32

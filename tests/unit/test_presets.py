@@ -154,3 +154,33 @@ def test_accelerate_files_ship_with_the_configs_package():
     """The files are read from the installed ``configs`` package (pyproject package-data must include
     ``accelerate/*.yaml``)."""
     assert sorted(p.stem for p in ACCELERATE_DIR.glob("*.yaml")) == sorted(ACCELERATE_FILES)
+
+
+def _deepspeed_filled(ds_config: dict, **train) -> dict:
+    """The DeepSpeed config after the trainer fills what rmbench decides (no process group, no model)."""
+    from types import SimpleNamespace
+
+    from accelerate.utils import DeepSpeedPlugin
+
+    from harness.trainer import Trainer
+
+    plugin = DeepSpeedPlugin(hf_ds_config=ds_config)
+    cfg = config.resolve("micro", overrides=[f"train.{k}={v}" for k, v in train.items()])
+    fake = SimpleNamespace(cfg=cfg, accelerator=SimpleNamespace(
+        num_processes=4, state=SimpleNamespace(deepspeed_plugin=plugin)))
+    Trainer._configure_deepspeed(fake)
+    return plugin.deepspeed_config
+
+
+def test_trainer_fills_deepspeeds_batch_sizes_clipping_and_zero3_gathering():
+    pytest.importorskip("deepspeed")  # DeepSpeedPlugin(hf_ds_config=...) builds transformers' HfDeepSpeedConfig
+    auto = {"train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto", "gradient_clipping": "auto",
+            "zero_optimization": {"stage": 3, "stage3_gather_16bit_weights_on_model_save": False}}
+    ds = _deepspeed_filled(auto, batch_size=64, grad_accum=2, max_grad_norm=0.5)
+    assert (ds["train_micro_batch_size_per_gpu"], ds["train_batch_size"]) == (8, 64)  # 64 pairs / (4 ranks × 2)
+    assert ds["gradient_clipping"] == 0.5
+    assert ds["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True  # else nothing to save
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="clips gradients at 1.0 but train.max_grad_norm is 0.5"):
+        _deepspeed_filled({**auto, "gradient_clipping": 1.0}, max_grad_norm=0.5)
