@@ -142,12 +142,13 @@ class RewardBenchStyle:
 
 
 def rmbench_padding(encoder, rows: list[dict], batch_size: int) -> tuple[int, int, int]:
-    """(padded tokens, real tokens, forward passes) of rmbench's batches over ``rows``."""
+    """(padded tokens, real tokens, forward passes) of rmbench's batches over ``rows`` (each distinct sequence
+    once, as ``longest_first`` scores them)."""
     from harness.data.encode import encode_pairs
     from harness.scoring import token_budget_batches
 
     data = encode_pairs(rows, encoder)
-    lengths = [len(ids) for ids, _ in data.chosen + data.rejected]
+    lengths = [len(ids) for ids, _ in {(tuple(ids), start) for ids, start in data.chosen + data.rejected}]
     batches = token_budget_batches(lengths, batch_size)
     padded = sum(-(-max(lengths[i] for i in b) // MULTIPLE_OF) * MULTIPLE_OF * len(b) for b in batches)
     return padded, sum(lengths), len(batches)

@@ -68,23 +68,27 @@ def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_s
                    description: str, show_progress: bool) -> list[Tensor]:
     """Apply ``compute(input_ids, attention_mask, response_mask) -> tuple of [n, …] tensors`` in eval mode to the
     sequences in ``token_budget_batches`` (similar lengths, longest first: little padding); returns each output in
-    input order."""
+    input order. A sequence that occurs several times (a response in several pairs of a ranking, RM-Bench's 3 × 3
+    comparisons) is computed once."""
+    position: dict[tuple, int] = {}
+    inverse = [position.setdefault((tuple(ids), start), len(position)) for ids, start in seqs]
+    unique = [(list(ids), start) for ids, start in position]
     device = next(model.parameters()).device
     parts: list[Tensor] = []
     was_training = model.training
     model.eval()
     with progress_bar(show_progress) as bar:
-        task = bar.add_task(description, total=len(seqs))
-        for rows in token_budget_batches([len(ids) for ids, _ in seqs], batch_size):
-            tensors = (t.to(device) for t in pad_sequences([seqs[i] for i in rows], pad_id))
+        task = bar.add_task(description, total=len(unique))
+        for rows in token_budget_batches([len(ids) for ids, _ in unique], batch_size):
+            tensors = (t.to(device) for t in pad_sequences([unique[i] for i in rows], pad_id))
             outputs = [o.float().cpu() for o in compute(*tensors)]
             if not parts:
-                parts = [torch.empty((len(seqs), *o.shape[1:])) for o in outputs]
+                parts = [torch.empty((len(unique), *o.shape[1:])) for o in outputs]
             for part, o in zip(parts, outputs):
                 part[rows] = o
             bar.advance(task, len(rows))
     model.train(was_training)
-    return parts
+    return [part[inverse] for part in parts]
 
 
 def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,

@@ -115,3 +115,21 @@ def test_token_budget_batches_pack_shorter_sequences_into_the_first_batchs_budge
     budget = 16 * (-(-max(lengths) // 8) * 8)
     assert all(len(b) * (-(-max(lengths[i] for i in b) // 8) * 8) <= budget for b in batches)
     assert len(batches) < 0.6 * -(-500 // 16)  # lengths uniform in 1…200: 18 forward passes instead of 32
+
+
+def test_longest_first_computes_each_distinct_sequence_once_and_returns_input_order():
+    import torch
+
+    from harness.scoring import longest_first
+
+    model = torch.nn.Linear(1, 1)
+    seen = []
+
+    def compute(ids, mask, response):
+        seen.extend(tuple(row[m.bool()].tolist()) for row, m in zip(ids, mask))
+        return ((ids * mask).sum(1).float(), response.sum(1).float())
+
+    seqs = [([1, 2, 3], 1), ([4, 5], 0), ([1, 2, 3], 1), ([1, 2, 3], 2), ([4, 5], 0), ([7], 0)]
+    sums, responses = longest_first(model, seqs, 0, 2, compute, "test", False)
+    assert sums.tolist() == [6, 9, 6, 6, 9, 7] and responses.tolist() == [2, 2, 2, 1, 2, 1]
+    assert sorted(seen) == [(1, 2, 3), (1, 2, 3), (4, 5), (7,)]  # ([1, 2, 3], 1) once; ([1, 2, 3], 2) differs
