@@ -263,7 +263,10 @@ class Trainer:
         if self.accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
         self.accelerator.wait_for_everyone()
+        # on every rank: Accelerate creates it on the main process only, and another rank may write first
+        tmp.mkdir(parents=True, exist_ok=True)
         self.accelerator.save_state(str(tmp))
+        self.accelerator.wait_for_everyone()  # every rank's files are in before the main process swaps the directory
         if self.accelerator.is_main_process:
             write_json_atomic(tmp / STATE_FILE, state)
             old = self.run_dir / f"{STATE_DIR}.old"
