@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,9 +41,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
-
-MULTIPLE_OF = 8  # harness.data.encode.pad_sequences rounds the batch width up to a multiple of 8
-
+from _timing import interleaved_medians  # noqa: E402 (benchmarks/_timing.py)
 
 # -- data ------------------------------------------------------------------------------------------------------------
 def world_datasets(n_pairs: int) -> dict[str, list[dict]]:
@@ -144,27 +140,14 @@ class RewardBenchStyle:
 def rmbench_padding(encoder, rows: list[dict], batch_size: int) -> tuple[int, int, int]:
     """(padded tokens, real tokens, forward passes) of rmbench's batches over ``rows`` (each distinct sequence
     once, as ``longest_first`` scores them)."""
-    from harness.data.encode import encode_pairs
-    from harness.scoring import token_budget_batches
+    from harness.data.encode import encode_pairs, padded_width
+    from harness.scoring import distinct, token_budget_batches
 
     data = encode_pairs(rows, encoder)
-    lengths = [len(ids) for ids, _ in {(tuple(ids), start) for ids, start in data.chosen + data.rejected}]
+    lengths = [len(ids) for ids, _ in distinct(data.chosen + data.rejected)[0]]
     batches = token_budget_batches(lengths, batch_size)
-    padded = sum(-(-max(lengths[i] for i in b) // MULTIPLE_OF) * MULTIPLE_OF * len(b) for b in batches)
+    padded = sum(padded_width(max(lengths[i] for i in b)) * len(b) for b in batches)
     return padded, sum(lengths), len(batches)
-
-
-# -- timing --------------------------------------------------------------------------------------------------------
-def interleaved_medians(passes, repeats: int) -> list[float]:
-    """Median seconds of each pass, timed round-robin (one of each per round), so that drifting load on a shared
-    machine affects both alike. The caller's sanity-check pass of each pipeline is the warm-up."""
-    times: list[list[float]] = [[] for _ in passes]
-    for _ in range(repeats):
-        for i, run in enumerate(passes):
-            start = time.perf_counter()
-            run()
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -203,8 +186,9 @@ def main() -> None:
                 peer = RewardBenchStyle(model, model.tokenizer, cfg.model.max_length, b)
                 ours, theirs = rmbench_pass(ctx, rows), peer(rows)
                 diff = max(abs(x - y) for a, c in zip(ours, theirs) for x, y in zip(a, c))
+                # the sanity-check passes above were the warm-up
                 t_ours, t_peer = interleaved_medians([lambda: rmbench_pass(ctx, rows), lambda: peer(rows)],
-                                                     args.repeats)
+                                                     min_repeats=args.repeats)
                 padded, real, forwards = rmbench_padding(encoder, rows, b)
                 table.append((preset, cfg.model.backbone, name, b, len(rows), len(rows) / t_ours,
                               len(rows) / t_peer, t_peer / t_ours, padded / real, peer.padded / real,

@@ -14,32 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from typing import Callable
 
 import torch
+from _timing import interleaved_medians  # benchmarks/_timing.py
 
 import methods
 from harness.types import RewardOutput
 from methods.aplot import pair_cost, transport_plan
-
-
-def interleaved_medians(steps: list[Callable[[], object]], warmup: int, min_repeats: int,
-                        min_seconds: float) -> list[float]:
-    """Median seconds of each step, timed round-robin (one run of each per round) so that drifting machine load
-    affects all of them alike, and the ratios stay fair on a shared machine."""
-    for step in steps:
-        for _ in range(warmup):
-            step()
-    times: list[list[float]] = [[] for _ in steps]
-    start = time.perf_counter()
-    while len(times[0]) < min_repeats or time.perf_counter() - start < min_seconds * len(steps):
-        for i, step in enumerate(steps):
-            t = time.perf_counter()
-            step()
-            times[i].append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
 
 
 def make_output(b: int, hidden: int, seed: int) -> RewardOutput:

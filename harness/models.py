@@ -182,7 +182,7 @@ class RewardModel(nn.Module):
             raise ConfigError("LM logits were requested from a reward model built without need_lm_head=True")
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "position_ids" in self._extra_inputs:
-            inputs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            inputs["position_ids"] = position_ids(attention_mask)
         if "use_cache" in self._extra_inputs:
             inputs["use_cache"] = False
         states = self._body(**inputs).last_hidden_state
@@ -229,6 +229,11 @@ def _torch_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ConfigError(f"unknown model.dtype {name!r}{close_matches(name, ['auto', *DTYPES])}")
     return DTYPES[name]
+
+
+def position_ids(attention_mask: Tensor) -> Tensor:
+    """Positions counted over the kept tokens only (0 at each row's first one), so left and right padding agree."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ import json
 import math
 import os
 import subprocess
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -59,10 +60,10 @@ def write_json_atomic(path: Path, payload) -> None:
     os.replace(tmp, path)
 
 
-def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w") as f:
+    with tmp.open("w", encoding="utf-8", newline="\n") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)

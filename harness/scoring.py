@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.data.encode import EncodedPairs, pad_sequences
+from harness.data.encode import EncodedPairs, pad_sequences, padded_width
 from harness.progress import progress_bar
 from harness.types import PreferenceBatch, RewardOutput
 
@@ -50,17 +50,20 @@ def token_budget_batches(lengths: list[int], batch_size: int) -> list[list[int]]
     Batches of shorter sequences hold more of them, so a batch never has more (padded) tokens, nor more attention
     entries, than the first; on data of mixed length this needs several times fewer forward passes."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    budget = batch_size * _padded(lengths[order[0]]) if order else 0
+    budget = batch_size * padded_width(lengths[order[0]]) if order else 0
     batches, start = [], 0
     while start < len(order):
-        size = max(batch_size, budget // _padded(lengths[order[start]]))
+        size = max(batch_size, budget // padded_width(lengths[order[start]]))
         batches.append(order[start: start + size])
         start += size
     return batches
 
 
-def _padded(length: int, multiple_of: int = 8) -> int:
-    return -(-max(length, 1) // multiple_of) * multiple_of
+def distinct(seqs: list[tuple[list[int], int]]) -> tuple[list[tuple[list[int], int]], list[int]]:
+    """The distinct (token ids, response start) of ``seqs`` in first-seen order, and for each input its index there."""
+    position: dict[tuple, int] = {}
+    inverse = [position.setdefault((tuple(ids), start), len(position)) for ids, start in seqs]
+    return [(list(ids), start) for ids, start in position], inverse
 
 
 @torch.no_grad()
@@ -70,9 +73,7 @@ def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_s
     sequences in ``token_budget_batches`` (similar lengths, longest first: little padding); returns each output in
     input order. A sequence that occurs several times (a response in several pairs of a ranking, RM-Bench's 3 × 3
     comparisons) is computed once."""
-    position: dict[tuple, int] = {}
-    inverse = [position.setdefault((tuple(ids), start), len(position)) for ids, start in seqs]
-    unique = [(list(ids), start) for ids, start in position]
+    unique, inverse = distinct(seqs)
     device = next(model.parameters()).device
     parts: list[Tensor] = []
     was_training = model.training

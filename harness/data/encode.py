@@ -99,10 +99,14 @@ def encode_pairs(rows: list[dict], encoder: Encoder) -> EncodedPairs:
                         encoder.encode(prompts, [r["rejected"] for r in rows]), margins)
 
 
+def padded_width(length: int, multiple_of: int = 8) -> int:
+    """``length`` rounded up to a multiple of ``multiple_of`` (at least one multiple)."""
+    return -(-max(length, 1) // multiple_of) * multiple_of
+
+
 def pad_sequences(seqs: list[tuple[list[int], int]], pad_id: int, multiple_of: int = 8):
     """Right-pad to the longest sequence (rounded up to ``multiple_of``): ids, attention mask, response mask."""
-    width = max(len(ids) for ids, _ in seqs)
-    width = -(-width // multiple_of) * multiple_of
+    width = padded_width(max(len(ids) for ids, _ in seqs), multiple_of)
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(seqs), width), dtype=torch.long)
     response = torch.zeros((len(seqs), width), dtype=torch.long)

