@@ -148,8 +148,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     ``train.max_steps=5`` for the runs the noise suite trains). A suite whose constructor takes ``runs_dir`` or
     ``db`` gets the directory holding this run and this database.
     """
-    from harness.data.encode import Encoder
-    from harness.models import load_checkpoint
+    from harness.data.encode import Encoder, chat_template_sha256
+    from harness.external import load_reward_model
     from harness.trainer import CHECKPOINT_DIR
 
     run_dir = Path(run_dir)
@@ -164,7 +164,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     instances = [_make_suite(suites.get(name), suite_options[name], run_dir.parent, db) for name in suite_names]
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
-    model = model or load_checkpoint(result.get("model_path") or run_dir / CHECKPOINT_DIR)
+    model = model or load_reward_model(result.get("model_path") or run_dir / CHECKPOINT_DIR, cfg.model,
+                                       cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg,
                              batch_size or cfg.train.eval_batch_size, show_progress, data, run_dir)
@@ -177,6 +178,7 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
         result["metrics"] = merge_metrics(result["metrics"], [m.to_json() for m in outcome.metrics])
         result["wall_times"][f"eval_{suite.name}_s"] = round(time.perf_counter() - started, 3)
         result.setdefault("suite_options", {})[suite.name] = suite_options[suite.name]  # --set SUITE.X=…
+        result["chat_template_sha256"] = chat_template_sha256(model.tokenizer)  # None: the plain layout
         write_json_atomic(run_dir / RESULT_FILE, result)
     record(result, db)
     return result
@@ -205,19 +207,41 @@ def _make_suite(cls: type[suites.Suite], options: dict, runs_dir: Path, db: str 
 
 def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: str | Path = "runs",
                    **kwargs) -> dict:
-    """Evaluate a saved checkpoint that is not a run (a directory with ``rmbench_model.json``).
+    """Evaluate a model that is not a run: a saved rmbench checkpoint (a directory with ``rmbench_model.json``) or
+    an external reward model (``harness.external``: a ``*ForSequenceClassification`` directory or Hub id).
 
-    A run-like directory ``runs/ckpt-<name>-<hash of the absolute path>/`` is created once, with a ``config.yaml``
-    (the checkpoint's model config, method ``bt``: scores are the raw head outputs) and a ``result.json`` whose
-    ``model_path`` points at the checkpoint, whose ``data`` is ``checkpoint:<path>`` and whose config hash covers the
-    path (two checkpoints never share leaderboard rows); then :func:`evaluate` runs on it.
+    A checkpoint gets a run-like directory ``runs/ckpt-<name>-<hash of the absolute path>/``, created once, with a
+    ``config.yaml`` (the checkpoint's model config, method ``bt``: scores are the raw head outputs) and a
+    ``result.json`` whose ``model_path`` points at the checkpoint, whose ``data`` is ``checkpoint:<path>`` and whose
+    config hash covers the path (two checkpoints never share leaderboard rows); an external model gets the run
+    ``external_run`` describes. Then :func:`evaluate` runs on it.
     """
+    from harness.external import external_run, is_rmbench_checkpoint
+
+    if is_rmbench_checkpoint(model_path):
+        run = _checkpoint_run(Path(model_path).resolve())
+    else:
+        run = external_run(str(model_path), suite_names, list(kwargs.get("overrides") or []))
+        kwargs["overrides"] = run["overrides"]
+    run_dir, cfg = Path(runs_dir) / run["run_id"], run["cfg"]
+    if read_result(run_dir) is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config_mod.to_dict(cfg), sort_keys=False))
+        now = _now()
+        write_json_atomic(run_dir / RESULT_FILE, {
+            "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "method": "bt", "method_config": {},
+            "preset": "checkpoint", "config_hash": run["config_hash"], "config": config_mod.to_dict(cfg),
+            "backbone": cfg.model.backbone, "seed": 0, "versions": versions(), "git_sha": git_sha(),
+            "started_at": now, "finished_at": now, "wall_times": {}, "train": {}, "metrics": [], **run["result"]})
+    return evaluate(run_dir, suite_names, **kwargs)
+
+
+def _checkpoint_run(path: Path) -> dict:
+    """The run-like directory of a saved rmbench checkpoint (see :func:`evaluate_model`)."""
     import hashlib
-    import json
 
     from harness.models import META
 
-    path = Path(model_path).resolve()
     try:
         meta = json.loads((path / META).read_text())
         if "ensemble" in meta:  # an ensemble reference: the members share one model config
@@ -227,18 +251,8 @@ def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: 
     cfg = config_mod.from_dict(RunConfig, {"method": "bt", "preset": "checkpoint", "model": meta["model_config"],
                                            "suites": []})
     digest = hashlib.sha256(f"{path}\n{config_mod.config_hash(cfg)}".encode()).hexdigest()[:16]
-    run_dir = Path(runs_dir) / f"ckpt-{path.name}-{digest[:8]}"
-    if read_result(run_dir) is None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config_mod.to_dict(cfg), sort_keys=False))
-        now = _now()
-        write_json_atomic(run_dir / RESULT_FILE, {
-            "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "method": "bt", "method_config": {},
-            "preset": "checkpoint", "config_hash": digest, "config": config_mod.to_dict(cfg),
-            "backbone": cfg.model.backbone, "data": f"checkpoint:{path}", "model_path": str(path), "seed": 0,
-            "versions": versions(), "git_sha": git_sha(), "started_at": now, "finished_at": now, "wall_times": {},
-            "train": {}, "metrics": []})
-    return evaluate(run_dir, suite_names, **kwargs)
+    return {"run_id": f"ckpt-{path.name}-{digest[:8]}", "cfg": cfg, "config_hash": digest,
+            "result": {"data": f"checkpoint:{path}", "model_path": str(path)}}
 
 
 def record(result: dict, db: str | None = None) -> int:

@@ -41,6 +41,7 @@ class ModelConfig:
     max_length: int = 256  # truncation keeps the prompt head and the response tail
     dtype: str = "auto"  # "auto" = bf16 on a CUDA device that supports it, else fp32 | "fp32" | "bf16" | "fp16"
     trust_remote_code: bool = False
+    chat_template: str = "auto"  # "auto" = the tokenizer's own | "none" = plain layout | path of a Jinja template
     gradient_checkpointing: bool = False
 
 

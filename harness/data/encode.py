@@ -7,12 +7,41 @@ response tail. The same code serves training and evaluation, so both see identic
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from harness.errors import ConfigError
 from harness.types import PreferenceBatch
+
+CHAT_TEMPLATE_CHOICES = ("auto", "none")
+
+
+def set_chat_template(tokenizer, setting: str) -> None:
+    """Apply ``model.chat_template`` to ``tokenizer``: ``auto`` keeps its own template (none if it has none),
+    ``none`` removes it (the plain layout), anything else is the path of a Jinja template file to use instead."""
+    if setting == "auto":
+        return
+    if setting == "none":
+        tokenizer.chat_template = None
+        return
+    try:
+        tokenizer.chat_template = Path(setting).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"model.chat_template: expected {' | '.join(CHAT_TEMPLATE_CHOICES)} or the path of a "
+                          f"Jinja template file; cannot read {setting!r} ({e.strerror or e})") from e
+
+
+def chat_template_sha256(tokenizer) -> str | None:
+    """SHA-256 of the chat template the sequences are rendered with (None: the plain layout)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        return None
+    text = template if isinstance(template, str) else repr(sorted(dict(template).items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _messages(text) -> list[dict]:
