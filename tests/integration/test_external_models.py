@@ -119,3 +119,39 @@ def test_run_identity_and_refusals(tmp_path):
         sequence_classifier_config(str(tmp_path / "three"))
     with pytest.raises(ConfigError, match="not a reward model"):
         sequence_classifier_config(resolve_backbone("tiny-micro"))
+
+
+@pytest.mark.slow
+def test_trl_reward_trainer_output_is_evaluated_as_trl_scores_it(tmp_path):
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+
+    from harness.data import world_splits
+    from harness.world import WorldConfig
+
+    tiny_classifier(tmp_path / "init")
+    world = WorldConfig(n_train=32, n_id=24)
+    splits = world_splits(world)
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
+                               "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                               "rejected": [{"role": "assistant", "content": r["rejected"]}]}
+                              for r in splits["train"]])
+    trainer = RewardTrainer(model=str(tmp_path / "init"), train_dataset=data, args=RewardConfig(
+        output_dir=str(tmp_path / "trl"), max_steps=4, per_device_train_batch_size=8, learning_rate=1e-3,
+        report_to="none", use_cpu=True, bf16=False, save_strategy="no", max_length=128, seed=0))
+    trainer.train()
+    trainer.save_model(str(tmp_path / "trl"))
+
+    result = invoke("eval", "--model", tmp_path / "trl", "--suite", "id", *SMALL_WORLD, "--set",
+                    "model.max_length=512", "--runs-dir", tmp_path / "runs", "--json")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / json.loads(result.stdout)["run_id"]
+    rows = [json.loads(line) for line in (run_dir / "predictions/id/world-id.jsonl").read_text().splitlines()]
+    pairs = {r["id"]: r for r in splits["id"]}
+    model, tokenizer = trainer.model.eval(), trainer.processing_class
+    for side in ("chosen", "rejected"):  # trl's own model, one whole conversation at a time as trl renders it
+        ids = [tokenizer.apply_chat_template([{"role": "user", "content": pairs[r["id"]]["prompt"]},
+                                              {"role": "assistant", "content": pairs[r["id"]][side]}],
+                                             tokenize=True, return_dict=False) for r in rows]
+        expected = plain_rewards(model, [(i, 0) for i in ids])
+        assert (torch.tensor([r[f"score_{side}"] for r in rows]) - expected).abs().max() <= 1e-5
