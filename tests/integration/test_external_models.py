@@ -81,8 +81,13 @@ def test_eval_cli_on_a_sequence_classifier_directory(tmp_path):
     chosen = encoder.encode([pairs[r["id"]]["prompt"] for r in rows], [pairs[r["id"]]["chosen"] for r in rows])
     expected = plain_rewards(plain, chosen)
     assert (torch.tensor([r["score_chosen"] for r in rows]) - expected).abs().max() <= 1e-5
-    board = invoke("leaderboard", "--db", f"sqlite:///{tmp_path / 'db.sqlite'}", "--format", "csv")
-    assert "external" in board.stdout and str(tmp_path / "rm") in board.stdout
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    flat = invoke("leaderboard", "--db", db, "--format", "md").stdout
+    assert f"| external | external ({tmp_path / 'rm'}) |" in flat  # method, then preset (model)
+    main = invoke("leaderboard", "--db", db, "--layout", "main", "--format", "csv").stdout
+    assert f"external: {tmp_path / 'rm'}" in main
+    claims = invoke("leaderboard", "--db", db, "--layout", "claims", "--format", "json").stdout
+    assert "external" not in claims
 
 
 def test_own_chat_template_renders_and_none_turns_it_off(tmp_path):
