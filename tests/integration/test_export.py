@@ -71,3 +71,16 @@ def test_export_refuses_what_it_cannot_express(tmp_path, case, reason):
     result = invoke("export", tmp_path / "ckpt", "--out", tmp_path / "hf")
     assert result.exit_code == 2 and reason in result.output
     assert not (tmp_path / "hf").exists()
+
+
+def test_a_checkpoint_whose_linear_head_has_a_bias_loads_and_exports_only_when_it_is_zero(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = _checkpoint(tmp_path / "ckpt")
+    head = load_file(path / "head.safetensors")
+    for bias, code in ((0.0, 0), (0.5, 2)):  # written before the linear head lost its bias
+        save_file({**head, "0.bias": torch.tensor([bias])}, path / "head.safetensors")
+        model = RewardModel.load(path)
+        assert model.head[0].bias.item() == bias
+        result = invoke("export", path, "--out", tmp_path / f"hf{code}")
+        assert result.exit_code == code and (code == 0 or "bias" in result.output), result.output

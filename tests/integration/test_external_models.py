@@ -160,3 +160,18 @@ def test_trl_reward_trainer_output_is_evaluated_as_trl_scores_it(tmp_path):
                                              tokenize=True, return_dict=False) for r in rows]
         expected = plain_rewards(model, [(i, 0) for i in ids])
         assert (torch.tensor([r[f"score_{side}"] for r in rows]) - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_external_model_is_the_proxy_rm_of_best_of_n(tmp_path):
+    plain, tokenizer = tiny_classifier(tmp_path / "rm")
+    result = invoke("eval", "--model", tmp_path / "rm", "--suite", "bon", "--set", "bon.n_max=2", "--set",
+                    "bon.n_prompts=3", "--set", "bon.max_new_tokens=6", "--runs-dir", tmp_path / "runs", "--json")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / json.loads(result.stdout)["run_id"]
+    assert json.loads((run_dir / "result.json").read_text())["suite_options"]["bon"]["policy"] == "tiny"
+    rows = [json.loads(line) for line in (run_dir / "predictions/bon/world-bon.jsonl").read_text().splitlines()]
+    encoder = Encoder(tokenizer, 256)
+    seqs = encoder.encode([r["prompt"] for r in rows for _ in r["responses"]], [x for r in rows for x in r["responses"]])
+    proxy = torch.tensor([s for r in rows for s in r["proxy_scores"]])
+    assert (proxy - plain_rewards(plain, seqs)).abs().max() <= 1e-5
