@@ -47,14 +47,21 @@ def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | N
 
 
 def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
-    """The transformers config of ``spec``, checked to be a one-label sequence classifier (a reward model)."""
+    """The transformers config of ``spec``, checked to be a one-label sequence classifier (a reward model); for a
+    peft adapter of task ``SEQ_CLS`` (trl's ``RewardTrainer`` with ``peft_config``), its base's config with one
+    label."""
     from transformers import AutoConfig
 
+    adapter = peft_adapter(spec)
+    source = spec if adapter is None else adapter.base_model_name_or_path
     try:
-        config = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot load reward model {spec!r}: not an rmbench checkpoint (no rmbench_model.json), "
+        raise ConfigError(f"cannot load reward model {source!r}: not an rmbench checkpoint (no rmbench_model.json), "
                           f"and not loadable as a transformers model directory or Hub id ({e})") from e
+    if adapter is not None:
+        config.num_labels = 1
+        return config
     architectures = list(config.architectures or [])
     if not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ConfigError(f"{spec} is not a reward model: its config names {architectures or 'no architecture'}, "
@@ -64,6 +71,20 @@ def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
         raise ConfigError(f"{spec} is a sequence classifier with {config.num_labels} labels; a reward model has "
                           f"one (num_labels=1, reward = logits[:, 0])")
     return config
+
+
+def peft_adapter(spec: str):
+    """The ``PeftConfig`` of a local adapter directory (no ``config.json`` of its own), else None."""
+    path = Path(spec)
+    if not (path / "adapter_config.json").is_file() or (path / "config.json").is_file():
+        return None
+    from peft import PeftConfig
+
+    adapter = PeftConfig.from_pretrained(spec)
+    if adapter.task_type != "SEQ_CLS":
+        raise ConfigError(f"{spec} holds a peft adapter of task {adapter.task_type}, not of a sequence classifier "
+                          f"(SEQ_CLS): it is not a reward model")
+    return adapter
 
 
 class ExternalRewardModel(nn.Module):
@@ -85,9 +106,15 @@ class ExternalRewardModel(nn.Module):
         from harness.models import _torch_dtype
 
         config = sequence_classifier_config(spec, cfg.trust_remote_code)
+        adapter = peft_adapter(spec)
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
-                spec, config=config, dtype=_torch_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code)
+                spec if adapter is None else adapter.base_model_name_or_path, config=config,
+                dtype=_torch_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code)
+            if adapter is not None:  # the adapter holds the trained score head too (peft's modules_to_save)
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, spec).merge_and_unload()
             tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=cfg.trust_remote_code)
         except (OSError, ValueError) as e:  # custom code without trust_remote_code, missing weights or tokenizer
             raise ConfigError(f"cannot load reward model {spec!r}: {e}") from e

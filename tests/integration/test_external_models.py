@@ -127,8 +127,10 @@ def test_run_identity_and_refusals(tmp_path):
 
 
 @pytest.mark.slow
-def test_trl_reward_trainer_output_is_evaluated_as_trl_scores_it(tmp_path):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora-adapter"])
+def test_trl_reward_trainer_output_is_evaluated_as_trl_scores_it(tmp_path, lora):
     from datasets import Dataset
+    from peft import LoraConfig
     from trl import RewardConfig, RewardTrainer
 
     from harness.data import world_splits
@@ -143,9 +145,11 @@ def test_trl_reward_trainer_output_is_evaluated_as_trl_scores_it(tmp_path):
                               for r in splits["train"]])
     trainer = RewardTrainer(model=str(tmp_path / "init"), train_dataset=data, args=RewardConfig(
         output_dir=str(tmp_path / "trl"), max_steps=4, per_device_train_batch_size=8, learning_rate=1e-3,
-        report_to="none", use_cpu=True, bf16=False, save_strategy="no", max_length=128, seed=0))
+        report_to="none", use_cpu=True, bf16=False, save_strategy="no", max_length=128, seed=0),
+        peft_config=LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules="all-linear") if lora else None)
     trainer.train()
     trainer.save_model(str(tmp_path / "trl"))
+    assert (tmp_path / "trl" / ("adapter_config.json" if lora else "config.json")).is_file()
 
     result = invoke("eval", "--model", tmp_path / "trl", "--suite", "id", *SMALL_WORLD, "--set",
                     "model.max_length=512", "--runs-dir", tmp_path / "runs", "--json")
