@@ -57,22 +57,44 @@ def test_rewards_are_the_plain_forward_at_batch_1_and_16(tmp_path, pad_token_id)
     assert hidden.shape == (len(seqs), 32)
 
 
+def test_an_encoder_classifier_pools_its_first_token_at_any_batch_size(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_backbone("minilm"))
+    torch.manual_seed(0)
+    plain = BertForSequenceClassification(BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_labels=1, pad_token_id=tokenizer.pad_token_id)).eval()
+    plain.save_pretrained(tmp_path / "rm")
+    tokenizer.save_pretrained(tmp_path / "rm")
+    ours = ExternalRewardModel.load(str(tmp_path / "rm"), ModelConfig(dtype="fp32"))
+    assert not ours.decoder and chat_template_sha256(ours.tokenizer) is None
+    texts = [("Where is the red key?", "In the box " * k) for k in range(1, 20)]
+    seqs = Encoder(ours.tokenizer, 128).encode([p for p, _ in texts], [r for _, r in texts])
+    assert seqs[0][0] == tokenizer("Where is the red key?", "In the box ")["input_ids"]  # [CLS] q [SEP] a [SEP]
+    one, sixteen = (score_sequences(ours, seqs, ours.tokenizer.pad_token_id, b, show_progress=False) for b in (1, 16))
+    assert (one - sixteen).abs().max() <= 1e-5 and (one - plain_rewards(plain, seqs)).abs().max() <= 1e-5
+
+
 def test_eval_cli_on_a_sequence_classifier_directory(tmp_path):
     plain, _ = tiny_classifier(tmp_path / "rm")
     runs = tmp_path / "runs"
-    outcomes = []
+    outcomes, scores = [], []
     for batch in (1, 16):
         result = invoke("eval", "--model", tmp_path / "rm", "--suite", "id", *SMALL_WORLD, "--batch-size", batch,
                         "--runs-dir", runs, "--db", f"sqlite:///{tmp_path / 'db.sqlite'}", "--json")
         assert result.exit_code == 0, result.output
         outcomes.append(json.loads(result.stdout)["run_id"])
+        rows = [json.loads(line) for line in
+                (runs / outcomes[-1] / "predictions/id/world-id.jsonl").read_text().splitlines()]
+        scores.append(torch.tensor([[r["score_chosen"], r["score_rejected"]] for r in rows]))
     assert outcomes[0] == outcomes[1] and outcomes[0].startswith("external-rm-")
+    assert (scores[0] - scores[1]).abs().max() <= 1e-5  # batch size 1 and 16
     run_dir = runs / outcomes[0]
     result = json.loads((run_dir / "result.json").read_text())
     assert result["method"] == "external" and result["model"]["architectures"] == ["LlamaForSequenceClassification"]
     assert result["chat_template_sha256"] == chat_template_sha256(plain_tokenizer := AutoTokenizer.from_pretrained(
         tmp_path / "rm"))
-    rows = [json.loads(line) for line in (run_dir / "predictions/id/world-id.jsonl").read_text().splitlines()]
     from harness.data import world_splits
     from harness.world import WorldConfig
 
