@@ -88,7 +88,7 @@ def export(run_or_checkpoint: str | Path, out: str | Path) -> dict:
     core = copy.deepcopy(model.backbone).merge_and_unload() if model.is_lora else model._core
     body = core.base_model
     config = copy.deepcopy(body.config)
-    config.num_labels, config.pad_token_id = 1, tokenizer.pad_token_id
+    config.num_labels = 1
     try:
         classifier = AutoModelForSequenceClassification.from_config(config, dtype=body.dtype)
     except ValueError as e:
@@ -101,6 +101,7 @@ def export(run_or_checkpoint: str | Path, out: str | Path) -> dict:
     classifier.load_state_dict(state, strict=True)
     if added:  # the new pad row is only ever seen at padded positions, which no kept token attends to
         classifier.resize_token_embeddings(len(tokenizer))
+    classifier.config.pad_token_id = tokenizer.pad_token_id
     classifier.config.architectures = [type(classifier).__name__]
     with atomic_directory(Path(out)) as tmp:
         classifier.save_pretrained(tmp)

@@ -84,3 +84,29 @@ def test_a_checkpoint_whose_linear_head_has_a_bias_loads_and_exports_only_when_i
         assert model.head[0].bias.item() == bias
         result = invoke("export", path, "--out", tmp_path / f"hf{code}")
         assert result.exit_code == code and (code == 0 or "bias" in result.output), result.output
+
+
+def test_a_pad_token_that_ends_sequences_is_replaced_by_a_dedicated_one(tmp_path):
+    from harness.export import PAD_TOKEN, export
+
+    model = RewardModel.build(ModelConfig(backbone="tiny-micro"))
+    model.tokenizer.pad_token = model.tokenizer.eos_token  # a stand-in pad, as for backbones shipped without one
+    with torch.no_grad():
+        model.head[0].weight.normal_()
+    model.save(tmp_path / "ckpt")
+    info = export(tmp_path / "ckpt", tmp_path / "hf")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path / "hf")
+    assert info["added_pad_token"] and tokenizer.pad_token == PAD_TOKEN != tokenizer.eos_token
+    assert classifier.config.pad_token_id == tokenizer.pad_token_id and info["max_abs_diff"] <= 1e-5
+    assert classifier.get_input_embeddings().num_embeddings == len(tokenizer)
+
+
+def test_chat_template_set_at_evaluation_replaces_a_checkpoints_own(tmp_path):
+    from harness.data.encode import chat_template_sha256
+    from harness.external import load_reward_model
+
+    path = _checkpoint(tmp_path / "ckpt")
+    cfg = ModelConfig(backbone="tiny-micro")
+    assert chat_template_sha256(load_reward_model(path, cfg).tokenizer) is not None
+    assert chat_template_sha256(load_reward_model(path, cfg, "none").tokenizer) is None
