@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from harness.config import ModelConfig, RunConfig, deep_merge, from_dict, parse_overrides
+from harness.config import ModelConfig, RunConfig, config_hash, deep_merge, from_dict, parse_overrides
 from harness.errors import ConfigError
 
 EXTERNAL = "external"  # the method name of an evaluated external model (in result.json and the leaderboards)
@@ -52,6 +52,8 @@ def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
     label."""
     from transformers import AutoConfig
 
+    if (Path(spec) / "result.json").is_file():
+        raise ConfigError(f"{spec} is an rmbench run: evaluate it with --run {spec}")
     adapter = peft_adapter(spec)
     source = spec if adapter is None else adapter.base_model_name_or_path
     try:
@@ -181,10 +183,10 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
     The run config has method ``bt`` (scores are the raw rewards) and the default world (the world suites score on
     it); ``bon`` / ``ppo`` sample from the world's base LM unless ``bon.policy`` / ``ppo.policy`` is given.
     """
-    from harness import config as config_mod
     from harness import suites
 
     parsed = parse_overrides(list(overrides))
+    given = sorted(overrides)  # the identity: a suite added later, without options, lands in the same run
     for name in ("bon", "ppo"):
         if name in suite_names and "policy" not in parsed.get(name, {}):
             overrides = [*overrides, f"{name}.policy={DEFAULT_POLICY}"]
@@ -193,7 +195,7 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
     cfg = from_dict(RunConfig, deep_merge(base, run_settings))
     model_config = sequence_classifier_config(spec, cfg.model.trust_remote_code)
     rev = revision(spec)
-    key = {"model": spec, "revision": rev, "config": config_mod.config_hash(cfg), "options": sorted(overrides)}
+    key = {"model": spec, "revision": rev, "config": config_hash(cfg), "options": given}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
     return {"run_id": f"{EXTERNAL}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest, "overrides": overrides,

@@ -141,11 +141,16 @@ def test_run_identity_and_refusals(tmp_path):
         assert external_run(spec, ["id"], other)["run_id"] != base["run_id"]
     bon = external_run(spec, ["bon"], [])
     assert "bon.policy=tiny" in bon["overrides"]  # the proxy RM is scored against the world's base LM policy
+    assert bon["run_id"] == base["run_id"]  # a default is not an option given
     tiny_classifier(tmp_path / "three", num_labels=3)
     with pytest.raises(ConfigError, match="3 labels"):
         sequence_classifier_config(str(tmp_path / "three"))
     with pytest.raises(ConfigError, match="not a reward model"):
         sequence_classifier_config(resolve_backbone("tiny-micro"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "result.json").write_text("{}")
+    result = invoke("eval", "--model", tmp_path / "run", "--suite", "id", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "--run" in result.output
 
 
 @pytest.mark.slow
