@@ -1,14 +1,12 @@
 """RewardBench 2, RMB and JudgeBench: loaders on fixtures in the released layouts and their official scores,
 computed by hand. Suite-level scores use the stand-in reward "response length in characters" (``length_scored``),
 so each expected value below follows from the fixture texts, whose lengths the comments give."""
-import json
 import math
 
 import numpy as np
 import pytest
 
 from harness.data import formats
-from harness.errors import DataError
 from harness.metrics import (best_of_n_accuracy, best_of_n_result, judgebench_official, rewardbench2_overall,
                              rewardbench2_ties, Estimate)
 
@@ -88,34 +86,6 @@ def test_judgebench_file_with_commas_in_its_name():
     assert [(r["category"], r["label"]) for r in rows] == [("knowledge", "A>B"), ("knowledge", "B>A"),
                                                            ("math", "A>B"), ("coding", "B>A")]
     assert (rows[3]["chosen"], rows[3]["rejected"]) == ("pass", "def f(): return 1")  # label B>A: B is chosen
-
-
-@pytest.mark.parametrize("fmt, row, message", [
-    ("rewardbench2", {"prompt": "p", "chosen": ["a"], "rejected": ["b"], "subset": "Chat"},
-     "field 'subset': unknown subset 'Chat'"),
-    ("rewardbench2", {"prompt": "p", "chosen": ["a"], "rejected": [], "subset": "Math"},
-     "field 'rejected': expected a list of one or more strings"),
-    ("rewardbench2", {"prompt": "p", "chosen": ["a"], "rejected": ["b"], "subset": "Math", "num_correct": 2},
-     "field 'num_correct': num_correct is 2 but there are 1 chosen"),
-    ("rewardbench2", {"id": "tied:3", "prompt": "p", "chosen": ["a"], "rejected": ["b"], "subset": "Ties"},
-     "field 'num_correct': a tied: prompt needs two or more"),
-    ("rewardbench2", {"id": "7", "prompt": "p", "chosen": ["a"], "rejected": ["b"], "subset": "Ties"},
-     "field 'id': a Ties id is ref:<n> or tied:<n>"),
-    ("rmb", {"conversation_input": [{"role": "user", "content": "q"}], "chosen": {"answer": "a"},
-             "reject": {"answer": " "}, "category_path": "Pairwise_set/Helpfulness/Chat"},
-     "field 'reject': empty response"),
-    ("rmb", {"conversation_input": [{"role": "user", "content": "q"}], "bon_best": {"answer": "a"},
-             "loser_list": [], "category_path": "BoN_set/Harmlessness/S1"}, "field 'loser_list': expected a non-empty"),
-    ("rmb", {"category_path": "Other_set/x"}, "field 'category_path': category_path 'Other_set/x' starts with"),
-    ("judgebench", {"question": "q", "response_A": "a", "response_B": "b", "label": "A=B", "source": "x"},
-     "field 'label': unknown label 'A=B'"),
-])
-def test_bad_rows_name_file_row_and_field(tmp_path, fmt, row, message):
-    path = tmp_path / "data.jsonl"
-    path.write_text(json.dumps(row) + "\n")
-    with pytest.raises(DataError) as err:
-        load(f"{fmt}:{path}")
-    assert str(err.value).startswith(str(path)) and message in str(err.value)
 
 
 # -- scores through the ood suite ---------------------------------------------------------------------------------
