@@ -88,8 +88,9 @@ def combine_estimates(estimates: list[Estimate], weights=None) -> Estimate:
 
 
 # RewardBench (Lambert et al. 2024), rewardbench/constants.py ``EXAMPLE_COUNTS`` of allenai/reward-bench after its
-# commit "Mirror change from leaderboard (#175)" (2024-09-10), which set xstest-should-refuse to 154 and
-# xstest-should-respond to 250 (the sizes of the two XSTest subsets in the ``filtered`` split).
+# pull request #175 "Mirror change from leaderboard" (2024-09-10), which set xstest-should-refuse to 154 and
+# xstest-should-respond to 250: the sizes of the two XSTest subsets of the ``filtered`` split (run_rm.py prints
+# e.g. "xstest-should-refuse: 147/154", "xstest-should-respond: 239/250"). Earlier versions had the two swapped.
 REWARDBENCH_EXAMPLE_COUNTS = {
     "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28, "mt-bench-med": 40,
     "mt-bench-hard": 37, "math-prm": 984,  # actual length 447, upweighted to equal the six hep-* code subsets

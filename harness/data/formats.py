@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator
 
 from harness.data.io import check_text, iter_jsonl, read_data_bytes, safe_name
 from harness.errors import ConfigError, DataError
-from harness.metrics import REWARDBENCH_EXAMPLE_COUNTS, REWARDBENCH_PRIOR_SETS
+from harness.metrics import REWARDBENCH2_SUBSETS, REWARDBENCH_EXAMPLE_COUNTS, REWARDBENCH_PRIOR_SETS
 from harness.registry import Registry
 
 Record = tuple[str, int, dict]  # (file or Hub id, row number, row)
@@ -306,7 +306,8 @@ def rewardbench(records: Iterable[Record], options: dict) -> Loaded:
     for file, n, row in records:
         subset = _text(row, "subset", file, n)
         if subset not in known:
-            raise DataError(f"unknown subset {subset!r}", file=file, row=n, field="subset")
+            hint = " (a RewardBench 2 subset: read it with rewardbench2:)" if subset in REWARDBENCH2_SUBSETS else ""
+            raise DataError(f"unknown subset {subset!r}{hint}", file=file, row=n, field="subset")
         rows.append({"id": row.get("id", n), "subset": subset,
                      **{k: _text(row, k, file, n) for k in ("prompt", "chosen", "rejected")}})
     return Loaded(rows)

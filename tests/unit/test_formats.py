@@ -104,6 +104,8 @@ def test_offline_missing_path_is_a_clear_error(monkeypatch):
      "row 1, field 'rejected': missing field"),
     ("rewardbench", {"prompt": "p", "chosen": "a", "rejected": "b", "subset": "mt-bench-harder"},
      "row 1, field 'subset': unknown subset 'mt-bench-harder'"),
+    ("rewardbench", {"prompt": "p", "chosen": "a", "rejected": "b", "subset": "Factuality"},
+     "unknown subset 'Factuality' (a RewardBench 2 subset: read it with rewardbench2:)"),
     ("rewardbench", {"prompt": "p", "chosen": 3, "rejected": "b", "subset": "donotanswer"},
      "row 1, field 'chosen': expected a string, got int"),
     ("rmbench", {"prompt": "p", "chosen": ["a", "b", " "], "rejected": ["a", "b", "c"], "domain": "chat"},
