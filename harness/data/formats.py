@@ -437,7 +437,7 @@ def skywork(records: Iterable[Record], options: dict) -> Loaded:
         for file, n, row in records])
 
 
-TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):(?: |$)")
+TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):(?: |(?=\n)|$)")  # an empty turn may lack the space
 
 
 def parse_transcript(text: str, file: str, n: int, key: str) -> list[dict]:
