@@ -1,4 +1,5 @@
-"""Run results (ARCHITECTURE.md §5): metric rows, ``result.json`` and per-example predictions, written atomically."""
+"""Run results (ARCHITECTURE.md §5): metric rows, provenance (package versions, git commit) and the atomic JSON /
+JSONL writers of ``result.json`` and per-example predictions (the layout is :mod:`harness.runs`)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,6 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-SCHEMA_VERSION = 1
-RESULT_FILE = "result.json"
 TRACKED_PACKAGES = ("rmbench", "torch", "transformers", "tokenizers", "accelerate", "peft", "pot", "trl",
                     "numpy", "sqlalchemy")
 
@@ -67,11 +66,6 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
-
-
-def read_result(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / RESULT_FILE
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def merge_metrics(old: list[dict], new: list[dict]) -> list[dict]:

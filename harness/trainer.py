@@ -29,9 +29,8 @@ from harness.errors import ConfigError, TrainingError
 from harness.models import RewardModel
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
+from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
 from harness.scoring import reward_output, score_pairs
-
-STATE_DIR, STATE_FILE, METRICS_FILE, CHECKPOINT_DIR = "state", "trainer_state.json", "metrics.jsonl", "checkpoint"
 
 
 @dataclass
