@@ -46,3 +46,35 @@ def test_run_config_round_trips_and_the_layout_names_the_run(tmp_path):
     assert predictions_path(tmp_path, "id", "world-id") == tmp_path / "predictions" / "id" / "world-id.jsonl"
     with pytest.raises(RmbenchError, match="not an rmbench run"):
         load_run_config(tmp_path / "elsewhere")
+
+
+def test_an_explicit_default_is_the_same_run():
+    implicit = config.resolve("micro", method="bt_hinge")
+    explicit = config.resolve("micro", overrides=["method_config.margin=1.0"], method="bt_hinge")
+    assert implicit.method_config != explicit.method_config  # as typed they differ…
+    assert run_id(implicit) == run_id(explicit)  # …resolved they are one experiment
+    assert run_id(implicit) != run_id(config.resolve("micro", overrides=["method_config.margin=2.0"],
+                                                     method="bt_hinge"))
+
+
+def test_a_changed_method_default_or_version_is_a_new_run(monkeypatch):
+    import dataclasses
+
+    import methods
+
+    cfg = config.resolve("micro", method="bt_hinge")
+    before = run_id(cfg)
+    cls = methods.get("bt_hinge")
+    monkeypatch.setattr(cls, "Config", dataclasses.make_dataclass("Config", [("margin", float, 2.0)]))
+    changed_default = run_id(cfg)
+    monkeypatch.undo()
+    monkeypatch.setattr(cls, "version", "2")
+    bumped = run_id(cfg)
+    assert len({before, changed_default, bumped}) == 3
+
+
+def test_a_changed_world_version_is_a_new_run(monkeypatch):
+    cfg = config.resolve("micro", method="bt")
+    before = run_id(cfg)
+    monkeypatch.setattr(config, "WORLD_VERSION", "next")
+    assert run_id(cfg) != before
