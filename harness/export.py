@@ -29,8 +29,7 @@ def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
     """The checkpoint of a run directory (``RUN/checkpoint``, or the checkpoint an evaluated one points at), or the
     directory itself when it is a checkpoint."""
     from harness.external import EXTERNAL, is_rmbench_checkpoint
-    from harness.results import read_result
-    from harness.trainer import CHECKPOINT_DIR
+    from harness.runs import CHECKPOINT_DIR, read_result
 
     path = Path(run_or_checkpoint)
     if is_rmbench_checkpoint(path):
@@ -72,7 +71,7 @@ def export(run_or_checkpoint: str | Path, out: str | Path) -> dict:
     with ``num_labels=1``; returns ``{"out", "architecture", "pad_token_id", "max_abs_diff"}``."""
     from transformers import AutoModelForSequenceClassification
 
-    from harness.basemodel import atomic_directory
+    from harness.atomic import atomic_directory
     from harness.models import META, RewardModel
 
     path = checkpoint_of(run_or_checkpoint)
@@ -80,7 +79,7 @@ def export(run_or_checkpoint: str | Path, out: str | Path) -> dict:
     if "ensemble" in meta:
         exportable(meta, None, None)
     model = RewardModel.load(path).eval()
-    exportable(meta, model._core.config, model.head[0].bias)
+    exportable(meta, model._core.config, None if model.head[0].bias is None else model.head[0].bias.detach())
 
     tokenizer = copy.deepcopy(model.tokenizer)
     tokenizer.padding_side = "right"

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from harness.config import ModelConfig, RunConfig, config_hash, deep_merge, from_dict, parse_overrides
+from harness.config import ModelConfig, RunConfig, config_hash, deep_merge, from_dict
 from harness.errors import ConfigError
 
 EXTERNAL = "external"  # the method name of an evaluated external model (in result.json and the leaderboards)
@@ -183,14 +183,13 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
     The run config has method ``bt`` (scores are the raw rewards) and the default world (the world suites score on
     it); ``bon`` / ``ppo`` sample from the world's base LM unless ``bon.policy`` / ``ppo.policy`` is given.
     """
-    from harness import suites
+    from harness.evaluation import split_overrides
 
-    parsed = parse_overrides(list(overrides))
+    options, run_settings = split_overrides(list(overrides))
     given = sorted(overrides)  # the identity: a suite added later, without options, lands in the same run
     for name in ("bon", "ppo"):
-        if name in suite_names and "policy" not in parsed.get(name, {}):
+        if name in suite_names and "policy" not in options.get(name, {}):
             overrides = [*overrides, f"{name}.policy={DEFAULT_POLICY}"]
-    run_settings = {k: v for k, v in parsed.items() if k not in suites.names()}
     base = {"method": "bt", "preset": EXTERNAL, "suites": [], "model": {"backbone": spec}}
     cfg = from_dict(RunConfig, deep_merge(base, run_settings))
     model_config = sequence_classifier_config(spec, cfg.model.trust_remote_code)
@@ -200,5 +199,5 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
     return {"run_id": f"{EXTERNAL}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest, "overrides": overrides,
             "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
-                       "model": {"id": spec, "revision": rev, "architectures": model_config.architectures,
+                       "external_model": {"id": spec, "revision": rev, "architectures": model_config.architectures,
                                  "pad_token_id": model_config.pad_token_id}}}

@@ -92,7 +92,7 @@ def test_eval_cli_on_a_sequence_classifier_directory(tmp_path):
     assert (scores[0] - scores[1]).abs().max() <= 1e-5  # batch size 1 and 16
     run_dir = runs / outcomes[0]
     result = json.loads((run_dir / "result.json").read_text())
-    assert result["method"] == "external" and result["model"]["architectures"] == ["LlamaForSequenceClassification"]
+    assert result["method"] == "external" and result["external_model"]["architectures"] == ["LlamaForSequenceClassification"]
     assert result["chat_template_sha256"] == chat_template_sha256(plain_tokenizer := AutoTokenizer.from_pretrained(
         tmp_path / "rm"))
     from harness.data import world_splits
