@@ -91,7 +91,8 @@ def peft_adapter(spec: str):
 
 class ExternalRewardModel(nn.Module):
     """A transformers sequence classifier with the ``RewardModel`` interface: ``forward`` gives rewards [N]
-    (``logits[:, 0]``, fp32) and the last layer's hidden state at the pooled token [N, H]."""
+    (``logits[:, 0]``, fp32) and the final hidden state (``hidden_states[-1]``, a decoder's ``score`` reads it) at
+    the pooled token [N, H]."""
 
     def __init__(self, model: nn.Module, tokenizer, *, source: str):
         from harness.models import _is_causal_lm
