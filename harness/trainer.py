@@ -97,6 +97,15 @@ class Trainer:
                                                                method_config, acc, show),
             _base=lambda: base_margins(cfg, causal, data, acc.device, show))
 
+    def _hook(self, name: str, data: EncodedPairs, kind: type, description: str) -> tuple[Any, dict[str, Any]]:
+        """Call the method's hook ``name`` on ``data`` with its context; it must return (a ``kind``, statistics)."""
+        result = getattr(self.method, name)(data, self.method_context(data))
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], kind)
+                and isinstance(result[1], dict)):
+            raise TrainingError(f"method {self.cfg.method!r}: {name} must return ({description}, dict of "
+                                f"statistics), not {type(result).__name__}")
+        return result
+
     def prepare_data(self) -> tuple[EncodedPairs, EncodedPairs, dict]:
         """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted, then the
         method's ``prepare_dataset`` transforms the rest (its statistics land under ``<method name>``)."""
@@ -106,11 +115,7 @@ class Trainer:
         if identical:
             keep = sorted(set(range(len(train))) - set(identical))
             train = train.subset(keep)
-        prepared = self.method.prepare_dataset(train, self.method_context(train))
-        if not (isinstance(prepared, tuple) and len(prepared) == 2 and isinstance(prepared[0], EncodedPairs)):
-            raise TrainingError(f"method {self.cfg.method!r}: prepare_dataset must return (EncodedPairs, dict of "
-                                f"statistics), not {type(prepared).__name__}")
-        train, hook_stats = prepared
+        train, hook_stats = self._hook("prepare_dataset", train, EncodedPairs, "EncodedPairs")
         stats = _with_method_stats({"train_pairs": len(train), "validation_pairs": len(val_rows),
                                     "identical_after_truncation": len(identical), "label_flipped": len(flipped),
                                     "label_noise": self.cfg.data.label_noise}, self.method.name, hook_stats)
@@ -140,7 +145,7 @@ class Trainer:
         train, val, data_stats = data
         if len(train) == 0:
             raise TrainingError("no training pairs left after filtering")
-        sampler, sampler_stats = self.method.batch_sampler(train, self.method_context(train))
+        sampler, sampler_stats = self._hook("batch_sampler", train, object, "a sampler or None")
         sampler = sampler or LengthGroupedBatches(train.lengths(), cfg.batch_size, self.cfg.seed, cfg.group_by_length)
         data_stats = _with_method_stats(data_stats, self.method.name, sampler_stats)
         collate = PairCollator(train, self.pad_id)

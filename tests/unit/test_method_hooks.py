@@ -106,5 +106,9 @@ def test_trainer_serves_base_margins_and_records_hook_statistics(trainer):
 
 def test_a_hook_returning_the_old_shape_is_a_clear_error(trainer, monkeypatch):
     monkeypatch.setattr(_Recording, "prepare_dataset", lambda self, data, ctx: data)
-    with pytest.raises(TrainingError, match="prepare_dataset must return \\(EncodedPairs, dict"):
+    with pytest.raises(TrainingError, match="prepare_dataset must return \\(EncodedPairs, dict of statistics\\)"):
         trainer.prepare_data()
+    monkeypatch.setattr(_Recording, "prepare_dataset", lambda self, data, ctx: (data, {}))
+    monkeypatch.setattr(_Recording, "batch_sampler", lambda self, data, ctx: None)
+    with pytest.raises(TrainingError, match="batch_sampler must return \\(a sampler or None, dict"):
+        trainer.fit(trainer.prepare_data())
