@@ -16,9 +16,9 @@ import numpy as np
 from torch import Tensor
 
 from harness.config import RunConfig
+from harness.data.encode import EncodedPairs
 from harness.errors import ConfigError
 from harness.registry import close_matches
-from harness.data.encode import EncodedPairs
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 
 #: what a method may ask the model for, beyond the rewards
@@ -30,15 +30,16 @@ class ProxyMargins:
     """Δ = r(x, y_w) − r(x, y_l) of a trained proxy RM on each training pair, and the run that trained it."""
 
     run_id: str
-    margins: np.ndarray  # [N], aligned with the pairs given to ``prepare_dataset``
+    margins: np.ndarray  # [N], aligned with the pairs given to the hook
 
 
 @dataclasses.dataclass(frozen=True)
 class MethodContext:
     """What the harness offers a method's dataset hooks (``prepare_dataset``, ``batch_sampler``).
 
-    Margins are aligned with the training pairs the trainer passes to ``prepare_dataset`` (already encoded, with
-    identical-after-truncation pairs dropped). The harness supplies the two callables; a method calls the methods.
+    Margins are aligned with the pairs the hook was given: for ``prepare_dataset`` the trainer's training pairs
+    (encoded, identical-after-truncation pairs dropped), for ``batch_sampler`` what ``prepare_dataset`` returned.
+    The trainer supplies the two callables; a method calls ``proxy_margins`` / ``base_margins``.
     """
 
     config: RunConfig  # the resolved run config (this model's: an ensemble member's seed)
