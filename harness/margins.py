@@ -16,6 +16,7 @@ from harness.config import RunConfig
 from harness.data.encode import EncodedPairs
 from harness.method import ProxyMargins
 from harness.models import RewardModel, load_checkpoint
+from harness.runs import CHECKPOINT_DIR, run_id
 from harness.scoring import response_logprobs, score_pairs, score_sequences
 
 
@@ -28,17 +29,16 @@ def proxy_margins(cfg: RunConfig, runs_dir: Path, data: EncodedPairs, method: st
     in the leaderboard. Every process trains it together, as any run.
     """
     import methods
-    from harness import api
-    from harness.trainer import CHECKPOINT_DIR
+    from harness.training import train  # the orchestrator, loaded only when a method asks for a proxy
 
     proxy_cfg = dataclasses.replace(cfg, method=method, method_config=method_config, suites=[])
-    api.train(proxy_cfg, runs_dir=runs_dir, db="sqlite://", resume=True, show_progress=show_progress)
+    train(proxy_cfg, runs_dir=runs_dir, db="sqlite://", resume=True, show_progress=show_progress)
     accelerator.wait_for_everyone()
-    run_id = api.run_id(proxy_cfg)
-    model = load_checkpoint(Path(runs_dir) / run_id / CHECKPOINT_DIR).to(accelerator.device)
+    proxy_id = run_id(proxy_cfg)
+    model = load_checkpoint(Path(runs_dir) / proxy_id / CHECKPOINT_DIR).to(accelerator.device)
     chosen, rejected = score_pairs(model, methods.get(method)(**method_config), data, model.tokenizer.pad_token_id,
                                    cfg.train.eval_batch_size, show_progress, f"{method} proxy margins")
-    return ProxyMargins(run_id, (chosen - rejected).numpy())
+    return ProxyMargins(proxy_id, (chosen - rejected).numpy())
 
 
 def base_margins(cfg: RunConfig, causal: bool, data: EncodedPairs, device, show_progress: bool) -> np.ndarray:

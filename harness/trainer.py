@@ -20,6 +20,7 @@ from accelerate.utils import DistributedType, InitProcessGroupKwargs, set_seed
 from transformers import get_scheduler
 
 import methods
+from harness.atomic import replace_directory
 from harness.config import RunConfig
 from harness.data import training_pairs
 from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PairCollator, encode_pairs,
@@ -30,10 +31,9 @@ from harness.method import MethodContext
 from harness.models import RewardModel
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
+from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
 from harness.scoring import reward_output, score_pairs
 from methods._common import bt_loss
-
-STATE_DIR, STATE_FILE, METRICS_FILE, CHECKPOINT_DIR = "state", "trainer_state.json", "metrics.jsonl", "checkpoint"
 
 
 def mixed_precision() -> str:
@@ -281,11 +281,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()  # every rank's files are in before the main process swaps the directory
         if self.accelerator.is_main_process:
             write_json_atomic(tmp / STATE_FILE, state)
-            old = self.run_dir / f"{STATE_DIR}.old"
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            replace_directory(tmp, final, aside=self.run_dir / f"{STATE_DIR}.old")
         self.accelerator.wait_for_everyone()
 
 
