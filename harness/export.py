@@ -44,7 +44,7 @@ def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
     return Path(result.get("model_path") or path / CHECKPOINT_DIR)
 
 
-def exportable(meta: dict, config, linear_bias) -> None:
+def exportable(meta: dict, config, head) -> None:
     """Raise a ``ConfigError`` saying why a checkpoint has no exact ``*ForSequenceClassification`` equivalent."""
     from harness.models import _is_causal_lm
 
@@ -61,8 +61,9 @@ def exportable(meta: dict, config, linear_bias) -> None:
                           f"the first token (through a pooler and a biased classifier) while rmbench reads the last "
                           f"non-pad token, so no exact export exists; use a decoder backbone, or evaluate this "
                           f"checkpoint with `rmbench eval --model`")
-    if linear_bias is not None and float(linear_bias.abs().max()) != 0.0:
-        raise ConfigError(f"this checkpoint's linear head has a bias ({float(linear_bias[0]):.6g}; written before "
+    bias = None if head[0].bias is None else head[0].bias.detach()
+    if bias is not None and float(bias.abs().max()) != 0.0:
+        raise ConfigError(f"this checkpoint's linear head has a bias ({float(bias[0]):.6g}; written before "
                           f"the head lost it), which the sequence-classification head has not: retrain to export")
 
 
@@ -79,7 +80,7 @@ def export(run_or_checkpoint: str | Path, out: str | Path) -> dict:
     if "ensemble" in meta:
         exportable(meta, None, None)
     model = RewardModel.load(path).eval()
-    exportable(meta, model._core.config, None if model.head[0].bias is None else model.head[0].bias.detach())
+    exportable(meta, model._core.config, model.head)
 
     tokenizer = copy.deepcopy(model.tokenizer)
     tokenizer.padding_side = "right"

@@ -207,8 +207,8 @@ def _make_head(kind: str, hidden_size: int, seed: int, linear_bias: bool = False
     a decoder run then exports exactly (``harness.export``). ``linear_bias`` reads checkpoints written before."""
     if kind == "linear":
         head = nn.Sequential(nn.Linear(hidden_size, 1, bias=linear_bias, device="meta"))
-    elif kind == "mlp":
-        head = nn.Sequential(nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(), nn.Dropout(0.1),
+    elif kind == "mlp":  # the official GRM value head: dropout on the hidden state first (METHODS.md, GRM)
+        head = nn.Sequential(nn.Dropout(0.1), nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(),
                              nn.Linear(1024, 1, device="meta"))
     else:
         raise ConfigError(f"unknown model.head {kind!r}{close_matches(kind, list(HEADS))}")
