@@ -80,9 +80,18 @@ class Encoder:
         return head, full[len(head):]
 
     def encode(self, prompts: list, responses: list[str]) -> list[tuple[list[int], int]]:
-        """Token ids of each (prompt, response) and the index where its response starts."""
+        """Token ids of each (prompt, response) and the index where its response starts.
+
+        A rendered conversation is tokenized whole, as ``apply_chat_template(tokenize=True)`` tokenizes it (a
+        token is not split at the prompt/response boundary); the response starts at the first token that ends past
+        the prompt text (character offsets of a fast tokenizer; a slow one tokenizes the two parts apart)."""
         parts = [self.texts(p, r) for p, r in zip(prompts, responses)]
         tok = self.tokenizer
+        if self.chat and getattr(tok, "is_fast", False):
+            whole = tok([p + r for p, r in parts], add_special_tokens=False, return_offsets_mapping=True)
+            split = [next((i for i, (_, end) in enumerate(offsets) if end > len(p)), len(ids))
+                     for (p, _), ids, offsets in zip(parts, whole["input_ids"], whole["offset_mapping"])]
+            return [self._join(ids[:k], ids[k:]) for ids, k in zip(whole["input_ids"], split)]
         p_ids = tok([p for p, _ in parts], add_special_tokens=False)["input_ids"]
         r_ids = tok([r for _, r in parts], add_special_tokens=False)["input_ids"]
         return [self._join(p, r) for p, r in zip(p_ids, r_ids)]

@@ -121,6 +121,10 @@ def test_own_chat_template_renders_and_none_turns_it_off(tmp_path):
     expected = tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": "Under the mat."}],
                                              tokenize=False)
     assert ours.tokenizer.decode(ids) == expected and expected.count("[USER]") == 2
+    whole = tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": "Under the mat."}],
+                                          tokenize=True, return_dict=False)
+    assert ids == whole  # tokenized whole: " Under" after "[ASSISTANT]" is one token, as its authors tokenize it
+    assert ours.tokenizer.decode(ids[start:]).strip() == "Under the mat.</s>"
     plain = ExternalRewardModel.load(str(tmp_path / "rm"), ModelConfig(chat_template="none"))
     assert chat_template_sha256(plain.tokenizer) is None
     (ids, _), = Encoder(plain.tokenizer, 256).encode(["Where is the key?"], ["Under the mat."])
