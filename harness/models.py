@@ -91,6 +91,9 @@ class RewardModel(nn.Module):
             head = load_file(path / "head.safetensors")
             if cfg.head == "linear" and "0.bias" in head:  # written when the linear head still had a bias
                 model.head = _make_head("linear", model.hidden_size, 0, linear_bias=True)
+            if cfg.head == "mlp" and "0.weight" in head:  # written as Linear, ReLU, Dropout, Linear (dropout last):
+                head = {k.replace("0.", "1.", 1) if k.startswith("0.") else k: v for k, v in head.items()}  # same
+                # function at inference, where dropout is the identity
             model.head.load_state_dict(head)
         except Exception as e:  # safetensors raises its own error type for a truncated or garbled file
             raise ConfigError(f"{path}: corrupt or incomplete checkpoint (cannot load head.safetensors: {e})") from e
