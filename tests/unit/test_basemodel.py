@@ -77,6 +77,7 @@ def _build_in_child(cache_dir: str) -> str:
     return str(ensure_tiny_base(Path(cache_dir), recipe=NANO))
 
 
+@pytest.mark.slow  # builds a base model in several processes (~15 s)
 def test_concurrent_builds_produce_one_valid_directory(tmp_path):
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         paths = pool.map(_build_in_child, [str(tmp_path)] * 2)

@@ -1,6 +1,10 @@
-"""The method registry and plugin contract, and the bt loss against hand-computed values."""
+"""The method registry and plugin contract, the bt loss against hand-computed values, and the example method of
+docs/write-your-own-method.md (imported from docs/examples/my_method.py, registered, checked and trained)."""
 import dataclasses
+import importlib.util
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,7 +35,11 @@ def test_unknown_config_key_is_rejected():
 
 @pytest.mark.parametrize("name", methods.names())
 def test_contract(name):
-    cls = methods.get(name)
+    check_contract(methods.get(name), name)
+
+
+def check_contract(cls, name):
+    """What every registered method must satisfy (docs/write-your-own-method.md)."""
     assert issubclass(cls, RewardMethod) and cls.name == name and cls.summary and cls.paper
     assert cls.requires <= REQUIREMENTS
     assert isinstance(cls.version, str) and cls.version  # part of the run identity, bumped when the loss changes
@@ -68,3 +76,44 @@ def test_out_of_tree_method_through_entry_point(entry_point_method):
     assert "my_bt" in methods.names()
     assert methods.get("my_bt")().loss(RewardOutput(torch.ones(2), torch.zeros(2))).loss.item() == pytest.approx(
         math.log1p(math.exp(-1)), abs=1e-6)
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "my_method.py"
+
+
+@pytest.fixture
+def focal_bt(monkeypatch):
+    """Import the documented example as a user would (it registers itself), in a copy of the registry."""
+    monkeypatch.setattr(methods._registry, "_items", dict(methods._registry._items))
+    spec = importlib.util.spec_from_file_location("my_method", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "my_method", module)  # dataclasses look the class's module up there
+    spec.loader.exec_module(module)
+    return module.FocalBT
+
+
+def test_example_method_keeps_the_contract(focal_bt):
+    assert methods.get("focal_bt") is focal_bt
+    check_contract(focal_bt, "focal_bt")
+    with pytest.raises(ConfigError, match="gamma must be >= 0"):
+        focal_bt(gamma=-1.0)
+
+
+def test_example_method_loss_matches_hand_computed_values(focal_bt):
+    # Δ = (1, 0, −2): (1 − σ(Δ))² · −log σ(Δ) = 0.022658, 0.173287, 1.650078
+    out = RewardOutput(chosen=torch.tensor([1.0, 0.5, -1.0]), rejected=torch.tensor([0.0, 0.5, 1.0]))
+    assert focal_bt().loss(out).loss.item() == pytest.approx((0.022658 + 0.173287 + 1.650078) / 3, abs=1e-5)
+    # γ = 0 is plain BT
+    assert focal_bt(gamma=0.0).loss(out).loss.item() == pytest.approx(methods.get("bt")().loss(out).loss.item())
+
+
+def test_example_method_trains_on_the_micro_preset(focal_bt, tmp_path, tiny_base):
+    from harness import api, config
+
+    cfg = config.resolve("micro", overrides=["train.max_steps=3", "train.eval_every=0", "method_config.gamma=1.0"],
+                         method="focal_bt")
+    result = api.train(cfg, runs_dir=tmp_path / "runs", db=f"sqlite:///{tmp_path / 'rm.db'}", show_progress=False)
+    assert result["method"] == "focal_bt" and result["method_config"] == {"gamma": 1.0}
+    assert result["train"]["steps"] == 3
+    accuracy = next(m for m in result["metrics"] if m["metric"] == "accuracy")
+    assert accuracy["n"] == 200 and math.isfinite(accuracy["value"])
