@@ -100,11 +100,7 @@ class Trainer:
         """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted."""
         train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.data_seed)
         train_rows = self.method.prepare_dataset(train_rows, self.ctx)
-        train = encode_pairs(train_rows, self.encoder)
-        identical = train.identical()
-        if identical:
-            keep = sorted(set(range(len(train))) - set(identical))
-            train = train.subset(keep)
+        train, identical = encode_pairs(train_rows, self.encoder).without_identical()
         stats = {"train_pairs": len(train), "validation_pairs": len(val_rows),
                  "identical_after_truncation": len(identical), "label_flipped": len(flipped),
                  "label_noise": self.cfg.data.label_noise, **self.ctx.stats}
