@@ -18,7 +18,7 @@ import yaml
 
 import methods
 from harness import config as config_mod
-from harness import suites
+from harness import suites, trackers
 from harness.config import RunConfig
 from harness.data import describe
 from harness.errors import ConfigError, RmbenchError
@@ -57,6 +57,7 @@ def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = Non
     from harness.trainer import CHECKPOINT_DIR
 
     _check_names(cfg)
+    check_store(db)
     run_dir = Path(runs_dir) / run_id(cfg)
     if force:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -71,26 +72,28 @@ def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = Non
     members = [(cfg, run_dir, None)] if k == 1 else [
         (dataclasses.replace(cfg, seed=cfg.seed * k + i), run_dir / MEMBERS_DIR / str(i),
          f"train {cfg.method} member {i + 1}/{k}") for i in range(k)]
-    outcomes, model = [], None
-    for member_cfg, member_dir, label in members:
-        outcome, model = _train_member(cfg, member_cfg, run_dir, member_dir, label, resume, show_progress)
-        outcomes.append(outcome)
-    if not is_main_process():
-        return {}
-    if k > 1:
-        EnsembleRewardModel.save_reference(run_dir / CHECKPOINT_DIR, [d / CHECKPOINT_DIR for _, d, _ in members])
-        model = None  # evaluate() loads the ensemble from its checkpoint
-    result = {
-        "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "method": cfg.method,
-        "method_config": method.config_dict(), "preset": cfg.preset,
-        "config_hash": config_mod.config_hash(cfg), "config": config_mod.to_dict(cfg),
-        "backbone": cfg.model.backbone, "data": describe(cfg.data), "seed": cfg.seed, "versions": versions(),
-        "git_sha": git_sha(), "started_at": started, "finished_at": _now(),
-        "wall_times": {"train_s": round(sum(o["wall_s"] for o in outcomes), 3)},
-        "train": outcomes[0] if k == 1 else {"members": outcomes}, "metrics": [],
-    }
-    write_json_atomic(run_dir / RESULT_FILE, result)
-    return evaluate(run_dir, cfg.suites, db=db, show_progress=show_progress, model=model, method=method)
+    with trackers.session(cfg.train.report_to, run_dir, config_mod.to_dict(cfg)):  # main process only
+        outcomes, model = [], None
+        for member_cfg, member_dir, label in members:
+            outcome, model = _train_member(cfg, member_cfg, run_dir, member_dir, label, resume, show_progress)
+            outcomes.append(outcome)
+        if not is_main_process():
+            return {}
+        if k > 1:
+            EnsembleRewardModel.save_reference(run_dir / CHECKPOINT_DIR,
+                                               [d / CHECKPOINT_DIR for _, d, _ in members])
+            model = None  # evaluate() loads the ensemble from its checkpoint
+        result = {
+            "schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "method": cfg.method,
+            "method_config": method.config_dict(), "preset": cfg.preset,
+            "config_hash": config_mod.config_hash(cfg), "config": config_mod.to_dict(cfg),
+            "backbone": cfg.model.backbone, "data": describe(cfg.data), "seed": cfg.seed, "versions": versions(),
+            "git_sha": git_sha(), "started_at": started, "finished_at": _now(),
+            "wall_times": {"train_s": round(sum(o["wall_s"] for o in outcomes), 3)},
+            "train": outcomes[0] if k == 1 else {"members": outcomes}, "metrics": [],
+        }
+        write_json_atomic(run_dir / RESULT_FILE, result)
+        return evaluate(run_dir, cfg.suites, db=db, show_progress=show_progress, model=model, method=method)
 
 
 def _train_member(run_cfg: RunConfig, cfg: RunConfig, run_dir: Path, member_dir: Path, label: str | None,
@@ -156,6 +159,7 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     result = read_result(run_dir)
     if result is None:
         raise RmbenchError(f"{run_dir} has no {RESULT_FILE}: train it first (or resume it)")
+    check_store(db)
     options, cfg_overrides = _split_overrides(list(overrides))
     cfg = load_run_config(run_dir)
     if cfg_overrides:
@@ -178,7 +182,9 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
         result["wall_times"][f"eval_{suite.name}_s"] = round(time.perf_counter() - started, 3)
         result.setdefault("suite_options", {})[suite.name] = suite_options[suite.name]  # --set SUITE.X=…
         write_json_atomic(run_dir / RESULT_FILE, result)
-    record(result, db)
+    with trackers.session(cfg.train.report_to, run_dir, config_mod.to_dict(cfg)):
+        trackers.log_metric_rows(result["metrics"], result["train"].get("steps"))
+    record(result, db, saved=run_dir / RESULT_FILE)
     return result
 
 
@@ -241,11 +247,29 @@ def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: 
     return evaluate(run_dir, suite_names, **kwargs)
 
 
-def record(result: dict, db: str | None = None) -> int:
+def check_store(db: str | None = None) -> None:
+    """Fail now, in one line, if the database is unreachable, not writable or of another schema."""
+    from leaderboards import engine_for
+
+    engine_for(db).dispose()
+
+
+def record(result: dict, db: str | None = None, *, saved: Path | None = None) -> int:
+    """Record ``result`` in the database; ``saved`` (its ``result.json``) is named if recording fails."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from leaderboards import engine_for
     from leaderboards import record as store_record
+    from leaderboards.store import StoreError, database_url
 
-    return store_record(result, engine_for(db))
+    try:
+        return store_record(result, engine_for(db))
+    except (StoreError, SQLAlchemyError) as e:
+        if saved is None:
+            raise
+        cause = e.problem if isinstance(e, StoreError) else str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise StoreError(database_url(db), f"recording failed ({cause}); the result is safe in {saved}",
+                         "fix the database, then `rmbench leaderboard rebuild` records it") from None
 
 
 def leaderboard(db: str | None = None, **filters) -> list[dict]:
@@ -290,37 +314,24 @@ def report(out: str | Path, *, runs_dir: str | Path = "runs", db: str | None = N
 
 def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
           config_file: str | Path | None = None, overrides: list[str] = (), runs_dir: str | Path = "runs",
-          db: str | None = None, show_progress: bool = True) -> list[dict]:
-    """Train and evaluate every method × seed (seeds 0 … ``seeds``−1, seed-major), resumably.
+          db: str | None = None, show_progress: bool = True, grid: list[str] = (), executor: str = "local",
+          address: str | None = None) -> list[dict]:
+    """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major), resumably,
+    on ``executor`` (see :mod:`harness.executors`; ``address`` is the Ray cluster's).
 
     A job whose requested suites are all in the database or in its ``result.json`` is skipped (a result.json
     missing from the database is recorded first); a finished run lacking some suites is evaluated on those; an
     interrupted run is resumed. A failing job (any ``Exception``) is reported and the sweep goes on. Returns one
-    dict per job: method, seed, run_id (None if its config did not resolve), status (``skipped`` | ``trained`` |
-    ``evaluated`` | ``failed``) and error.
+    dict per job: method, seed, grid (its ``--grid`` values; only with ``grid``), run_id (None if its config did
+    not resolve), status (``skipped`` | ``trained`` | ``evaluated`` | ``failed``) and error.
     """
-    from harness.progress import progress_bar
-    from leaderboards import engine_for
+    from harness import executors
 
-    engine = engine_for(db)
     if suite_names:
         overrides = [*overrides, f"suites=[{','.join(suite_names)}]"]
-    jobs = [(method, seed) for seed in range(seeds) for method in method_names]
-    outcomes = []
-    with progress_bar(show_progress) as bar:
-        task = bar.add_task("sweep", total=len(jobs))
-        for method, seed in jobs:
-            bar.update(task, status=f"{method} seed {seed} · {sweep_tally(outcomes)}")
-            outcomes.append(_sweep_job(method, seed, preset, config_file, list(overrides), Path(runs_dir), db,
-                                       engine))
-            bar.update(task, advance=1, status=sweep_tally(outcomes))
-    return outcomes
-
-
-def sweep_tally(outcomes: list[dict]) -> str:
-    """``"2 skipped, 1 failed"``: the count of each status among :func:`sweep` outcomes."""
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("skipped", "trained", "evaluated", "failed")}
-    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "starting"
+    jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid))
+    spec = executors.SweepSpec(preset, config_file, tuple(overrides), str(runs_dir), db)
+    return executors.run(executor, jobs, spec, address=address, show_progress=show_progress)
 
 
 def _sweep_job(method: str, seed: int, preset: str, config_file, overrides: list[str], runs_dir: Path,

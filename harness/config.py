@@ -69,6 +69,17 @@ class TrainConfig:
     log_every: int = 10
     eval_batch_size: int = 64
     group_by_length: bool = True  # bucket pairs of similar length into a batch (less padding)
+    report_to: list[str] = field(default_factory=list)  # Accelerate trackers: tensorboard, wandb, mlflow, trackio…
+
+
+@dataclass
+class SweepConfig:
+    """Resources of one job under ``rmbench sweep --executor ray`` (a job with gpus_per_job > 1 trains through
+    ``accelerate launch`` with one process per GPU)."""
+
+    gpus_per_job: float = 0.0
+    cpus_per_job: float = 1.0
+    max_retries: int = 3  # times Ray reruns a job whose worker died (the run resumes from its last saved state)
 
 
 @dataclass
@@ -81,6 +92,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     suites: list[str] = field(default_factory=lambda: ["id"])
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def preset_names() -> list[str]:
@@ -199,8 +211,10 @@ def to_dict(cfg) -> dict:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Identity of an experiment: everything but the seed (seeds of one config are aggregated)."""
+    """Identity of an experiment: everything but the seed (seeds of one config are aggregated), the suites and
+    what only changes where a run executes or logs (``sweep``, ``train.report_to``)."""
     d = to_dict(cfg)
-    d.pop("seed")
-    d.pop("suites")
+    for key in ("seed", "suites", "sweep"):
+        d.pop(key)
+    d["train"].pop("report_to")
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
