@@ -62,10 +62,15 @@ class _Session:
             cls = LOGGER_TYPE_TO_CLASS[name]
             kwargs = {"wandb": {"name": run_dir.name}, "mlflow": {"run_name": run_dir.name},
                       "trackio": {"name": run_dir.name}}.get(name, {})
-            tracker = (cls(PROJECT, str(run_dir / TRACKER_DIR), **kwargs) if cls.requires_logging_directory
-                       else cls(PROJECT, **kwargs))
-            tracker.start()
-            tracker.store_init_configuration(flat_hparams(config))
+            try:
+                tracker = (cls(PROJECT, str(run_dir / TRACKER_DIR), **kwargs) if cls.requires_logging_directory
+                           else cls(PROJECT, **kwargs))
+                tracker.start()
+                tracker.store_init_configuration(flat_hparams(config))
+            except Exception as e:  # the tracker's own configuration (a server, a login, a store) is wrong
+                self.finish()
+                raise ConfigError(f"train.report_to: the {name} tracker did not start: "
+                                  f"{type(e).__name__}: {str(e).strip()[:300]}".splitlines()[0]) from e
             self.trackers.append(tracker)
 
     def log(self, values: dict, step: int | None) -> None:
