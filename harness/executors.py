@@ -125,27 +125,35 @@ class SweepSpec:
                                   job.method)
 
 
-def run_job(spec: SweepSpec, job: Job) -> dict:
-    """One sweep job (see ``harness.api.sweep``); never raises an ``Exception``. Its outcome names the job, with
-    its grid values when the sweep has grid axes."""
-    from harness.api import _sweep_job
+@functools.cache
+def _engine(db: str | None):
+    """One checked engine per database and process (a Ray worker runs many jobs)."""
     from leaderboards import engine_for
 
+    return engine_for(db)
+
+
+def run_job(spec: SweepSpec, job: Job) -> dict:
+    """One sweep job (see ``harness.api.sweep``); never raises an ``Exception``."""
+    from harness.api import _sweep_job
+
     overrides = [*spec.overrides, *job.overrides()]
-    outcome = _sweep_job(job.method, job.seed, spec.preset, spec.config_file, overrides, Path(spec.runs_dir),
-                         spec.db, engine_for(spec.db))
+    return _named(job, _sweep_job(job.method, job.seed, spec.preset, spec.config_file, overrides,
+                                  Path(spec.runs_dir), spec.db, _engine(spec.db)))
+
+
+def _named(job: Job, outcome: dict) -> dict:
+    """The outcome with the job's grid values, when the sweep has grid axes."""
     return {**outcome, "grid": dict(job.grid)} if job.grid else outcome
 
 
 def run(executor: str, jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
         show_progress: bool = True) -> list[dict]:
     """Run ``jobs`` on ``executor`` after checking the database; one outcome per job, in the jobs' order."""
-    from harness.api import check_store
-
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if executor == "local":
-        check_store(spec.db)
+        _engine(spec.db)  # the database is checked before the first job
         return run_local(jobs, functools.partial(run_job, spec), show_progress)
     return run_ray(jobs, spec, address=address, show_progress=show_progress)
 
@@ -164,7 +172,6 @@ def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
         import ray
     except ImportError:
         raise ConfigError("--executor ray needs Ray: pip install 'rmbench[ray]'") from None
-    from harness.api import check_store
 
     spec = _absolute(spec)
     started_here = not ray.is_initialized()
@@ -174,7 +181,7 @@ def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
                  runtime_env={"env_vars": env})
     try:
         _check_shared_store(spec.db, ray)
-        check_store(spec.db)
+        _engine(spec.db)
         task = ray.remote(_ray_task)
         index = {}
         for i, job in enumerate(jobs):
@@ -219,9 +226,9 @@ def _task_outcome(ray, ref, job: Job, spec: SweepSpec) -> dict:
             rid = run_id(spec.resolve(job))
         except Exception:  # noqa: BLE001 - the job's own error is the one to report
             rid = None
-        outcome = {"method": job.method, "seed": job.seed, "run_id": rid, "status": "failed",
-                   "error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
-        return {**outcome, "grid": dict(job.grid)} if job.grid else outcome
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        return _named(job, {"method": job.method, "seed": job.seed, "run_id": rid, "status": "failed",
+                            "error": f"{type(e).__name__}: {first_line}"})
 
 
 def _ray_task(spec: SweepSpec, job: Job, gpus: float) -> dict:
