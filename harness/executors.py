@@ -174,6 +174,7 @@ def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
         raise ConfigError("--executor ray needs Ray: pip install 'rmbench[ray]'") from None
 
     spec = _absolute(spec)
+    _engine(spec.db)  # the database is checked before Ray starts
     started_here = not ray.is_initialized()
     if started_here:
         env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
@@ -181,7 +182,6 @@ def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
                  runtime_env={"env_vars": env})
     try:
         _check_shared_store(spec.db, ray)
-        _engine(spec.db)
         task = ray.remote(_ray_task)
         index = {}
         for i, job in enumerate(jobs):

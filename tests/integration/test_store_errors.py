@@ -107,3 +107,15 @@ def test_missing_local_data_file_says_no_such_file(source, monkeypatch):
     with pytest.raises(DataError, match="no such file") as err:
         load(DataSpec("rewardbench", source))
     assert "rmbench[hub]" not in str(err.value)
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_sweep_checks_the_database_before_its_first_job(tmp_path, executor):
+    if executor == "ray":
+        pytest.importorskip("ray", reason="ray is not installed (pip install 'rmbench[ray]')")
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database" * 100)
+    result = invoke("sweep", "--methods", "bt,bsr", "--preset", "micro", "--executor", executor,
+                    "--runs-dir", tmp_path / "runs", "--db", f"sqlite:///{bad}")
+    assert result.exit_code == 5, result.output
+    assert "not a usable SQLite database" in result.output and not (tmp_path / "runs").exists()
