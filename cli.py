@@ -128,7 +128,8 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              model: Annotated[Optional[Path], typer.Option("--model", help="A saved checkpoint directory (with "
                                                            "rmbench_model.json) that is not a run.")] = None,
              data: Annotated[Optional[list[str]], typer.Option(
-                 "--data", help="FORMAT:PATH_OR_HUB_ID for ood (repeat or comma-separate); a pairs file for id.")
+                 "--data", help="FORMAT:PATH_OR_HUB_ID for ood (repeat, or comma-separate: a list splits only before "
+                           "a known FORMAT:, so paths may hold commas); a pairs file for id.")
              ] = None,
              overrides: Annotated[Optional[list[str]], typer.Option(
                  "--set", help="SUITE.OPTION=V (noise.rates=0,0.2) or a run-config key (train.max_steps=5).")] = None,
@@ -251,10 +252,10 @@ def _print_sweep(jobs: list[dict]) -> None:
     """The jobs as a table (a column per --grid axis), then each failure with its error on stderr."""
     from rich.table import Table
 
-    from harness.executors import tally
+    from harness.api import sweep_tally
 
     axes = list(jobs[0].get("grid", {})) if jobs else []
-    table = Table("method", "seed", *axes, "run", "status", title=f"sweep: {tally(jobs)}")
+    table = Table("method", "seed", *axes, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
     for job in jobs:
         table.add_row(job["method"], str(job["seed"]), *(str(job["grid"][a]) for a in axes), job["run_id"] or "—",
                       job["status"])

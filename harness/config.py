@@ -20,7 +20,7 @@ import yaml
 
 from harness.errors import ConfigError, UnknownNameError
 from harness.registry import close_matches
-from harness.world import WorldConfig
+from harness.world import WORLD_VERSION, WorldConfig
 
 
 @dataclass
@@ -211,10 +211,21 @@ def to_dict(cfg) -> dict:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Identity of an experiment: everything but the seed (seeds of one config are aggregated), the suites and
-    what only changes where a run executes or logs (``sweep``, ``train.report_to``)."""
+    """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
+    passing a default explicitly changes nothing), the method's ``version`` and the world's ``WORLD_VERSION`` (so a
+    changed loss or world is a new experiment); not the seed (seeds of one config are aggregated), the suites, nor
+    what only changes where a run executes or logs (``sweep``, ``train.report_to``).
+
+    The world version is always included: besides ``data.train: world``, the ``tiny`` backbones are pre-trained on
+    the world's corpus and the evaluation suites fall back to its splits.
+    """
+    import methods
+
+    method = methods.get(cfg.method)
     d = to_dict(cfg)
     for key in ("seed", "suites", "sweep"):
         d.pop(key)
     d["train"].pop("report_to")
+    d["method_config"] = method(**cfg.method_config).config_dict()
+    d["versions"] = {"method": method.version, "world": WORLD_VERSION}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

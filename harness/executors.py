@@ -18,6 +18,7 @@ import yaml
 
 from harness.errors import ConfigError
 from harness.progress import progress_bar
+from harness.sweep import sweep_tally
 
 EXECUTORS = ("local", "ray")
 JobFunction = Callable[["Job"], dict]
@@ -90,21 +91,15 @@ def grid_jobs(methods: Sequence[str], seeds: int, axes: Sequence[tuple[str, list
     return [Job(method, seed, point) for seed in range(seeds) for point in points for method in methods]
 
 
-def tally(outcomes: Sequence[dict]) -> str:
-    """``"2 skipped, 1 failed"``: the count of each status among the job outcomes."""
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("skipped", "trained", "evaluated", "failed")}
-    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "starting"
-
-
 def run_local(jobs: Sequence[Job], run_job: JobFunction, show_progress: bool = True) -> list[dict]:
     """The jobs one after another in this process."""
     outcomes = []
     with progress_bar(show_progress) as bar:
         task = bar.add_task("sweep", total=len(jobs))
         for job in jobs:
-            bar.update(task, status=f"{job.describe()} · {tally(outcomes)}")
+            bar.update(task, status=f"{job.describe()} · {sweep_tally(outcomes)}")
             outcomes.append(run_job(job))
-            bar.update(task, advance=1, status=tally(outcomes))
+            bar.update(task, advance=1, status=sweep_tally(outcomes))
     return outcomes
 
 
@@ -134,8 +129,8 @@ def _engine(db: str | None):
 
 
 def run_job(spec: SweepSpec, job: Job) -> dict:
-    """One sweep job (see ``harness.api.sweep``); never raises an ``Exception``."""
-    from harness.api import _sweep_job
+    """One sweep job (see :func:`harness.sweep.sweep`); never raises an ``Exception``."""
+    from harness.sweep import _sweep_job
 
     overrides = [*spec.overrides, *job.overrides()]
     return _named(job, _sweep_job(job.method, job.seed, spec.preset, spec.config_file, overrides,
@@ -207,7 +202,7 @@ def _gather(ray, index: dict, jobs: Sequence[Job], spec: SweepSpec, show_progres
                 for ref in done:
                     i = index[ref]
                     outcomes[i] = _task_outcome(ray, ref, jobs[i], spec)
-                    bar.update(task, advance=1, status=tally([o for o in outcomes if o is not None]))
+                    bar.update(task, advance=1, status=sweep_tally([o for o in outcomes if o is not None]))
         except KeyboardInterrupt:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -221,7 +216,7 @@ def _task_outcome(ray, ref, job: Job, spec: SweepSpec) -> dict:
         return ray.get(ref)
     except ray.exceptions.RayError as e:
         try:
-            from harness.api import run_id
+            from harness.runs import run_id
 
             rid = run_id(spec.resolve(job))
         except Exception:  # noqa: BLE001 - the job's own error is the one to report

@@ -30,6 +30,8 @@ class RewardMethod:
     #: ``__init__`` (e.g. GRM's ``dpo`` regulariser adds "ref_logprobs"). The trainer reads the instance's.
     requires: frozenset[str] = frozenset()
     members: ClassVar[int] = 1  # models trained and scored together (ensembles > 1)
+    #: bumped when the method's loss or hooks change what a run trains: part of the run identity (config_hash)
+    version: ClassVar[str] = "1"
     #: run-config defaults the method needs (e.g. ``{"model": {"head": "mlp"}}``), applied below the preset
     config_defaults: ClassVar[dict[str, Any]] = {}
 

@@ -20,7 +20,8 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from harness.basemodel import atomic_directory, resolve_backbone
+from harness.atomic import atomic_directory
+from harness.basemodel import resolve_backbone
 from harness.config import LoraSettings, ModelConfig, from_dict
 from harness.errors import ConfigError
 from harness.registry import close_matches

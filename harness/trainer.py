@@ -22,6 +22,7 @@ from transformers import get_scheduler
 
 import methods
 from harness import trackers
+from harness.atomic import replace_directory
 from harness.config import RunConfig
 from harness.data import training_pairs
 from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PairCollator, encode_pairs,
@@ -30,9 +31,8 @@ from harness.errors import ConfigError, TrainingError
 from harness.models import RewardModel
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
+from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
 from harness.scoring import reward_output, score_pairs
-
-STATE_DIR, STATE_FILE, METRICS_FILE, CHECKPOINT_DIR = "state", "trainer_state.json", "metrics.jsonl", "checkpoint"
 
 
 @dataclass
@@ -271,11 +271,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()  # every rank's files are in before the main process swaps the directory
         if self.accelerator.is_main_process:
             write_json_atomic(tmp / STATE_FILE, state)
-            old = self.run_dir / f"{STATE_DIR}.old"
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            replace_directory(tmp, final, aside=self.run_dir / f"{STATE_DIR}.old")
         self.accelerator.wait_for_everyone()
 
 

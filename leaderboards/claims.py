@@ -12,7 +12,8 @@ otherwise. The verdict is:
 - ``does not hold``: otherwise (the difference is at least 2·SE the wrong way, or exactly zero).
 
 When several comparable pairs of configurations exist, the pair with most seeds (the smaller side), then the most
-recently recorded, is judged.
+recently recorded, is judged. A claim with a ``prefer`` column is judged on it when both sides have results there
+("the RewardBench score" is the RewardBench 2 score when both were evaluated on it, else RewardBench's).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from sqlalchemy import Engine
 
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
-from leaderboards.tables import ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH_COLUMNS, SPLITS_COLUMNS, \
-    Column, Experiment, experiments, noise_split
+from leaderboards.tables import ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, REWARDBENCH_COLUMNS, \
+    SPLITS_COLUMNS, Column, Experiment, experiments, noise_split
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
 
@@ -44,6 +45,7 @@ class Claim:
     method: str
     baseline: str
     column: Column
+    prefer: Column | None = None  # judged on this column instead when both sides have results there
 
 
 CLAIMS = (
@@ -52,7 +54,8 @@ CLAIMS = (
     Claim(APLOT, "APLOT beats a hard margin (BT-Margin 1.0) in-distribution", "aplot", "bt_margin", ID_ACCURACY),
     Claim(APLOT, "APLOT beats GRM in-distribution", "aplot", "grm", ID_ACCURACY),
     Claim(APLOT, "APLOT beats BT on OOD datasets", "aplot", "bt", OOD_ACCURACY),
-    Claim(APLOT, "APLOT beats BT on the RewardBench score", "aplot", "bt", REWARDBENCH_COLUMNS[-1]),
+    Claim(APLOT, "APLOT beats BT on the RewardBench score", "aplot", "bt", REWARDBENCH_COLUMNS[-1],
+          REWARDBENCH2_COLUMNS[-1]),
     Claim(APLOT, "APLOT is more robust to 20% label noise than BT", "aplot", "bt", NOISE_20),
     *(Claim(BSR, f"BSR improves {column.title} over BT", "bsr", "bt", column) for column in SPLITS_COLUMNS[1:]),
     Claim(RMO, "RMO beats BT in-distribution", "rmo", "bt", ID_ACCURACY),
@@ -69,18 +72,27 @@ class Judgement:
     n_method: int = 0
     n_baseline: int = 0
     detail: str = ""
+    column: Column | None = None  # the column judged: the claim's, or its ``prefer`` column
+
+    @property
+    def measure(self) -> str:
+        return (self.column or self.claim.column).title
 
 
 def judge(claim: Claim, exps: list[Experiment]) -> Judgement:
     """The verdict on one claim (rule in the module docstring)."""
-    sides = [[(exp, cell) for exp in exps if exp.method == method and (cell := exp.cell(claim.column))]
+    column = claim.column
+    if claim.prefer is not None and all(any(exp.method == method and exp.cell(claim.prefer) for exp in exps)
+                                        for method in (claim.method, claim.baseline)):
+        column = claim.prefer
+    sides = [[(exp, cell) for exp in exps if exp.method == method and (cell := exp.cell(column))]
              for method in (claim.method, claim.baseline)]
     missing = [method for method, side in zip((claim.method, claim.baseline), sides) if not side]
     if missing:
-        return Judgement(claim, NO_DATA, detail=f"no {' or '.join(missing)} results")
+        return Judgement(claim, NO_DATA, detail=f"no {' or '.join(missing)} results", column=column)
     pairs = [(a, b) for a in sides[0] for b in sides[1] if a[0].context == b[0].context]
     if not pairs:
-        return Judgement(claim, NO_DATA, detail="never run with the same settings")
+        return Judgement(claim, NO_DATA, detail="never run with the same settings", column=column)
     (_, ours), (_, theirs) = max(pairs, key=lambda p: (min(p[0][1].n_seeds, p[1][1].n_seeds),
                                                        max(p[0][0].recorded_at, p[1][0].recorded_at)))
     diff = ours.mean - theirs.mean
@@ -91,7 +103,7 @@ def judge(claim: Claim, exps: list[Experiment]) -> Judgement:
     else:
         verdict = HOLDS if gain > 0 else FAILS
     return Judgement(claim, verdict, diff, se, ours.n_seeds, theirs.n_seeds,
-                     "no standard error (one seed, none recorded)" if se is None else "")
+                     "no standard error (one seed, none recorded)" if se is None else "", column)
 
 
 @dataclass(frozen=True)
@@ -103,10 +115,10 @@ class ClaimsTable:
         rows, records = [], []
         for j in self.judgements:
             c = j.claim
-            rows.append((c.paper, c.text, c.column.title, "—" if j.diff is None else f"{j.diff:+.4f}",
+            rows.append((c.paper, c.text, j.measure, "—" if j.diff is None else f"{j.diff:+.4f}",
                          "—" if j.se is None else f"{j.se:.4f}", f"{j.n_method}/{j.n_baseline}",
                          j.verdict + (f" ({j.detail})" if j.detail else "")))
-            records.append(dict(zip(_FIELDS, (c.paper, c.text, c.method, c.baseline, c.column.title, rounded(j.diff),
+            records.append(dict(zip(_FIELDS, (c.paper, c.text, c.method, c.baseline, j.measure, rounded(j.diff),
                                                rounded(j.se), j.n_method, j.n_baseline, j.verdict, j.detail))))
         return Grid("Paper claims on the current results", header, rows, _FIELDS, records, "lllrrrl", (_RULE,))
 

@@ -38,8 +38,8 @@ def leaderboard(engine: Engine, **filters: str | None) -> list[dict]:
 
     ``filters`` are those of :func:`facts`. Each row has the group keys plus ``mean``, ``std`` (sample std; None
     with one seed), ``n_seeds``, ``backbone``, ``preset``, ``higher_is_better`` and ``settings`` (see
-    :func:`experiment_settings`: the values of the grid axes that tell this experiment from the method's others). Rows are sorted by suite,
-    dataset, split, metric, then best mean first.
+    :func:`experiment_settings`: the values of the grid axes that tell this experiment from the method's others).
+    Rows are sorted by suite, dataset, split, metric, then best mean first.
     """
     groups: dict[tuple, list] = defaultdict(list)
     rows = facts(engine, **filters)

@@ -2,7 +2,7 @@
 import pytest
 
 from harness import api, config
-from harness.results import read_result
+from harness.runs import read_result
 from harness.trainer import Trainer
 
 pytestmark = pytest.mark.slow

@@ -46,7 +46,7 @@ def test_ctrl_c_cancels_every_pending_task():
 
 
 def test_outcomes_come_back_in_job_order_and_a_task_ray_could_not_run_is_a_failed_job(monkeypatch):
-    monkeypatch.setattr("harness.api.run_id", lambda cfg: f"{cfg.method}-id")
+    monkeypatch.setattr("harness.runs.run_id", lambda cfg: f"{cfg.method}-id")
     order = iter([(["c"], ["a", "b"]), (["a", "b"], [])])
 
     def get(ref):

@@ -5,7 +5,8 @@ import pytest
 
 from harness import config as config_mod
 from harness.errors import ConfigError
-from harness.executors import Job, grid_jobs, parse_grid, tally
+from harness.executors import Job, grid_jobs, parse_grid
+from harness.sweep import sweep_tally
 from leaderboards.queries import experiment_settings
 
 
@@ -44,8 +45,8 @@ def test_a_grid_point_is_its_own_experiment_and_sweep_settings_are_not():
 
 
 def test_tally():
-    assert tally([]) == "starting"
-    assert tally([{"status": "failed"}, {"status": "skipped"}, {"status": "failed"}]) == "1 skipped, 2 failed"
+    assert sweep_tally([]) == "starting"
+    assert sweep_tally([{"status": "failed"}, {"status": "skipped"}, {"status": "failed"}]) == "1 skipped, 2 failed"
 
 
 def _row(method, config_hash, config):

@@ -93,3 +93,14 @@ def test_empty_database_gives_a_valid_report(tmp_path):
     html = build_report(engine_for(f"sqlite:///{tmp_path / 'empty.db'}"), tmp_path / "runs")
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert images(html) == [] and "No training curves" in html and "no data" in html
+
+
+def test_main_table_of_the_report_carries_rewardbench2(recorded):
+    engine, runs = recorded
+    result = make_result("bt", seed=9, run_id="rb2-run")
+    result["metrics"] = [{"suite": "ood", "suite_version": "2", "dataset": "rewardbench2", "split": split,
+                          "metric": "score", "value": 0.6, "stderr": None, "n": 10, "higher_is_better": True}
+                         for split in ("Ties", "overall")]
+    record(result, engine)
+    html = build_report(engine, runs)
+    assert "<th class=\"r\">RB2 Ties</th>" in html and "<th class=\"r\">RB2 Score</th>" in html

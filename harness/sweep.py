@@ -1,0 +1,68 @@
+"""Sweeps: every method × seed (× grid point) trained and evaluated, resumably, a failing job reported and skipped;
+the jobs run on an executor (:mod:`harness.executors`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import config as config_mod
+from harness.evaluation import evaluate
+from harness.records import record
+from harness.runs import RunResult, run_id
+from harness.training import train
+
+
+def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
+          config_file: str | Path | None = None, overrides: list[str] = (), runs_dir: str | Path = "runs",
+          db: str | None = None, show_progress: bool = True, grid: list[str] = (), executor: str = "local",
+          address: str | None = None) -> list[dict]:
+    """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major), resumably,
+    on ``executor`` (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's).
+
+    A job whose requested suites are all in the database or in its ``result.json`` is skipped (a result.json
+    missing from the database is recorded first); a finished run lacking some suites is evaluated on those; an
+    interrupted run is resumed. A failing job (any ``Exception``) is reported and the sweep goes on. Returns one
+    dict per job: method, seed, grid (its ``--grid`` values; only with ``grid``), run_id (None if its config did
+    not resolve), status (``skipped`` | ``trained`` | ``evaluated`` | ``failed``) and error.
+    """
+    from harness import executors
+
+    if suite_names:
+        overrides = [*overrides, f"suites=[{','.join(suite_names)}]"]
+    jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid))
+    spec = executors.SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(runs_dir), db)
+    return executors.run(executor, jobs, spec, address=address, show_progress=show_progress)
+
+
+def sweep_tally(outcomes: list[dict]) -> str:
+    """``"2 skipped, 1 failed"``: the count of each status among :func:`sweep` outcomes."""
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("skipped", "trained", "evaluated", "failed")}
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "starting"
+
+
+def _sweep_job(method: str, seed: int, preset: str, config_file, overrides: list[str], runs_dir: Path,
+               db: str | None, engine) -> dict:
+    """One sweep job (see :func:`sweep`); never raises an ``Exception``."""
+    from leaderboards.queries import recorded_suites
+
+    job = {"method": method, "seed": seed, "run_id": None, "status": "failed", "error": None}
+    try:
+        cfg = config_mod.resolve(preset, config_file, overrides, seed, method)
+        job["run_id"] = run_id(cfg)
+        run_dir = runs_dir / job["run_id"]
+        in_db = recorded_suites(engine, config_mod.config_hash(cfg), cfg.seed)
+        result = RunResult.read(run_dir)
+        if result is not None and not set(cfg.suites) <= in_db:
+            record(result.to_json(), db)
+        done = in_db | {m["suite"] for m in (result.metrics if result else [])}
+        missing = [name for name in cfg.suites if name not in done]
+        if not missing:
+            job["status"] = "skipped"
+        elif result is None:
+            train(cfg, runs_dir=runs_dir, db=db, resume=True, show_progress=False)
+            job["status"] = "trained"
+        else:
+            evaluate(run_dir, missing, db=db, show_progress=False)
+            job["status"] = "evaluated"
+    except Exception as e:  # noqa: BLE001 - a sweep reports a failing job and goes on
+        job["error"] = f"{type(e).__name__}: {e}"
+    return job
