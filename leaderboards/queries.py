@@ -59,7 +59,7 @@ _NOT_SETTINGS = ("seed", "suites", "sweep", "train.report_to", "method", "preset
 def _flat(config: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in config.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             out.update(_flat(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
@@ -74,7 +74,7 @@ def experiment_settings(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dic
     configs: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         if (row["method"], row["config_hash"]) not in configs:
-            flat = _flat(row["config"] or {})
+            flat = _flat({**(row["config"] or {}), "method_config": row["method_config"]})  # with its defaults
             configs[row["method"], row["config_hash"]] = {
                 k: v for k, v in flat.items() if not any(k == n or k.startswith(f"{n}.") for n in _NOT_SETTINGS)}
     by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)

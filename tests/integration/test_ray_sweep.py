@@ -51,6 +51,10 @@ def ray_address():
     if not ray_bin.exists():
         pytest.skip(f"ray is importable but its command-line tool {ray_bin} is missing")
     port, temp = _free_port(), tempfile.mkdtemp(prefix="rmray", dir="/tmp")  # short: Ray's socket paths are limited
+    # one authentication mode for the head and every driver, whatever a token file in ~/.ray (written by a local
+    # ray.init()) would make each of them choose
+    env_patch = pytest.MonkeyPatch()
+    env_patch.setenv("RAY_AUTH_MODE", "disabled")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                              f"--port={port}", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
@@ -62,6 +66,7 @@ def ray_address():
     finally:
         _stop(proc, temp)
         shutil.rmtree(temp, ignore_errors=True)
+        env_patch.undo()
 
 
 def _cluster_processes(temp: str) -> list:
@@ -71,6 +76,8 @@ def _cluster_processes(temp: str) -> list:
 
     found = []
     for proc in psutil.process_iter(["cmdline"]):
+        if proc.pid == os.getpid():  # this process has been a driver of the cluster: its logs are there too
+            continue
         try:
             if any(temp in part for part in proc.info["cmdline"] or []) or any(
                     f.path.startswith(temp) for f in proc.open_files()):
@@ -172,10 +179,11 @@ def test_grid_axes_on_ray_match_local_and_group_the_leaderboard(local_sweep, ray
     assert jobs == json.loads(local.stdout)
     assert [(j["grid"], j["status"]) for j in jobs] == [({"data.label_noise": "0"}, "skipped"),
                                                         ({"data.label_noise": "0.25"}, "trained")]
-    assert _rows(ray_db) == _rows(local_db)
+    grid_runs = {j["run_id"] for j in jobs}
+    assert [r for r in _rows(ray_db) if r[0] in grid_runs] == [r for r in _rows(local_db) if r[0] in grid_runs]
     board = json.loads(invoke("leaderboard", "--db", ray_db, "--format", "json", "--suite", "id").stdout)
-    settings = {(r["method"], r["settings"]) for r in board if r["metric"] == "accuracy"}
-    assert settings == {("bt", "data.label_noise=0.0"), ("bt", "data.label_noise=0.25"), ("bsr", "")}
+    settings = {r["settings"] for r in board if r["metric"] == "accuracy" and r["method"] == "bt"}
+    assert settings == {"data.label_noise=0.0", "data.label_noise=0.25"}
 
 
 def test_ray_refuses_sqlite_in_memory(tmp_path, ray_address):

@@ -50,7 +50,8 @@ def test_tally():
 
 
 def _row(method, config_hash, config):
-    return {"method": method, "config_hash": config_hash, "config": config}
+    return {"method": method, "config_hash": config_hash, "config": config,
+            "method_config": {"gamma": 0.5, **config["method_config"]} if method == "rmo" else {}}
 
 
 def test_experiment_settings_are_the_keys_that_vary_within_a_method():
@@ -62,7 +63,7 @@ def test_experiment_settings_are_the_keys_that_vary_within_a_method():
         return cfg
 
     rows = [_row("bt", "a", config(0.0)), _row("bt", "a", config(0.0, seed=1)), _row("bt", "b", config(0.4, gpus=1)),
-            _row("rmo", "c", config(0.0, gamma=0.5)), _row("rmo", "d", config(0.0, gamma=0.75)),
+            _row("rmo", "c", config(0.0)), _row("rmo", "d", config(0.0, gamma=0.75)),
             _row("bsr", "e", config(0.4))]
     assert experiment_settings(rows) == {
         ("bt", "a"): {"data.label_noise": 0.0}, ("bt", "b"): {"data.label_noise": 0.4},
