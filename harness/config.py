@@ -33,6 +33,11 @@ class LoraSettings:
     target_modules: str = "all-linear"
 
 
+# The reward model's architecture around the backbone (head layers, pooling): part of every run's identity, so a
+# changed head never returns a result trained with the old one. 2: the mlp head applies its dropout first (GRM).
+MODEL_VERSION = "2"
+
+
 @dataclass
 class ModelConfig:
     backbone: str = "tiny"  # "tiny" (built-in world LM), "minilm" (packaged encoder), a Hub id or a local directory
@@ -212,9 +217,10 @@ def to_dict(cfg) -> dict:
 
 def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
-    passing a default explicitly changes nothing), the method's ``version`` and the world's ``WORLD_VERSION`` (so a
-    changed loss or world is a new experiment); not the seed (seeds of one config are aggregated), the suites, nor
-    what only changes where a run executes or logs (``sweep``, ``train.report_to``).
+    passing a default explicitly changes nothing), the method's ``version``, the world's ``WORLD_VERSION`` and the
+    reward model's ``MODEL_VERSION`` (so a changed loss, world or head is a new experiment); not the seed (seeds
+    of one config are aggregated), the suites, nor what only changes where a run executes or logs (``sweep``,
+    ``train.report_to``).
 
     The world version is always included: besides ``data.train: world``, the ``tiny`` backbones are pre-trained on
     the world's corpus and the evaluation suites fall back to its splits.
@@ -227,5 +233,5 @@ def config_hash(cfg: RunConfig) -> str:
         d.pop(key)
     d["train"].pop("report_to")
     d["method_config"] = method(**cfg.method_config).config_dict()
-    d["versions"] = {"method": method.version, "world": WORLD_VERSION}
+    d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -16,15 +16,16 @@ from harness.results import merge_metrics, write_jsonl_atomic
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
 
 
-def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = None, db: str | None = None,
-             batch_size: int | None = None, show_progress: bool = True, model=None, method=None,
+def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[str] | None = None,
+             db: str | None = None, batch_size: int | None = None, show_progress: bool = True, model=None, method=None,
              overrides: list[str] = ()) -> dict:
     """Run suites on a finished run's checkpoint; predictions and metric rows are merged into its result.
 
     ``overrides`` are ``--set key=value`` strings: a key under a suite's name (``noise.rates=0,0.2``) is an option
     of that suite (a keyword of its constructor), any other key changes the run config the suites see (e.g.
     ``train.max_steps=5`` for the runs the noise suite trains). A suite whose constructor takes ``runs_dir`` or
-    ``db`` gets the directory holding this run and this database.
+    ``db`` gets the directory holding this run and this database. ``data`` is one ``--data`` value or a list of
+    them (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
     """
     from harness.data.encode import Encoder
     from harness.models import load_checkpoint
@@ -45,7 +46,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     model = model or load_checkpoint(result.model_path or run_dir / CHECKPOINT_DIR)
     method = method or methods.get(cfg.method)(**cfg.method_config)
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg,
-                             batch_size or cfg.train.eval_batch_size, show_progress, data, run_dir)
+                             batch_size or cfg.train.eval_batch_size, show_progress,
+                             (data,) if isinstance(data, str) else tuple(data or ()), run_dir)
     for suite in instances:
         started = time.perf_counter()
         outcome = suite.run(ctx)
