@@ -21,8 +21,7 @@ from harness.errors import ConfigError
 
 PROJECT = "rmbench"
 TRACKER_DIR = "trackers"
-EXTRAS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
-          "comet_ml": "comet_ml", "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab"}
+EXTRAS = ("tensorboard", "wandb", "mlflow", "trackio")  # trackers with an rmbench extra of the same name
 
 _active: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rmbench_trackers", default=None)
 
@@ -48,9 +47,9 @@ def check(names: list[str]) -> None:
             raise ConfigError(f"train.report_to: unknown tracker {name!r}; choose from "
                               f"{', '.join(sorted(LOGGER_TYPE_TO_CLASS))}")
         if not filter_trackers([name], logging_dir="."):  # Accelerate drops a tracker whose package is missing
-            extra = EXTRAS.get(name, name)
+            install = f"'rmbench[{name}]'" if name in EXTRAS else name
             raise ConfigError(f"train.report_to: the {name} tracker's package is not installed: "
-                              f"pip install 'rmbench[{extra}]'")
+                              f"pip install {install}")
 
 
 class _Session:
