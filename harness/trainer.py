@@ -111,11 +111,7 @@ class Trainer:
         """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted, then the
         method's ``prepare_dataset`` transforms the rest (its statistics land under ``<method name>``)."""
         train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.data_seed)
-        train = encode_pairs(train_rows, self.encoder)
-        identical = train.identical()
-        if identical:
-            keep = sorted(set(range(len(train))) - set(identical))
-            train = train.subset(keep)
+        train, identical = encode_pairs(train_rows, self.encoder).without_identical()
         train, hook_stats = self._hook("prepare_dataset", train, EncodedPairs, "EncodedPairs")
         stats = _with_method_stats({"train_pairs": len(train), "validation_pairs": len(val_rows),
                                     "identical_after_truncation": len(identical), "label_flipped": len(flipped),

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from harness.data import flip_labels
-from harness.data.encode import Encoder, LengthGroupedBatches, split_global_batch
+from harness.data.encode import Encoder, LengthGroupedBatches, encode_pairs, split_global_batch
 from harness.data.io import read_pairs
 from harness.errors import DataError
 
@@ -61,6 +61,21 @@ def test_truncation_keeps_prompt_head_and_response_tail():
     assert "".join(map(chr, prompt)) == "abcd" and "".join(map(chr, response)) == "56789"
     (ids, start), = enc.encode(["ab"], ["0123456789"])  # a short prompt is kept whole
     assert "".join(map(chr, ids[1:start - 1])) == "ab" and "".join(map(chr, ids[start:-1])) == "3456789"
+
+
+def test_pairs_identical_after_truncation_are_dropped_and_the_rejected_side_keeps_its_own_history():
+    enc = Encoder(_Tokenizer(), max_length=8)  # budget 5: the response tail is kept
+    rows = [{"prompt": "p", "chosen": "xaaa", "rejected": "yaaa"},
+            {"prompt": "p", "chosen": "aaaaaaaaxb", "rejected": "aaaaaaaayb"},
+            {"prompt": "p", "chosen": "qaaaaaaaa", "rejected": "raaaaaaaa"},  # both truncated to "aaaa"
+            {"prompt": "p", "chosen": "same", "rejected": "same", "prompt_rejected": "other"}]
+    data = encode_pairs(rows, enc)
+    assert data.identical() == [2]  # row 3: the rejected answer follows another conversation
+    assert "".join(map(chr, data.rejected[3][0][1:data.rejected[3][1] - 1])) == "ot"
+    kept, identical = data.without_identical()
+    assert identical == [2] and kept.chosen == [data.chosen[i] for i in (0, 1, 3)]
+    assert kept.rejected == [data.rejected[i] for i in (0, 1, 3)]
+    assert data.subset([0, 1]).without_identical()[1] == []
 
 
 def test_batches_cover_every_row_once_and_depend_only_on_seed_and_epoch():
