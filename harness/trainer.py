@@ -20,6 +20,7 @@ from accelerate.utils import DistributedType, InitProcessGroupKwargs, set_seed
 from transformers import get_scheduler
 
 import methods
+from harness import trackers
 from harness.atomic import replace_directory
 from harness.config import RunConfig
 from harness.data import training_pairs
@@ -253,6 +254,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             with (self.run_dir / METRICS_FILE).open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            trackers.log(record)  # train.report_to (harness.trackers)
 
     def _last_validation(self) -> dict:
         rows = [json.loads(line) for line in (self.run_dir / METRICS_FILE).read_text().splitlines()]

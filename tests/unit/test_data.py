@@ -110,7 +110,8 @@ def test_training_data_can_be_a_real_format_spec(monkeypatch):
     cfg = resolve("micro", None, ["data.train=skywork:tests/fixtures/skywork/train.jsonl"], None, "bt")
     train, _, _ = training_pairs(cfg.data, 0)
     assert train and all(r["chosen"] and r["rejected"] for r in train)
-    for spec, message in (("skywork:missing.jsonl", "HF_HUB_OFFLINE"), ("nowhere.jsonl", "FORMAT:SOURCE")):
+    for spec, message in (("skywork:missing.jsonl", "missing.jsonl: no such file$"),
+                          ("skywork:owner/missing", "HF_HUB_OFFLINE"), ("nowhere.jsonl", "FORMAT:SOURCE")):
         cfg = resolve("micro", None, [f"data.train={spec}"], None, "bt")
         with pytest.raises(DataError, match=message):
             training_pairs(cfg.data, 0)
