@@ -142,6 +142,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # starts two gloo processes (~10 s)
 def test_global_batch_across_two_gloo_ranks(tmp_path):
     """Rank r's loss with global_batch equals the single-process loss of its rows with the batch statistics (BSR
     centre, APLOT plan) taken over both ranks' rows; the gradient reaches the local rewards."""
