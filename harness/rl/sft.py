@@ -39,19 +39,19 @@ END_OF_TURN = "<|end|>"  # the tiny base's chat turn end (harness.basemodel.CHAT
 class SFTRecipe:
     """Everything that determines an SFT policy (with the base model); its hash names the cache directory.
 
-    ``generators``: (training generator name, weight) — the demonstration mix. The terse, error-prone generators
-    (brief, snappy) are weighted up against the careful ones so that the policy's samples are correct on about half
-    the safe prompts and refuse about half the unsafe ones (the quality band of the downstream suites)."""
+    ``generators``: (training generator name, weight) — the demonstration mix. The terse generators (brief,
+    snappy, assistant) are weighted up: short demonstrations put most of the loss on the answer itself (what the
+    small base has to learn) and their error and compliance rates keep the policy's samples varied."""
 
     world_seed: int = 0
     n_demos: int = 12000
-    generators: tuple[tuple[str, float], ...] = (("scholar", 1.0), ("tutor", 1.0), ("assistant", 1.0),
-                                                 ("chatty", 1.0), ("cautious", 1.0), ("brief", 1.5),
-                                                 ("snappy", 1.5))
-    steps: int = 600
+    generators: tuple[tuple[str, float], ...] = (("scholar", 0.5), ("tutor", 0.5), ("assistant", 1.5),
+                                                 ("chatty", 0.5), ("cautious", 1.0), ("brief", 2.0),
+                                                 ("snappy", 2.0))
+    steps: int = 400
     batch_size: int = 16
-    max_length: int = 128
-    lr: float = 1e-3
+    max_length: int = 96
+    lr: float = 3e-3
     warmup_steps: int = 20
     seed: int = 0
 
