@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.basemodel import MARKER, TINY_BACKBONES, _lr_factor, cache_root, cached_build, ensure_tiny_base
+from harness.basemodel import MARKER, TINY_BACKBONES, cache_root, cached_build, ensure_tiny_base, train_lm
 
 FORMAT = "tiny-sft-v1"
 SUFFIX = "-sft"  # backbone spec of the SFT policy of a tiny base: "tiny-sft", "tiny-micro-sft"
@@ -141,32 +141,23 @@ def _build(base_dir: Path, recipe: SFTRecipe, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.progress import console, progress_bar
-
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     examples = _examples(tokenizer, demonstrations(recipe), recipe.max_length)
-    losses: list[float] = []
     with torch.random.fork_rng():
         torch.manual_seed(recipe.seed)
         model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
         model.train()
         order = random.Random(recipe.seed).choices(range(len(examples)), k=recipe.steps * recipe.batch_size)
-        opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.0, betas=(0.9, 0.95))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe))
-        with progress_bar(show=console.is_terminal) as bar:
-            task = bar.add_task("fine-tuning the SFT policy", total=recipe.steps)
-            for step in range(recipe.steps):
-                batch = [examples[i] for i in order[step * recipe.batch_size: (step + 1) * recipe.batch_size]]
-                ids, labels, mask = _collate(batch, tokenizer.pad_token_id)
-                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                bar.update(task, advance=1, status=f"loss {losses[-1]:.3f}")
+
+        def batch(step: int) -> dict:
+            ids, labels, mask = _collate([examples[i] for i in order[step * recipe.batch_size:
+                                                                     (step + 1) * recipe.batch_size]],
+                                         tokenizer.pad_token_id)
+            return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+        losses = train_lm(model, (batch(step) for step in range(recipe.steps)), recipe, weight_decay=0.0,
+                          description="fine-tuning the SFT policy")
     model.eval()
     tokenizer.save_pretrained(out)
     model.save_pretrained(out)
