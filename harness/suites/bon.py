@@ -15,7 +15,8 @@ the proxy score are fitted by least squares to R_bon(d) = d(α − βd) (``harne
 
 The default policy is the SFT policy of a tiny base (``harness.rl.sft``: ``tiny`` → ``tiny-sft``), else the run's
 backbone; the policy's version (the SFT build) is part of every row's suite version. ``proxy=gold`` ranks by the
-world's gold reward instead of the RM (a sanity check: best-of-N gold must then rise with n).
+world's gold reward instead of the RM (a sanity check: best-of-N gold must then rise with n); its rows have the
+split ``bon+gold`` (``bon_heldout+gold``).
 
 Options (``--set bon.OPTION=VALUE``): n_max=16 (a power of 2, up to 256 and beyond), n_prompts=64,
 max_new_tokens=48, temperature=1.0, seed=0, heldout_templates=false (split ``bon_heldout`` when true),
@@ -30,7 +31,7 @@ from harness import suites
 from harness.config import from_dict
 from harness.errors import ConfigError
 from harness.metrics import Estimate, mean_estimate
-from harness.rl.rewards import check_proxy
+from harness.rl.rewards import check_proxy, proxy_split
 
 VERSION = "2"
 DATASET = "world"
@@ -80,7 +81,7 @@ class BestOfN(suites.Suite):
 
     @property
     def split(self) -> str:
-        return "bon_heldout" if self.heldout_templates else "bon"
+        return proxy_split("bon_heldout" if self.heldout_templates else "bon", self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
         from harness.scoring import score_response_lists

@@ -8,10 +8,11 @@ gain without a gold gain is over-optimisation. Per-step proxy reward, gold rewar
 
 The default policy is the SFT policy of a tiny base (``harness.rl.sft``), else the run's backbone; its version is
 part of every row's suite version. ``proxy=gold`` optimises the world's gold reward itself (a sanity check: RL must
-then raise gold). Over-optimisation curve (Gao et al. 2023, eq. 2): per step the mean gold and proxy reward of the
-step's samples and d = sqrt(KL) (the algorithm's own per-sequence KL estimate, clipped at 0) are stored as rows
-``{gold,proxy}@step=<k>`` and ``sqrt_kl@step=<k>``, and the gains over step 1 (the initial policy's samples) are
-fitted by least squares to R_RL(d) = d(α − β log d): rows ``{gold,proxy}_fit_{alpha,beta,rmse}``.
+then raise gold; rows and files under the split ``<algo>+gold``). Over-optimisation curve (Gao et al. 2023, eq. 2):
+per step the mean gold and proxy reward of the step's samples and d = sqrt(KL) (the algorithm's own per-sequence KL
+estimate, clipped at 0) are stored as rows ``{gold,proxy}@step=<k>`` and ``sqrt_kl@step=<k>``, and the gains over
+step 1 (the initial policy's samples) are fitted by least squares to R_RL(d) = d(α − β log d): rows
+``{gold,proxy}_fit_{alpha,beta,rmse}``.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from harness.config import from_dict
 from harness.errors import ConfigError
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
-from harness.rl.rewards import check_proxy
+from harness.rl.rewards import check_proxy, proxy_split
 from harness.rl.trl_algos import ALGOS as TRL_ALGOS
 
 ALGOS = ("ppo", *TRL_ALGOS)
@@ -48,6 +49,11 @@ class Downstream(suites.Suite):
         self.lm_eval_limit = lm_eval_limit
         self.rl = from_dict(RLConfig, rl_options, "ppo")  # type-checked; unknown keys get a did-you-mean
 
+    @property
+    def split(self) -> str:
+        """The rows' split and the directory under ``<run>/rl/``: the algorithm (``+gold`` with ``proxy=gold``)."""
+        return proxy_split(self.algo, self.proxy)
+
     def run(self, ctx) -> suites.SuiteResult:
         from harness.rl.policy import load_policy, suite_policy
         from harness.rl.rewards import optimised_rewarder
@@ -61,7 +67,7 @@ class Downstream(suites.Suite):
         eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True)
         proxy = optimised_rewarder(self.proxy, ctx, train_tasks + eval_tasks)
         gold = gold_rewarder(train_tasks + eval_tasks)
-        out_dir = ctx.run_dir / "rl" / self.algo
+        out_dir = ctx.run_dir / "rl" / self.split
         out_dir.mkdir(parents=True, exist_ok=True)
         backbone, policy_version = suite_policy(self.policy, ctx)
         self.version = f"{VERSION}+{policy_version}"
@@ -83,7 +89,7 @@ class Downstream(suites.Suite):
         after = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, lm_tasks, reference)
         kl = after.pop(("world", "kl"))
 
-        split, rows = self.algo, []
+        split, rows = self.split, []
         for key in sorted(before):
             b, a = before[key], after[key]
             dataset, metric = key
@@ -99,7 +105,7 @@ class Downstream(suites.Suite):
 
         from harness.rl.curves import fit
 
-        n, split = self.rl.prompts_per_step * self.rl.samples_per_prompt, self.algo
+        n, split = self.rl.prompts_per_step * self.rl.samples_per_prompt, self.split
         d = [math.sqrt(max(r.get("kl", 0.0), 0.0)) for r in history]
         rows = []
         for r, dk in zip(history, d):

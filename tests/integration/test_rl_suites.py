@@ -59,10 +59,12 @@ def test_bon_with_the_gold_proxy_rises_monotonically_and_is_the_oracle(micro_run
                     "--set", "bon.max_new_tokens=8", "--set", "bon.proxy=gold", "--db", db, "--json")
     assert result.exit_code == 0, result.output
     rows = {m["metric"]: m["value"] for m in json.loads((run_dir / "result.json").read_text())["metrics"]
-            if m["suite"] == "bon"}
+            if m["suite"] == "bon" and m["split"] == "bon+gold"}
     gold = [rows[f"gold_score@n={n}"] for n in (1, 2, 4, 8)]
     assert all(b >= a - 1e-12 for a, b in zip(gold, gold[1:])) and gold[-1] > gold[0]
     assert all(rows[f"gold_score@n={n}"] == pytest.approx(rows[f"oracle_gold_score@n={n}"]) for n in (1, 2, 4, 8))
+    assert len((run_dir / "predictions" / "bon" / "world-bon+gold.jsonl").read_text().splitlines()) == 6
+    assert any(m["split"] == "bon" for m in json.loads((run_dir / "result.json").read_text())["metrics"])  # kept
     bad = invoke("eval", "--run", run_dir, "--suite", "bon", "--set", "bon.proxy=oracle", "--db", db)
     assert bad.exit_code == 2 and "rm, gold" in bad.output
 
