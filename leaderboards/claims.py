@@ -191,7 +191,9 @@ def judge(claim: Claim, exps: list[Experiment]) -> Judgement:
               and (values := per_seed(exp, claim.column))]
              for method, settings in ((claim.method, claim.method_settings),
                                       (claim.baseline, claim.baseline_settings))]
-    missing = [method for method, side in zip((claim.method, claim.baseline), sides) if not side]
+    missing = [method + "".join(f" ({k}={v})" for k, v in settings)
+               for (method, settings), side in zip(((claim.method, claim.method_settings),
+                                                    (claim.baseline, claim.baseline_settings)), sides) if not side]
     if missing:
         return Judgement(claim, NO_DATA, detail=f"no {' or '.join(missing)} results")
     pairs = [(a, b) for a in sides[0] for b in sides[1] if a[0] is not b[0] and comparable(claim, a[0], b[0])]
@@ -230,7 +232,7 @@ class ClaimsTable:
         for j in self.judgements:
             c = j.claim
             verdict = j.verdict + (f" ({j.detail})" if j.detail else "")
-            if c.expect is not None:
+            if c.expect is not None and j.verdict != NO_DATA:
                 verdict += " ✓" if j.verdict == c.expect else f" ✗ (expected {c.expect})"
             rows.append((c.paper, c.text, c.column.title, _num(j.diff, "+.4f"), _num(j.se, ".4f"),
                          f"{j.test} ({_num(j.df, '.1f')})" if j.test else "—", _num(j.t_crit, ".2f"),
