@@ -116,15 +116,16 @@ def test_ppo_against_the_gold_reward_raises_gold(micro_run):
     """RL that provably works: optimising the world's gold reward itself (``ppo.proxy=gold``) raises the gold of the
     policy's samples over the steps (the micro preset's tiny backbone: the default policy is ``tiny-sft``)."""
     run_dir, db = micro_run
-    result = invoke("eval", "--run", run_dir, "--suite", "ppo", "--set", "ppo.proxy=gold", "--set", "ppo.steps=8",
-                    "--set", "ppo.prompts_per_step=8", "--set", "ppo.minibatch_size=8", "--set", "ppo.lr=3e-4",
-                    "--set", "ppo.n_prompts=32", "--set", "ppo.n_eval_prompts=4", "--set", "ppo.max_new_tokens=24",
-                    "--set", "ppo.lm_eval=", "--db", db, "--json")
+    result = invoke("eval", "--run", run_dir, "--suite", "ppo", "--set", "ppo.proxy=gold", "--set", "ppo.steps=10",
+                    "--set", "ppo.prompts_per_step=8", "--set", "ppo.samples_per_prompt=4", "--set",
+                    "ppo.minibatch_size=8", "--set", "ppo.lr=3e-4", "--set", "ppo.n_prompts=8", "--set",
+                    "ppo.n_eval_prompts=4", "--set", "ppo.max_new_tokens=24", "--set", "ppo.lm_eval=", "--db", db,
+                    "--json")  # the same 8 prompts every step: the per-step gold differs by the policy only
     assert result.exit_code == 0, result.output
     rows = {m["metric"]: m["value"] for m in json.loads((run_dir / "result.json").read_text())["metrics"]
             if m["suite"] == "ppo" and m["split"] == "ppo+gold"}
-    gold = [rows[f"gold@step={k}"] for k in range(1, 9)]
-    assert all(rows[f"proxy@step={k}"] == pytest.approx(gold[k - 1]) for k in range(1, 9))  # gold is the reward
+    gold = [rows[f"gold@step={k}"] for k in range(1, 11)]
+    assert all(rows[f"proxy@step={k}"] == pytest.approx(gold[k - 1]) for k in range(1, 11))  # gold is the reward
     assert sum(gold[-3:]) / 3 > sum(gold[:3]) / 3 + 0.1, gold
     assert {"gold_fit_alpha", "gold_fit_beta", "gold_fit_rmse"} <= set(rows)
     assert (run_dir / "rl" / "ppo+gold" / "metrics.jsonl").is_file()
