@@ -125,7 +125,8 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              model: Annotated[Optional[Path], typer.Option("--model", help="A saved checkpoint directory (with "
                                                            "rmbench_model.json) that is not a run.")] = None,
              data: Annotated[Optional[list[str]], typer.Option(
-                 "--data", help="FORMAT:PATH_OR_HUB_ID for ood (repeat or comma-separate); a pairs file for id.")
+                 "--data", help="FORMAT:PATH_OR_HUB_ID for ood (repeat, or comma-separate: a list splits only before "
+                           "a known FORMAT:, so paths may hold commas); a pairs file for id.")
              ] = None,
              overrides: Annotated[Optional[list[str]], typer.Option(
                  "--set", help="SUITE.OPTION=V (noise.rates=0,0.2) or a run-config key (train.max_steps=5).")] = None,
@@ -144,7 +145,7 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
         if "ppo" not in names:
             raise ConfigError("--algo chooses the RL algorithm of the ppo suite: add --suite ppo")
         overrides = [*(overrides or []), f"ppo.algo={algo}"]
-    kwargs = dict(data=",".join(data) if data else None, db=db, batch_size=batch_size, show_progress=not as_json,
+    kwargs = dict(data=data or None, db=db, batch_size=batch_size, show_progress=not as_json,
                   overrides=overrides or [])
     result = (api.evaluate(run, names, **kwargs) if run is not None
               else api.evaluate_model(model, names, runs_dir=runs_dir, **kwargs))

@@ -8,7 +8,6 @@ package's GGUF, dequantised and saved as safetensors once.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -16,12 +15,11 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
+from harness.atomic import atomic_directory
 from harness.errors import ConfigError
 
 FORMAT = "tiny-base-v1"
@@ -79,28 +77,6 @@ def cache_root() -> Path:
     if env := os.environ.get("RMBENCH_CACHE"):
         return Path(env).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "rmbench"
-
-
-@contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory beside ``target``; on success it replaces ``target`` atomically.
-
-    On an exception the temporary directory is removed and ``target`` is left untouched.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():  # os.replace cannot overwrite a non-empty directory: move the old one aside first
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "d")
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cached_build(target: Path, build) -> Path:

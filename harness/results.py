@@ -1,17 +1,17 @@
-"""Run results (ARCHITECTURE.md §5): metric rows, ``result.json`` and per-example predictions, written atomically."""
+"""Run results (ARCHITECTURE.md §5): metric rows, provenance (package versions, git commit) and the atomic JSON /
+JSONL writers of ``result.json`` and per-example predictions (the layout is :mod:`harness.runs`)."""
 from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-SCHEMA_VERSION = 1
-RESULT_FILE = "result.json"
+from harness.atomic import write_text_atomic
+
 TRACKED_PACKAGES = ("rmbench", "torch", "transformers", "tokenizers", "accelerate", "peft", "pot", "trl",
                     "numpy", "sqlalchemy")
 
@@ -54,24 +54,11 @@ def git_sha() -> str | None:
 
 
 def write_json_atomic(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, [json.dumps(payload, indent=2, allow_nan=False) + "\n"])
 
 
 def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def read_result(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / RESULT_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    write_text_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def merge_metrics(old: list[dict], new: list[dict]) -> list[dict]:

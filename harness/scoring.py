@@ -147,15 +147,19 @@ def score_pair_rows(ctx, rows: list[dict], description: str) -> tuple[list[int],
     return identical, chosen, rejected
 
 
-def score_response_lists(ctx, prompts: list, responses: list[list[str]], description: str) -> list[list[float]]:
-    """Scores of several responses per prompt (ranking and style sets), in input order."""
+def score_response_lists(ctx, prompts: list, responses: list[list[str]], description: str,
+                         with_identical: bool = False):
+    """Scores of several responses per prompt (ranking, style and best-of-N sets), in input order; with
+    ``with_identical`` also the indices of the prompts where two responses are identical after truncation."""
     flat_prompts = [p for p, rs in zip(prompts, responses) for _ in rs]
     seqs = ctx.encoder.encode(flat_prompts, [r for rs in responses for r in rs])
     raw = score_sequences(ctx.model, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size, description,
                           ctx.show_progress)
     flat = ctx.method.score(raw).tolist()
-    out, start = [], 0
-    for rs in responses:
+    out, identical, start = [], [], 0
+    for i, rs in enumerate(responses):
         out.append(flat[start: start + len(rs)])
+        if len({(tuple(ids), begin) for ids, begin in seqs[start: start + len(rs)]}) < len(rs):
+            identical.append(i)
         start += len(rs)
-    return out
+    return (out, identical) if with_identical else out

@@ -22,7 +22,9 @@ is better, −diff otherwise, the verdict is:
 - ``does not hold``: p < LEVEL and gain < 0.
 
 When several comparable pairs of configurations exist, the pair with most shared seeds, then most seeds (the
-smaller side), then the most recently recorded, is judged. Control rows state the verdict they must give
+smaller side), then the most recently recorded, is judged. A claim with a ``prefer`` column is judged on it when
+both sides have results there ("the RewardBench score" is the RewardBench 2 score when both were evaluated on it,
+else RewardBench's). Control rows state the verdict they must give
 (``Claim.expect``): the negative control (BT against BT-Margin with m = 0, the same objective) must be
 inconclusive, the positive control (BT on clean labels against BT with 40 % flipped labels) must hold.
 """
@@ -39,8 +41,8 @@ from sqlalchemy import Engine
 
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
-from leaderboards.tables import BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH_COLUMNS, RL_SUITE, \
-    SPLITS_COLUMNS, Column, Experiment, _mean_of, experiments, noise_split
+from leaderboards.tables import BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, \
+    REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, _mean_of, experiments, noise_split
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
 LEVEL = 0.05  # two-sided significance level of every verdict
@@ -68,6 +70,7 @@ class Claim:
     method: str
     baseline: str
     column: Column
+    prefer: Column | None = None  # judged on this column instead when both sides have results there
     method_settings: tuple[tuple[str, Any], ...] = ()
     baseline_settings: tuple[tuple[str, Any], ...] = ()
     expect: str | None = None
@@ -79,7 +82,8 @@ CLAIMS = (
     Claim(APLOT, "APLOT beats a hard margin (BT-Margin 1.0) in-distribution", "aplot", "bt_margin", ID_ACCURACY),
     Claim(APLOT, "APLOT beats GRM in-distribution", "aplot", "grm", ID_ACCURACY),
     Claim(APLOT, "APLOT beats BT on OOD datasets", "aplot", "bt", OOD_ACCURACY),
-    Claim(APLOT, "APLOT beats BT on the RewardBench score", "aplot", "bt", REWARDBENCH_COLUMNS[-1]),
+    Claim(APLOT, "APLOT beats BT on the RewardBench score", "aplot", "bt", REWARDBENCH_COLUMNS[-1],
+          REWARDBENCH2_COLUMNS[-1]),
     Claim(APLOT, "APLOT is more robust to 20% label noise than BT", "aplot", "bt", NOISE_20),
     Claim(APLOT, "APLOT's RM gives higher best-of-16 gold than BT's", "aplot", "bt", BON_GOLD_16),
     *(Claim(BSR, f"BSR improves {column.title} over BT", "bsr", "bt", column) for column in SPLITS_COLUMNS[1:]),
@@ -107,6 +111,11 @@ class Judgement:
     df: float | None = None
     t_crit: float | None = None
     p_value: float | None = None
+    column: Column | None = None  # the column judged: the claim's, or its ``prefer`` column
+
+    @property
+    def measure(self) -> str:
+        return (self.column or self.claim.column).title
 
 
 @dataclass(frozen=True)
@@ -187,26 +196,30 @@ def judge(claim: Claim, exps: list[Experiment]) -> Judgement:
     """The verdict on one claim (rule in the module docstring)."""
     from scipy import stats
 
+    column = claim.column
+    if claim.prefer is not None and all(any(exp.method == method and exp.cell(claim.prefer) for exp in exps)
+                                        for method in (claim.method, claim.baseline)):
+        column = claim.prefer
     sides = [[(exp, values) for exp in exps if exp.method == method and _settings_match(exp, settings)
-              and (values := per_seed(exp, claim.column))]
+              and (values := per_seed(exp, column))]
              for method, settings in ((claim.method, claim.method_settings),
                                       (claim.baseline, claim.baseline_settings))]
     missing = [method + "".join(f" ({k}={v})" for k, v in settings)
                for (method, settings), side in zip(((claim.method, claim.method_settings),
                                                     (claim.baseline, claim.baseline_settings)), sides) if not side]
     if missing:
-        return Judgement(claim, NO_DATA, detail=f"no {' or '.join(missing)} results")
+        return Judgement(claim, NO_DATA, detail=f"no {' or '.join(missing)} results", column=column)
     pairs = [(a, b) for a in sides[0] for b in sides[1] if a[0] is not b[0] and comparable(claim, a[0], b[0])]
     if not pairs:
-        return Judgement(claim, NO_DATA, detail="never run with the same settings")
+        return Judgement(claim, NO_DATA, detail="never run with the same settings", column=column)
     (exp_a, ours), (exp_b, theirs) = max(pairs, key=lambda p: (len(set(p[0][1]) & set(p[1][1])),
                                                                min(len(p[0][1]), len(p[1][1])),
                                                                max(p[0][0].recorded_at, p[1][0].recorded_at)))
     test = paired_or_welch(ours, theirs)
-    higher = exp_a.cell(claim.column).higher_is_better
+    higher = exp_a.cell(column).higher_is_better
     gain = test.diff if higher else -test.diff
     common = dict(diff=test.diff, se=test.se, n_method=len(ours), n_baseline=len(theirs), test=test.name,
-                  df=test.df)
+                  df=test.df, column=column)
     if test.se is None:
         return Judgement(claim, INCONCLUSIVE, detail="no standard error (one seed, none recorded)", **common)
     t_crit = float(stats.t.ppf(1 - LEVEL / 2, test.df))
@@ -234,11 +247,11 @@ class ClaimsTable:
             verdict = j.verdict + (f" ({j.detail})" if j.detail else "")
             if c.expect is not None and j.verdict != NO_DATA:
                 verdict += " ✓" if j.verdict == c.expect else f" ✗ (expected {c.expect})"
-            rows.append((c.paper, c.text, c.column.title, _num(j.diff, "+.4f"), _num(j.se, ".4f"),
+            rows.append((c.paper, c.text, j.measure, _num(j.diff, "+.4f"), _num(j.se, ".4f"),
                          f"{j.test} ({_num(j.df, '.1f')})" if j.test else "—", _num(j.t_crit, ".2f"),
                          _num(j.p_value, ".3g"), f"{j.n_method}/{j.n_baseline}", verdict))
             df = None if j.df is None or j.df == math.inf else rounded(j.df)
-            records.append(dict(zip(_FIELDS, (c.paper, c.text, c.method, c.baseline, c.column.title, rounded(j.diff),
+            records.append(dict(zip(_FIELDS, (c.paper, c.text, c.method, c.baseline, j.measure, rounded(j.diff),
                                                rounded(j.se), j.test or None, df, rounded(j.t_crit),
                                                rounded(j.p_value), j.n_method, j.n_baseline, j.verdict, c.expect,
                                                j.detail))))

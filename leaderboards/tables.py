@@ -1,15 +1,17 @@
 """Paper-style layouts: one row per experiment (method + config), columns are measurements, cells mean ± std over
 seeds.
 
-Layouts (``LAYOUTS``): ``main`` (APLOT Table 1: in-distribution accuracy, OOD datasets, RewardBench sections),
+Layouts (``LAYOUTS``): ``main`` (APLOT Table 1: in-distribution accuracy, OOD datasets, RewardBench sections; with
+RewardBench 2 results, its subsets and score; with RMB results, its pairwise and best-of-N accuracy),
 ``noise`` (APLOT Table 4: in-domain accuracy per training label-noise rate), ``splits`` (BSR Table 5: in-domain
 accuracy, prompt- / response- / mutual-OOD Kendall tau), ``bon`` (best-of-N gold score per n), ``rl`` (PPO / RLOO /
 GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes) and ``overopt`` (Gao et al.'s fitted α, β
 and residual per RM, best-of-N and RL).
 
 The metric-row keys the layouts, claims and plots read are defined here, once. They mirror the suites:
-``harness/suites/ood.py`` (RewardBench: dataset ``rewardbench[:file]``, split = section or ``overall``, metric
-``score``; other datasets: split ``all``, metric ``accuracy``), ``harness/suites/noise.py`` (split
+``harness/suites/ood.py`` (RewardBench: dataset ``rewardbench[-<file>]``, split = section or ``overall``, metric
+``score``; RewardBench 2: dataset ``rewardbench2[-<file>]``, split = subset or ``overall``, metric ``score``; RMB:
+split ``pairwise`` / ``bon``, metric ``accuracy``; other datasets: split ``all``, metric ``accuracy``), ``harness/suites/noise.py`` (split
 ``<split>@noise=<rate>``), ``harness/suites/splits.py``; best-of-N rows are expected as suite ``bon``, metric
 ``gold_score@n=<n>``; RL rows as suite ``ppo``, split = algorithm (``harness/suites/ppo.py``).
 """
@@ -27,11 +29,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from harness.metrics import REWARDBENCH2_SUBSETS
 from leaderboards.queries import facts
 from leaderboards.render import Grid, mean_std, rounded
 
 OOD_SUITE, NOISE_SUITE, BON_SUITE, RL_SUITE = "ood", "noise", "bon", "ppo"
-REWARDBENCH, RMBENCH = "rewardbench", "rmbench"
+REWARDBENCH, REWARDBENCH2, RMBENCH, RMB = "rewardbench", "rewardbench2", "rmbench", "rmb"
+RMB_SETS = {"pairwise": "pairwise", "BoN": "bon"}
+"""Column suffix → split of the RMB ``accuracy`` rows."""
 REWARDBENCH_SECTIONS = {"Chat": "Chat", "Chat-Hard": "Chat Hard", "Safety": "Safety", "Reasoning": "Reasoning",
                         "Score": "overall"}
 """Column title → split of the RewardBench ``score`` rows."""
@@ -63,8 +68,9 @@ def bon_kl(n: int) -> float:
 
 
 def is_dataset(name: str, family: str) -> bool:
-    """``name`` is ``family`` or a file of that ``--data`` format (``family:<file>``)."""
-    return name == family or name.startswith(family + ":")
+    """``name`` is ``family`` or a source of that ``--data`` format (``family-<file stem>``, as the ood suite names
+    it, or ``family:<file>``)."""
+    return name == family or name.startswith((family + "-", family + ":"))
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ ID_ACCURACY = Column("ID acc", "accuracy", "id", split="id")
 OOD_ACCURACY = Column("OOD acc", "accuracy", OOD_SUITE, split="all", exclude=(REWARDBENCH,))
 REWARDBENCH_COLUMNS = tuple(Column(f"RB {title}", "score", OOD_SUITE, REWARDBENCH, split)
                             for title, split in REWARDBENCH_SECTIONS.items())
+REWARDBENCH2_COLUMNS = tuple(Column(f"RB2 {title}", "score", OOD_SUITE, REWARDBENCH2, split) for title, split in
+                             (*((s, s) for s in REWARDBENCH2_SUBSETS), ("Score", "overall")))
 SPLITS_COLUMNS = (Column("ID acc", "accuracy", "splits", split="id"),
                   *(Column(f"{name}-OOD τ", "kendall_tau_b", "splits", split=f"{name}_ood")
                     for name in ("prompt", "response", "mutual")))
@@ -236,18 +244,24 @@ def _cell_text(cell: Cell | None, top: float | None) -> str:
 
 def _main_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     """ID accuracy; per OOD dataset its overall (split ``all``) accuracy, or per split when it has no ``all``
-    (the world fallback); RM-Bench overall score when present; the RewardBench sections."""
+    (the world fallback); RM-Bench overall score and RMB pairwise / best-of-N accuracy when present; the
+    RewardBench sections; the RewardBench 2 subsets and score when present."""
     ood: dict[str, set[str]] = defaultdict(set)
     for r in rows:
-        if r["suite"] == OOD_SUITE and r["metric"] == "accuracy" and not is_dataset(r["dataset"], REWARDBENCH):
+        if r["suite"] == OOD_SUITE and r["metric"] == "accuracy" and not any(
+                is_dataset(r["dataset"], family) for family in (REWARDBENCH, REWARDBENCH2, RMB)):
             ood[r["dataset"]].add(r["split"])
     columns = [ID_ACCURACY]
     for dataset, splits in sorted(ood.items()):
         columns += ([Column(dataset, "accuracy", OOD_SUITE, dataset, "all")] if "all" in splits else
                     [Column(f"{dataset} {s}", "accuracy", OOD_SUITE, dataset, s) for s in sorted(splits)])
-    rmbench = sorted({r["dataset"] for r in rows if r["suite"] == OOD_SUITE and is_dataset(r["dataset"], RMBENCH)})
-    columns += [Column(f"{d} score", "score", OOD_SUITE, d, "overall") for d in rmbench]
-    return (*columns, *REWARDBENCH_COLUMNS)
+    ood_datasets = {r["dataset"] for r in rows if r["suite"] == OOD_SUITE}
+    columns += [Column(f"{d} score", "score", OOD_SUITE, d, "overall")
+                for d in sorted(d for d in ood_datasets if is_dataset(d, RMBENCH))]
+    columns += [Column(f"{d} {title}", "accuracy", OOD_SUITE, d, split)
+                for d in sorted(d for d in ood_datasets if is_dataset(d, RMB)) for title, split in RMB_SETS.items()]
+    rewardbench2 = any(is_dataset(d, REWARDBENCH2) for d in ood_datasets)
+    return (*columns, *REWARDBENCH_COLUMNS, *(REWARDBENCH2_COLUMNS if rewardbench2 else ()))
 
 
 def _noise_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
@@ -295,7 +309,7 @@ def _overopt_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
 
 
 LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...]]]] = {
-    "main": ("In-distribution, OOD and RewardBench (APLOT Table 1)", _main_columns),
+    "main": ("In-distribution, OOD, RewardBench (APLOT Table 1) and RewardBench 2", _main_columns),
     "noise": ("In-domain accuracy after training with label noise (APLOT Table 4)", _noise_columns),
     "splits": ("Generalisation splits (BSR Table 5)", lambda _: SPLITS_COLUMNS),
     "bon": ("Best-of-N: expected gold score of the proxy-argmax of n samples", _bon_columns),

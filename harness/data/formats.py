@@ -1,9 +1,11 @@
 """Real preference formats → the canonical schema (ARCHITECTURE.md §3), one registry, read by local path always and
 by Hub id when online.
 
-A data spec is ``FORMAT:SOURCE[:key=value,...]``: SOURCE is a local file or directory (JSONL, JSON, Parquet, CSV;
-a directory is read file by file in sorted order) or, when no such path exists and ``HF_HUB_OFFLINE`` is unset, a
-Hub dataset id loaded with ``datasets.load_dataset``. Options: ``split=`` / ``config=`` (Hub loads), and per format
+A data spec is ``FORMAT:SOURCE[:key=value,...]``: SOURCE is a local file or directory (JSONL, JSON, Parquet, CSV,
+and ``.jsonl.gz`` / ``.json.gz`` / ``.csv.gz``; a directory is read file by file in sorted order) or, when no such
+path exists and ``HF_HUB_OFFLINE`` is unset, a Hub dataset id loaded with ``datasets.load_dataset``. A
+comma-separated list of specs splits only before a known ``FORMAT:``, so a path may hold commas (JudgeBench's
+``dataset=judgebench,response_model=….jsonl``). Options: ``split=`` / ``config=`` (Hub loads), and per format
 (``every=N`` for Unified-Feedback, the column mapping ``prompt=,chosen=,rejected=,id=`` for ``generic``).
 
 Every converter turns numbered source rows into canonical rows and raises ``DataError`` naming the file, the row and
@@ -22,13 +24,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from harness.data.io import check_text, iter_jsonl
+from harness.data.io import check_text, iter_jsonl, read_data_bytes, safe_name
 from harness.errors import ConfigError, DataError
-from harness.metrics import REWARDBENCH_EXAMPLE_COUNTS, REWARDBENCH_PRIOR_SETS
+from harness.metrics import REWARDBENCH2_SUBSETS, REWARDBENCH_EXAMPLE_COUNTS, REWARDBENCH_PRIOR_SETS
 from harness.registry import Registry
 
 Record = tuple[str, int, dict]  # (file or Hub id, row number, row)
 SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+GZ_SUFFIXES = (".jsonl.gz", ".json.gz", ".csv.gz")
+
+
+def data_suffix(path: Path) -> str | None:
+    """The table type of ``path`` (``.jsonl``, ``.json``, ``.parquet``, ``.csv``; ``.gz`` ones by their inner
+    suffix), None when it is none of them."""
+    name = path.name
+    gz = next((s for s in GZ_SUFFIXES if name.endswith(s)), None)
+    if gz:
+        return gz.removesuffix(".gz")
+    return path.suffix if path.suffix in SUFFIXES else None
+
+
+def source_stem(source: str) -> str:
+    """A file name without its table suffixes (``test.jsonl.gz`` → ``test``), a directory's or Hub id's last
+    part."""
+    name = Path(source.rstrip("/\\")).name
+    suffix = data_suffix(Path(name))
+    for ending in (f"{suffix}.gz", suffix) if suffix else ():
+        name = name.removesuffix(ending)
+    return name
 
 
 @dataclass
@@ -75,40 +98,41 @@ class DataSpec:
 
     @property
     def label(self) -> str:
-        """The dataset name of metric rows and prediction files: the format, plus ``-<file stem>`` when the source
-        is not the format's default Hub id."""
+        """The dataset name of metric rows and prediction files: the format, plus ``-<source stem>`` (as a safe file
+        name) when the source is not the format's default Hub id."""
         fmt = get(self.format)
-        return self.format if self.source == fmt.hub_id else f"{self.format}-{Path(self.source).stem}"
+        return self.format if self.source == fmt.hub_id else f"{self.format}-{safe_name(source_stem(self.source))}"
 
 
-def parse_specs(text: str) -> list[DataSpec]:
-    """``"rewardbench:/d/rb.jsonl,generic:/d/x.csv:prompt=q,chosen=a,rejected=b"`` → specs.
+def parse_specs(text: str | list[str] | tuple[str, ...]) -> list[DataSpec]:
+    """``"rewardbench:/d/rb.jsonl,generic:/d/x.csv:prompt=q,chosen=a,rejected=b"`` → specs; a list (``--data``
+    repeated) is the concatenation of its items' specs.
 
-    Comma-separated; an item ``key=value`` continues the options of the spec before it.
+    An item splits on a comma only where a known ``FORMAT:`` follows, so paths may hold commas, and not at all
+    when its SOURCE is an existing path; after SOURCE, ``:key=value[,key=value…]`` are the spec's options.
     """
-    specs: list[list] = []
-    for item in (part.strip() for part in text.split(",")):
+    if isinstance(text, (list, tuple)):
+        return [spec for item in text for spec in parse_specs(item)]
+    known = "|".join(re.escape(name) for name in sorted(names(), key=len, reverse=True))
+    source = re.fullmatch(r"(?:[^:]*):(.*?)(?::\w+=.*)?", text.strip())
+    whole = bool(source) and Path(source.group(1)).exists()  # an existing path is never split, even at ",rmb:"
+    out = []
+    for item in [text.strip()] if whole else (part.strip() for part in re.split(rf",(?=\s*(?:{known}):)", text)):
         if not item:
-            continue
-        if re.fullmatch(r"\w+=.*", item):
-            if not specs:
-                raise ConfigError(f"--data: option {item!r} before any FORMAT:SOURCE")
-            specs[-1][2].append(item)
             continue
         fmt, sep, rest = item.partition(":")
         if not sep or not rest:
             raise ConfigError(f"--data expects FORMAT:PATH_OR_HUB_ID, got {item!r} (formats: {', '.join(names())})")
+        allowed = COMMON_OPTIONS + get(fmt.strip()).options
         match = re.fullmatch(r"(.*?):(\w+=.*)", rest)
-        source, options = (match.group(1), [match.group(2)]) if match else (rest, [])
-        specs.append([fmt, source, options])
-    out = []
-    for fmt, source, options in specs:
-        allowed = COMMON_OPTIONS + get(fmt).options
-        pairs = tuple(tuple(o.split("=", 1)) for o in options)
-        for key, _ in pairs:
-            if key not in allowed:
+        source, options = (match.group(1), match.group(2).split(",")) if match else (rest, [])
+        pairs = []
+        for option in options:
+            key, sep, value = option.partition("=")
+            if not sep or key not in allowed:
                 raise ConfigError(f"--data {fmt}: unknown option {key!r}; allowed: {', '.join(allowed)}")
-        out.append(DataSpec(fmt, source, pairs))
+            pairs.append((key, value))
+        out.append(DataSpec(fmt.strip(), source, tuple(pairs)))
     return out
 
 
@@ -116,24 +140,24 @@ def read_records(path: Path) -> Iterator[Record]:
     """Rows of a local file (by suffix) or of every supported file under a directory, numbered from 1
     (JSONL: line number; CSV: line number, the header being line 1)."""
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        files = sorted(p for p in path.rglob("*") if data_suffix(p) and p.is_file())
         if not files:
-            raise DataError(f"no {', '.join(SUFFIXES)} files in the directory", file=str(path))
+            raise DataError(f"no {', '.join(SUFFIXES + GZ_SUFFIXES)} files in the directory", file=str(path))
         for file in files:
             yield from read_records(file)
         return
-    name = str(path)
-    if path.suffix == ".jsonl":
+    name, suffix = str(path), data_suffix(path)
+    if suffix == ".jsonl":
         yield from ((name, n, row) for n, row in iter_jsonl(path))
-    elif path.suffix == ".json":
+    elif suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as e:  # ValueError: bad UTF-8 or JSON, an over-long integer
+            data = json.loads(read_data_bytes(path).decode("utf-8"))
+        except (ValueError, RecursionError) as e:  # ValueError: bad UTF-8 or JSON, an over-long integer
             raise DataError(f"cannot read JSON: {e}", file=name) from e
         if not isinstance(data, list):
             raise DataError(f"expected a JSON list of rows, got {type(data).__name__}", file=name)
         yield from _numbered(name, data)
-    elif path.suffix == ".parquet":
+    elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
         try:
@@ -141,25 +165,37 @@ def read_records(path: Path) -> Iterator[Record]:
         except Exception as e:  # pyarrow raises its own error types for a corrupt or truncated file
             raise DataError(f"cannot read Parquet: {e}", file=name) from e
         yield from _numbered(name, rows)
-    elif path.suffix == ".csv":
+    elif suffix == ".csv":
         yield from _csv_records(path)
     else:
-        raise DataError(f"unsupported file type (use {', '.join(SUFFIXES)})", file=name)
+        raise DataError(f"unsupported file type (use {', '.join(SUFFIXES + GZ_SUFFIXES)})", file=name)
 
 
 def _csv_records(path: Path) -> Iterator[Record]:
-    name, raw = str(path), path.read_bytes()
+    """Rows of a CSV file read strictly (``csv`` with ``strict=True``): a file cut inside a quoted field, a stray
+    quote or a row with another number of fields than the header is a ``DataError`` naming the row (its first
+    line), never a silently truncated text."""
+    name, raw = str(path), read_data_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"invalid UTF-8 at byte {e.start}", file=name, row=raw.count(b"\n", 0, e.start) + 1) from e
-    reader, line = csv.DictReader(io.StringIO(text, newline="")), 1
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
     try:
-        for row in reader:
-            line = reader.line_num
-            yield name, line, row
-    except csv.Error as e:  # e.g. a field over csv.field_size_limit()
-        raise DataError(f"malformed CSV: {e}", file=name, row=reader.line_num or line) from e
+        header = next(reader, None)
+        if header is None:
+            return
+        start = reader.line_num + 1
+        for fields in reader:
+            if fields and len(fields) != len(header):
+                raise DataError(f"malformed CSV: {len(fields)} fields, the header has {len(header)}", file=name,
+                                row=start)
+            if fields:
+                yield name, start, dict(zip(header, fields))
+            start = reader.line_num + 1
+    except csv.Error as e:  # a quoted field cut by the end of the file, a stray quote, a field over the size limit
+        raise DataError(f"malformed CSV: {e}", file=name, row=start) from e
 
 
 def _numbered(name: str, rows: list) -> Iterator[Record]:
@@ -221,6 +257,18 @@ def _text(row: dict, key: str, file: str, n: int) -> str:
     return value
 
 
+def _text_list(row: dict, key: str, file: str, n: int, size: int | None = None) -> list[str]:
+    """A list of non-empty response strings (``size`` of them when given)."""
+    value = _get(row, key, file, n)
+    if not isinstance(value, list) or not value or (size and len(value) != size) or not all(
+            isinstance(v, str) for v in value):
+        raise DataError(f"expected a list of {size or 'one or more'} strings, got {value!r:.60}", file=file, row=n,
+                        field=key)
+    if not all(v.strip() for v in value):
+        raise DataError("empty response", file=file, row=n, field=key)
+    return value
+
+
 def _messages(value, file: str, n: int, key: str) -> list[dict]:
     if not isinstance(value, list) or not value:
         raise DataError(f"expected a non-empty list of {{role, content}} messages, got {value!r:.60}",
@@ -260,7 +308,8 @@ def rewardbench(records: Iterable[Record], options: dict) -> Loaded:
     for file, n, row in records:
         subset = _text(row, "subset", file, n)
         if subset not in known:
-            raise DataError(f"unknown subset {subset!r}", file=file, row=n, field="subset")
+            hint = " (a RewardBench 2 subset: read it with rewardbench2:)" if subset in REWARDBENCH2_SUBSETS else ""
+            raise DataError(f"unknown subset {subset!r}{hint}", file=file, row=n, field="subset")
         rows.append({"id": row.get("id", n), "subset": subset,
                      **{k: _text(row, k, file, n) for k in ("prompt", "chosen", "rejected")}})
     return Loaded(rows)
@@ -271,25 +320,33 @@ RMBENCH_DOMAINS = {"chat": "chat", "math": "math", "code": "code", "safety-refus
 
 
 def rmbench(records: Iterable[Record], options: dict) -> Loaded:
-    """THU-KEG/RM-Bench ``total_dataset.json``: ``prompt, chosen[3], rejected[3], domain`` (variants ordered
-    concise, detailed plain, detailed markdown); safety-refuse and safety-response merge into ``safety``."""
-    rows = []
+    """THU-KEG/RM-Bench ``data/total_dataset.json`` or the per-domain ``data/<domain>_filtered.json`` (whose rows
+    carry no ``domain``: it is taken from the file name), or a directory of them: ``prompt, chosen[3],
+    rejected[3], domain`` (variants ordered concise, detailed plain, detailed markdown); safety-refuse and
+    safety-response merge into ``safety``. A row met twice (``data/`` holds both the per-domain files and the
+    total) is scored once and counted as ``duplicates_skipped``."""
+    rows, seen, duplicates = [], set(), 0
     for file, n, row in records:
-        domain = _text(row, "domain", file, n)
+        if row.get("domain") is None:
+            domain = Path(file).name.split(".")[0].removesuffix("_filtered")
+            if domain not in RMBENCH_DOMAINS:
+                raise DataError(f"no domain, and the file name names none of {', '.join(RMBENCH_DOMAINS)} "
+                                "(as data/<domain>_filtered.json)", file=file, row=n, field="domain")
+        else:
+            domain = _text(row, "domain", file, n)
         if domain not in RMBENCH_DOMAINS:
             raise DataError(f"unknown domain {domain!r}; expected one of {', '.join(RMBENCH_DOMAINS)}", file=file,
                             row=n, field="domain")
-        sides = {}
-        for key in ("chosen", "rejected"):
-            value = _get(row, key, file, n)
-            if not isinstance(value, list) or len(value) != 3 or not all(isinstance(v, str) for v in value):
-                raise DataError(f"expected a list of 3 strings, got {value!r:.60}", file=file, row=n, field=key)
-            if not all(v.strip() for v in value):
-                raise DataError("empty response", file=file, row=n, field=key)
-            sides[key] = value
-        rows.append({"id": row.get("id", n), "prompt": _text(row, "prompt", file, n), **sides,
-                     "domain": RMBENCH_DOMAINS[domain], "subdomain": domain})
-    return Loaded(rows)
+        sides = {key: _text_list(row, key, file, n, size=3) for key in ("chosen", "rejected")}
+        prompt = _text(row, "prompt", file, n)
+        key = (domain, prompt, tuple(sides["chosen"]), tuple(sides["rejected"]))
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append({"id": row.get("id", n), "prompt": prompt, **sides, "domain": RMBENCH_DOMAINS[domain],
+                     "subdomain": domain})
+    return Loaded(rows, {"duplicates_skipped": duplicates} if duplicates else {})
 
 
 HHH_SUBSETS = ("harmless", "helpful", "honest", "other")
@@ -382,11 +439,12 @@ def skywork(records: Iterable[Record], options: dict) -> Loaded:
         for file, n, row in records])
 
 
-TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant): ")
+TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):(?: |(?=\n)|$)")  # an empty turn may lack the space
 
 
 def parse_transcript(text: str, file: str, n: int, key: str) -> list[dict]:
-    """``"\\n\\nHuman: … \\n\\nAssistant: …"`` → chat messages (user / assistant)."""
+    """``"\\n\\nHuman: … \\n\\nAssistant: …"`` → chat messages (user / assistant); a turn that ends the text with
+    nothing after its colon is an empty message."""
     parts = TRANSCRIPT_TURN.split(text)
     if len(parts) < 3 or parts[0].strip():
         raise DataError('expected a "\\n\\nHuman: … \\n\\nAssistant: …" transcript', file=file, row=n, field=key)
@@ -395,10 +453,17 @@ def parse_transcript(text: str, file: str, n: int, key: str) -> list[dict]:
 
 
 def hh_rlhf(records: Iterable[Record], options: dict) -> Loaded:
-    """Anthropic/hh-rlhf: ``chosen, rejected`` transcripts; prompt = every turn but the last assistant turn."""
-    return Loaded([{"id": row.get("id", n), **conversation_pair(
-        *(parse_transcript(_text(row, key, file, n), file, n, key) for key in ("chosen", "rejected")), file, n)}
-        for file, n, row in records])
+    """Anthropic/hh-rlhf (``<subset>/test.jsonl.gz``): ``chosen, rejected`` transcripts; prompt = every turn but the
+    last assistant turn. A row whose last assistant turn is empty on either side (4 of the 2,312 rows of
+    harmless-base test) cannot be compared: it is skipped and counted as ``empty_response_skipped``."""
+    rows, empty = [], 0
+    for file, n, row in records:
+        sides = [parse_transcript(_text(row, key, file, n), file, n, key) for key in ("chosen", "rejected")]
+        if any(side[-1]["role"] == "assistant" and not side[-1]["content"] for side in sides):
+            empty += 1
+            continue
+        rows.append({"id": row.get("id", n), **conversation_pair(*sides, file, n)})
+    return Loaded(rows, {"empty_response_skipped": empty})
 
 
 def generic(records: Iterable[Record], options: dict) -> Loaded:
@@ -429,3 +494,5 @@ for _fmt in (
     Format("generic", generic, "pairs", options=("prompt", "chosen", "rejected", "id")),
 ):
     register(_fmt)
+
+from harness.data import benchmarks  # noqa: E402,F401  (registers rewardbench2, rmb and judgebench)

@@ -1,25 +1,57 @@
 """Reading row files (JSONL) into the canonical schema, with errors that name the file, row and field."""
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import re
+import zlib
 from pathlib import Path
 from typing import Iterator
 
 from harness.errors import DataError
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)  # not gzip; cut short; corrupt stream
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file-name component: runs of characters other than letters, digits, ``.``, ``_`` and
+    ``-`` become ``_`` (no separators, no ``..`` path); never empty."""
+    return _UNSAFE.sub("_", text).strip("._") or "data"
+
+
+def open_data(path: Path):
+    """A binary handle on ``path``, decompressed on the fly when its name ends in ``.gz``."""
+    try:
+        return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+    except OSError as e:
+        raise DataError(f"cannot open: {e.strerror}", file=str(path)) from e
+
+
+def read_data_bytes(path: Path) -> bytes:
+    """The whole content of ``path``, gunzipped when its name ends in ``.gz``."""
+    with open_data(path) as handle:
+        try:
+            return handle.read()
+        except GZIP_ERRORS as e:
+            raise DataError(f"cannot read gzip: {e}", file=str(path)) from e
+
+
+def _lines(handle, path: Path) -> Iterator[bytes]:
+    try:
+        yield from handle
+    except GZIP_ERRORS as e:
+        raise DataError(f"cannot read gzip: {e}", file=str(path)) from e
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line_number, row)`` for each non-blank line; malformed JSON or a non-object row is a ``DataError``."""
+    """Yield ``(line_number, row)`` for each non-blank line (``.jsonl`` or ``.jsonl.gz``); malformed JSON or a
+    non-object row is a ``DataError``."""
     path = Path(path)
-    try:
-        handle = path.open("rb")
-    except OSError as e:
-        raise DataError(f"cannot open: {e.strerror}", file=str(path)) from e
-    with handle:
-        for number, raw in enumerate(handle, start=1):
+    with open_data(path) as handle:
+        for number, raw in enumerate(_lines(handle, path), start=1):
             if not raw.strip():
                 continue
             try:

@@ -22,6 +22,7 @@ DATASET = "diagnostics"
 @suites.register
 class Diagnostics(suites.Suite):
     name = "diagnostics"
+    version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "Hidden-state norm and effective rank (train vs eval), reward separation, ECE of σ(Δ) (10 bins)."
 
     def __init__(self, pairs: int = 256, bins: int = 10):

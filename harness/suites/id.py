@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from harness import suites
 from harness.data import world_splits
-from harness.data.io import read_pairs
+from harness.data.formats import source_stem
+from harness.data.io import read_pairs, safe_name
 from harness.errors import ConfigError
 from harness.metrics import pairwise_accuracy
 from harness.scoring import score_pair_rows
 
-GROUP_FIELDS = ("subset", "domain")  # copied into predictions, so per-group metrics can be read off them
+COPIED_FIELDS = ("subset", "domain", "category", "label")  # copied into predictions: per-group metrics read them
 
 
 def pair_metrics(suite: suites.Suite, ctx, rows: list[dict], dataset: str, split: str) -> suites.SuiteResult:
@@ -17,7 +18,7 @@ def pair_metrics(suite: suites.Suite, ctx, rows: list[dict], dataset: str, split
     accuracy, ties = pairwise_accuracy(chosen, rejected)
     skipped = set(identical)
     kept = [(i, row) for i, row in enumerate(rows) if i not in skipped]
-    predictions = [{"id": row.get("id", i), **{k: row[k] for k in GROUP_FIELDS if k in row},
+    predictions = [{"id": row.get("id", i), **{k: row[k] for k in COPIED_FIELDS if k in row},
                     "score_chosen": c, "score_rejected": r, "correct": c > r}
                    for (i, row), c, r in zip(kept, chosen.tolist(), rejected.tolist())]
     return suites.SuiteResult(
@@ -28,9 +29,13 @@ def pair_metrics(suite: suites.Suite, ctx, rows: list[dict], dataset: str, split
 
 
 def in_distribution_rows(ctx) -> tuple[list[dict], str]:
-    """The in-distribution pairs: ``--data`` when given, else the world's ``id`` split."""
+    """The in-distribution pairs and their dataset name: ``--data`` (named by its file stem as a safe file name, so
+    predictions land in ``predictions/id/<name>-id.jsonl`` of the run, never beside the data), else the world's
+    ``id`` split."""
     if ctx.data:
-        return read_pairs(ctx.data), ctx.data
+        if len(ctx.data) > 1:
+            raise ConfigError(f"the id suite scores one pairs file, got --data {len(ctx.data)} times")
+        return read_pairs(ctx.data[0]), safe_name(source_stem(ctx.data[0]))
     if ctx.config.data.train != "world":
         raise ConfigError("the id suite needs --data PATH (held-out pairs) when training data is not the world")
     return world_splits(ctx.config.data.world)["id"], "world"
@@ -39,6 +44,7 @@ def in_distribution_rows(ctx) -> tuple[list[dict], str]:
 @suites.register
 class InDistribution(suites.Suite):
     name = "id"
+    version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "Strict pairwise accuracy (ties wrong) on in-distribution held-out pairs."
 
     def run(self, ctx) -> suites.SuiteResult:

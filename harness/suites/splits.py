@@ -14,6 +14,7 @@ OOD_SPLITS = ("prompt_ood", "response_ood", "mutual_ood")
 @suites.register
 class GeneralisationSplits(suites.Suite):
     name = "splits"
+    version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "In-domain accuracy + prompt/response/mutual-OOD Kendall tau-b against the gold reward."
 
     def run(self, ctx) -> suites.SuiteResult:

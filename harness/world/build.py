@@ -4,11 +4,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.atomic import write_text_atomic
+from harness.results import write_jsonl_atomic
 from harness.world.config import WorldConfig
 from harness.world.facts import fact_sheet, fact_table
 from harness.world.families import Family, Task, families, pick
@@ -186,13 +187,6 @@ def generate(cfg: WorldConfig) -> World:
     return World(cfg, splits)
 
 
-def _atomic_write(path: Path, chunks) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(chunks)
-    os.replace(tmp, path)
-
-
 def write(world: World, out_dir) -> list[Path]:
     """Write ``<split>.jsonl`` for each split and ``world.json``; atomic per file, byte-identical per seed."""
     out = Path(out_dir)
@@ -200,10 +194,10 @@ def write(world: World, out_dir) -> list[Path]:
     paths = []
     for name in SPLITS:
         path = out / f"{name}.jsonl"
-        _atomic_write(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in world.splits[name]))
+        write_jsonl_atomic(path, world.splits[name])
         paths.append(path)
     path = out / "world.json"
-    _atomic_write(path, [json.dumps(world.metadata(), ensure_ascii=False, indent=2) + "\n"])
+    write_text_atomic(path, [json.dumps(world.metadata(), ensure_ascii=False, indent=2) + "\n"])
     return paths + [path]
 
 

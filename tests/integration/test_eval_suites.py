@@ -82,3 +82,30 @@ def test_model_path_and_batch_size_invariance(run):
     one, sixteen = (score_sequences(model, seqs, model.tokenizer.pad_token_id, b, show_progress=False) for b in (1, 16))
     assert (one - sixteen).abs().max() < 1e-5
     assert pairwise_accuracy(one[:24], one[24:])[0] == pairwise_accuracy(sixteen[:24], sixteen[24:])[0]
+
+
+def test_ood_on_rewardbench2_rmb_and_judgebench_in_one_table(run):
+    root, db, run_dir = run
+    fixtures = "tests/fixtures"
+    data = (f"rewardbench2:{fixtures}/rewardbench2,rmb:{fixtures}/rmb/RMB_dataset,"
+            f"judgebench:{fixtures}/judgebench/data/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl")
+    printed = run_cli("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--data", data)
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.count(run_dir.name) == 1  # one table, titled by the run id
+    metrics = invoke("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--json", "--data", data)
+    assert {("rewardbench2-rewardbench2", "overall", "score"), ("rmb-RMB_dataset", "pairwise", "accuracy"),
+            ("rmb-RMB_dataset", "bon", "accuracy"),
+            ("judgebench-dataset_judgebench_response_model_gpt-4o-2024-05-13", "all", "accuracy_official")
+            } <= keys(metrics)
+    assert {m["suite_version"] for m in metrics if m["suite"] == "ood"} == {"2"}
+    assert (run_dir / "predictions" / "ood" / "rewardbench2-rewardbench2-all.jsonl").exists()
+
+
+def test_id_predictions_go_into_the_run_not_beside_the_data(run, tmp_path):
+    root, db, run_dir = run
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"}\n')
+    metrics = invoke("eval", "--run", run_dir, "--suite", "id", "--db", db, "--json", "--data", data.resolve())
+    assert ("pairs", "id", "accuracy") in keys(metrics)
+    assert (run_dir / "predictions" / "id" / "pairs-id.jsonl").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.jsonl"]

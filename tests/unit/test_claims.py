@@ -166,3 +166,23 @@ def test_claims_render_in_every_format(engine):
     assert [r["verdict"] for r in records] == [HOLDS, FAILS, INCONCLUSIVE, HOLDS]
     assert render(table, "csv").splitlines()[0].startswith("paper,claim,method,baseline,measure,diff,se,test,df,t_crit,p_value")
     assert render(table, "table").row_count == 4
+
+
+def test_a_claim_with_a_preferred_column_is_judged_on_it_when_both_sides_have_it(engine):
+    preferred = Claim("Hand et al.", "new beats old on the score", "new", "old",
+                      Column("clear_loss", "clear_loss", "hand", split="test"),
+                      Column("clear_win", "clear_win", "hand", split="test"))
+    (on_preferred,) = judgements(engine, preferred)
+    assert (on_preferred.verdict, on_preferred.measure) == (HOLDS, "clear_win")
+    only_one_side = Claim("Hand et al.", "solo beats solo_base", "solo", "solo_base",
+                          Column("one_seed_stderr", "one_seed_stderr", "hand", split="test"),
+                          Column("clear_win", "clear_win", "hand", split="test"))  # solo has no clear_win rows
+    (fallback,) = judgements(engine, only_one_side)
+    assert (fallback.verdict, fallback.measure) == (HOLDS, "one_seed_stderr")
+
+
+def test_the_rewardbench_claim_prefers_rewardbench2():
+    (rb_claim,) = [c for c in CLAIMS if c.text == "APLOT beats BT on the RewardBench score"]
+    assert (rb_claim.column.title, rb_claim.prefer.title) == ("RB Score", "RB2 Score")
+    assert rb_claim.prefer.matches({"metric": "score", "suite": "ood", "split": "overall",
+                                    "dataset": "rewardbench2-test-00000-of-00001"})

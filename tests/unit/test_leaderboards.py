@@ -282,6 +282,37 @@ def test_main_layout_columns_and_cells(paper_engine):
     assert aplot.cells[6].mean == pytest.approx(0.75)
 
 
+def test_main_layout_adds_rewardbench2_and_rmb_columns_when_recorded(engine):
+    from leaderboards import table
+
+    for method, base in (("bt", 0.5), ("aplot", 0.6)):
+        rows = [("ood", "rewardbench-filtered", "overall", "score", base),
+                ("ood", "rewardbench-filtered", "all", "accuracy", 0.0),
+                ("ood", "rewardbench2-rb2", "Ties", "score", base - 0.1),
+                ("ood", "rewardbench2-rb2", "Ties", "ref_accuracy", 0.0),
+                ("ood", "rewardbench2-rb2", "overall", "score", base - 0.2),
+                ("ood", "rmb-RMB_dataset", "pairwise", "accuracy", base + 0.1),
+                ("ood", "rmb-RMB_dataset", "bon", "accuracy", base + 0.2),
+                ("ood", "rmb-RMB_dataset", "Pairwise_set/Harmlessness/S1", "accuracy", 0.0),
+                ("ood", "judgebench-x", "all", "accuracy", base), ("ood", "judgebench-x", "coding", "accuracy", 0.0)]
+        record(layout_result(method, 0, rows, {"gamma": 0.5}), engine)
+    t = table(engine, "main")
+    assert [c.title for c in t.columns] == [
+        "ID acc", "judgebench-x", "rmb-RMB_dataset pairwise", "rmb-RMB_dataset BoN", "RB Chat", "RB Chat-Hard",
+        "RB Safety", "RB Reasoning", "RB Score", "RB2 Factuality", "RB2 Precise IF", "RB2 Math", "RB2 Safety",
+        "RB2 Focus", "RB2 Ties", "RB2 Score"]
+    bt = {c.title: cell and cell.mean for c, cell in zip(t.columns, t.rows[1].cells)}
+    assert bt["RB Score"] == 0.5 and bt["RB2 Ties"] == pytest.approx(0.4) and bt["RB2 Score"] == pytest.approx(0.3)
+    assert bt["rmb-RMB_dataset BoN"] == pytest.approx(0.7) and bt["judgebench-x"] == 0.5
+    # "OOD acc" leaves RewardBench out also when it is named after its file (rewardbench-<stem>)
+    from leaderboards.tables import OOD_ACCURACY
+
+    def fact(dataset):
+        return {"metric": "accuracy", "suite": "ood", "split": "all", "dataset": dataset}
+
+    assert not OOD_ACCURACY.matches(fact("rewardbench-filtered")) and OOD_ACCURACY.matches(fact("judgebench-x"))
+
+
 def test_noise_and_splits_layouts(paper_engine):
     from leaderboards import table
 

@@ -127,3 +127,14 @@ def test_overoptimisation_layout_and_figure(recorded):
     assert len(t.columns) == 12 and len(t.rows) == 1
     html = build_report(engine, runs)
     assert 'id="overopt-plot"' in html and "No best-of-N or RL curves" not in html
+
+
+def test_main_table_of_the_report_carries_rewardbench2(recorded):
+    engine, runs = recorded
+    result = make_result("bt", seed=9, run_id="rb2-run")
+    result["metrics"] = [{"suite": "ood", "suite_version": "2", "dataset": "rewardbench2", "split": split,
+                          "metric": "score", "value": 0.6, "stderr": None, "n": 10, "higher_is_better": True}
+                         for split in ("Ties", "overall")]
+    record(result, engine)
+    html = build_report(engine, runs)
+    assert "<th class=\"r\">RB2 Ties</th>" in html and "<th class=\"r\">RB2 Score</th>" in html

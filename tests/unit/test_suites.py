@@ -4,10 +4,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
-from harness import suites
-from harness.config import RunConfig
 from harness.metrics import (Estimate, combine_estimates, effective_rank, expected_calibration_error,
                              pair_calibration_error, rewardbench_scores, rmbench_accuracies)
 
@@ -58,28 +55,6 @@ def test_effective_rank_by_hand():
     # singular values 3 and 1: p = (0.75, 0.25)
     assert effective_rank(np.diag([3.0, 1.0])) == pytest.approx(math.exp(-(0.75 * math.log(0.75) +
                                                                           0.25 * math.log(0.25))))
-
-
-@pytest.fixture
-def length_scored(monkeypatch):
-    """Stand-in scorer: reward = response length in characters."""
-    import harness.suites.id as id_suite
-    import harness.suites.style as style_suite
-
-    def pairs(ctx, rows, description):
-        return ([], torch.tensor([float(len(r["chosen"])) for r in rows]),
-                torch.tensor([float(len(r["rejected"])) for r in rows]))
-
-    monkeypatch.setattr(id_suite, "score_pair_rows", pairs)
-    monkeypatch.setattr(style_suite, "score_response_lists",
-                        lambda ctx, prompts, responses, d: [[float(len(y)) for y in ys] for ys in responses])
-
-    def run(suite: str, data: str | None = None):
-        ctx = suites.EvalContext(None, None, None, RunConfig(), data=data, show_progress=False)
-        rows = suites.get(suite)().run(ctx).metrics
-        return {(m.dataset, m.split, m.metric): m.value for m in rows}
-
-    return run
 
 
 def test_ood_rewardbench_and_rmbench_official_scores(length_scored):

@@ -1,0 +1,83 @@
+"""Evaluating a run: ``--set`` routing between suite options and the run config, suite construction, and merging
+each suite's metric rows and predictions into the run's ``result.json``."""
+from __future__ import annotations
+
+import inspect
+import time
+from pathlib import Path
+
+import methods
+from harness import config as config_mod
+from harness import suites
+from harness.config import RunConfig
+from harness.errors import ConfigError, RmbenchError
+from harness.records import record
+from harness.results import merge_metrics, write_jsonl_atomic
+from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
+
+
+def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[str] | None = None,
+             db: str | None = None, batch_size: int | None = None, show_progress: bool = True, model=None, method=None,
+             overrides: list[str] = ()) -> dict:
+    """Run suites on a finished run's checkpoint; predictions and metric rows are merged into its result.
+
+    ``overrides`` are ``--set key=value`` strings: a key under a suite's name (``noise.rates=0,0.2``) is an option
+    of that suite (a keyword of its constructor), any other key changes the run config the suites see (e.g.
+    ``train.max_steps=5`` for the runs the noise suite trains). A suite whose constructor takes ``runs_dir`` or
+    ``db`` gets the directory holding this run and this database. ``data`` is one ``--data`` value or a list of
+    them (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
+    """
+    from harness.data.encode import Encoder
+    from harness.models import load_checkpoint
+
+    run_dir = Path(run_dir)
+    result = RunResult.read(run_dir)
+    if result is None:
+        raise RmbenchError(f"{run_dir} has no {RESULT_FILE}: train it first (or resume it)")
+    options, cfg_overrides = split_overrides(list(overrides))
+    cfg = load_run_config(run_dir)
+    if cfg_overrides:
+        cfg = config_mod.from_dict(RunConfig, config_mod.deep_merge(config_mod.to_dict(cfg), cfg_overrides))
+    suite_options = {name: options.pop(name, {}) for name in suite_names}
+    instances = [make_suite(suites.get(name), suite_options[name], run_dir.parent, db) for name in suite_names]
+    if options:
+        raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
+    model = model or load_checkpoint(result.model_path or run_dir / CHECKPOINT_DIR)
+    method = method or methods.get(cfg.method)(**cfg.method_config)
+    ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg,
+                             batch_size or cfg.train.eval_batch_size, show_progress,
+                             (data,) if isinstance(data, str) else tuple(data or ()), run_dir)
+    for suite in instances:
+        started = time.perf_counter()
+        outcome = suite.run(ctx)
+        for name, rows in outcome.predictions.items():
+            write_jsonl_atomic(predictions_path(run_dir, suite.name, name), rows)
+        result = RunResult.read(run_dir)  # a suite may itself have evaluated this run (noise at rate 0)
+        result.metrics = merge_metrics(result.metrics, [m.to_json() for m in outcome.metrics])
+        result.wall_times[f"eval_{suite.name}_s"] = round(time.perf_counter() - started, 3)
+        result.suite_options = {**(result.suite_options or {}), suite.name: suite_options[suite.name]}  # --set
+        result.write(run_dir)
+    record(result.to_json(), db)
+    return result.to_json()
+
+
+def split_overrides(overrides: list[str]) -> tuple[dict[str, dict], dict]:
+    """``--set`` pairs → ({suite: {option: value}}, nested run-config overrides)."""
+    parsed = config_mod.parse_overrides(overrides)
+    options = {k: v for k, v in parsed.items() if k in suites.names()}
+    for name, value in options.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"--set {name}=…: use {name}.OPTION=VALUE")
+    return options, {k: v for k, v in parsed.items() if k not in options}
+
+
+def make_suite(cls: type[suites.Suite], options: dict, runs_dir: Path, db: str | None) -> suites.Suite:
+    """An instance of suite ``cls`` with its ``--set`` options, and the runs directory / database if it asks."""
+    params = inspect.signature(cls).parameters
+    context = {k: v for k, v in (("runs_dir", runs_dir), ("db", db)) if k in params}
+    try:
+        return cls(**context, **options)
+    except TypeError as e:
+        allowed = [k for k in params if k not in context]
+        raise ConfigError(f"suite {cls.name!r}: bad options {sorted(options)} ({e}); options: "
+                          f"{', '.join(allowed) or 'none'}") from None

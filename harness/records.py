@@ -1,0 +1,45 @@
+"""The results database seen from the harness: record a run, rebuild from ``runs/``, query, lay out, report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def record(result: dict, db: str | None = None) -> int:
+    from leaderboards import engine_for
+    from leaderboards import record as store_record
+
+    return store_record(result, engine_for(db))
+
+
+def leaderboard(db: str | None = None, **filters) -> list[dict]:
+    from leaderboards import engine_for
+    from leaderboards import leaderboard as query
+
+    return query(engine_for(db), **filters)
+
+
+def results_view(name: str = "flat", db: str | None = None, **filters) -> object:
+    """A view of the results for ``leaderboards.render``: ``flat`` (every metric), a paper layout (``main``,
+    ``noise``, ``splits``, ``bon``) or ``claims``; ``filters`` as for :func:`leaderboard`."""
+    from leaderboards import engine_for, view
+
+    return view(engine_for(db), name, **filters)
+
+
+def rebuild(runs_dir: str | Path = "runs", db: str | None = None) -> int:
+    """Record every ``runs_dir/*/result.json`` into the database (idempotent); returns the number of runs."""
+    from leaderboards import engine_for
+    from leaderboards import rebuild as store_rebuild
+
+    return store_rebuild(runs_dir, engine_for(db))
+
+
+def report(out: str | Path, *, runs_dir: str | Path = "runs", db: str | None = None, **filters) -> Path:
+    """Write the self-contained HTML report (tables, claims, plots) over the results matching ``filters``."""
+    from leaderboards import engine_for
+    from leaderboards.report import build_report
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(build_report(engine_for(db), runs_dir, **filters), encoding="utf-8")
+    return out

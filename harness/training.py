@@ -1,0 +1,105 @@
+"""Training a run: the ensemble member loop, the run directory's config and outcome, then the run's suites."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import methods
+from harness import config as config_mod
+from harness import suites
+from harness.config import RunConfig
+from harness.data import describe
+from harness.errors import RmbenchError
+from harness.evaluation import evaluate
+from harness.results import git_sha, versions, write_json_atomic
+from harness.runs import (CHECKPOINT_DIR, MEMBERS_DIR, OUTCOME_FILE, STATE_DIR, RunResult, now, run_id,
+                          write_run_config)
+
+
+def check_names(cfg: RunConfig) -> None:
+    """Fail on unknown method / method keys / suites before anything is loaded or written."""
+    methods.get(cfg.method)(**cfg.method_config)
+    for name in cfg.suites:
+        suites.get(name)
+
+
+def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = None, resume: bool = False,
+          force: bool = False, show_progress: bool = True) -> dict:
+    """Train ``cfg``, evaluate its suites, write ``result.json`` and record it; returns the result dict.
+
+    A method with ``members`` > 1 (an ensemble) has each member trained in turn in ``members/<k>/`` with seed
+    ``seed·K + k`` (its own initialisation and data order; the same data, validation hold-out and label flips), and
+    the run's checkpoint scores with all of them.
+    """
+    from harness.models import EnsembleRewardModel
+
+    check_names(cfg)
+    run_dir = Path(runs_dir) / run_id(cfg)
+    if force:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    existing = RunResult.read(run_dir)
+    if existing is not None:
+        return existing.to_json()
+    if run_dir.exists() and not resume:
+        raise RmbenchError(f"{run_dir} holds an interrupted run: pass --resume to continue it or --force to restart")
+    started = now()
+    method = methods.get(cfg.method)(**cfg.method_config)
+    k = method.members
+    members = [(cfg, run_dir, None)] if k == 1 else [
+        (dataclasses.replace(cfg, seed=cfg.seed * k + i), run_dir / MEMBERS_DIR / str(i),
+         f"train {cfg.method} member {i + 1}/{k}") for i in range(k)]
+    outcomes, model = [], None
+    for member_cfg, member_dir, label in members:
+        outcome, model = _train_member(cfg, member_cfg, run_dir, member_dir, label, resume, show_progress)
+        outcomes.append(outcome)
+    if not is_main_process():
+        return {}
+    if k > 1:
+        EnsembleRewardModel.save_reference(run_dir / CHECKPOINT_DIR, [d / CHECKPOINT_DIR for _, d, _ in members])
+        model = None  # evaluate() loads the ensemble from its checkpoint
+    RunResult(run_id=run_dir.name, method=cfg.method, method_config=method.config_dict(), preset=cfg.preset,
+              config_hash=config_mod.config_hash(cfg), config=config_mod.to_dict(cfg), backbone=cfg.model.backbone,
+              data=describe(cfg.data), seed=cfg.seed, versions=versions(), git_sha=git_sha(), started_at=started,
+              finished_at=now(), wall_times={"train_s": round(sum(o["wall_s"] for o in outcomes), 3)},
+              train=outcomes[0] if k == 1 else {"members": outcomes}).write(run_dir)
+    return evaluate(run_dir, cfg.suites, db=db, show_progress=show_progress, model=model, method=method)
+
+
+def _train_member(run_cfg: RunConfig, cfg: RunConfig, run_dir: Path, member_dir: Path, label: str | None,
+                  resume: bool, show_progress: bool) -> tuple[dict, object]:
+    """Train one model into ``member_dir`` (the run directory itself unless it is an ensemble member); returns
+    its outcome and the trained model (None when a finished member is reused)."""
+    from harness.trainer import Trainer
+
+    done = member_dir / OUTCOME_FILE
+    if done.exists():
+        return json.loads(done.read_text()), None
+    trainer = Trainer(cfg, member_dir, show_progress=show_progress, data_seed=run_cfg.seed, label=label)
+    data = trainer.prepare_data()  # bad input fails here, before anything is written
+    fresh = not run_dir.exists()
+    if is_main_process():
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_run_config(run_dir, run_cfg)
+        except OSError as e:  # e.g. read-only file system, no permission, a file in the way
+            if fresh:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise RmbenchError(f"cannot write the run directory {run_dir}: {e.strerror or e}") from e
+    try:
+        outcome = trainer.fit(data, resume=resume)
+    except BaseException:
+        resumable = any(run_dir.rglob(STATE_DIR)) or any(run_dir.rglob(OUTCOME_FILE))
+        if fresh and not resumable and is_main_process():
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing resumable: leave nothing half-written
+        raise
+    if is_main_process():
+        write_json_atomic(done, outcome)
+    return outcome, trainer.trained_model()
+
+
+def is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
