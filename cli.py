@@ -45,9 +45,12 @@ def _errors_exit(command):
                     return command(*args, **kwargs)
             return command(*args, **kwargs)
         except RmbenchError as e:
+            from rich.markup import escape
+
             from harness.progress import console
 
-            console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+            # escaped: a message naming an extra (pip install 'rmbench[postgres]') is not Rich markup
+            console.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         finally:
             _json_stdout = None
@@ -122,8 +125,10 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
 @_errors_exit
 def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite name(s); repeat or comma-separate.")],
              run: Annotated[Optional[Path], typer.Option("--run", help="A run directory.")] = None,
-             model: Annotated[Optional[Path], typer.Option("--model", help="A saved checkpoint directory (with "
-                                                           "rmbench_model.json) that is not a run.")] = None,
+             model: Annotated[Optional[str], typer.Option("--model", help="A reward model that is not a run: an "
+                                                          "rmbench checkpoint directory, or a *ForSequenceClassification"
+                                                          " directory or Hub id (trl's RewardTrainer output, a public "
+                                                          "RM).")] = None,
              data: Annotated[Optional[list[str]], typer.Option(
                  "--data", help="FORMAT:PATH_OR_HUB_ID for ood (repeat, or comma-separate: a list splits only before "
                            "a known FORMAT:, so paths may hold commas); a pairs file for id.")
@@ -134,7 +139,7 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              algo: Annotated[Optional[str], typer.Option(help="RL algorithm of the ppo suite: ppo, rloo or grpo "
                                                          "(same as --set ppo.algo=…).")] = None,
              runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
-    """Evaluate a trained run (--run) or a saved checkpoint (--model) on one or more suites."""
+    """Evaluate a trained run (--run) or a reward model (--model) on one or more suites."""
     from harness import api
     from harness.errors import ConfigError
 
@@ -150,6 +155,22 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
     result = (api.evaluate(run, names, **kwargs) if run is not None
               else api.evaluate_model(model, names, runs_dir=runs_dir, **kwargs))
     _report(result, as_json, names)
+
+
+@app.command()
+@_errors_exit
+def export(run: Annotated[Path, typer.Argument(help="A run directory (or an rmbench checkpoint directory).")],
+           out: Annotated[Path, typer.Option("--out", help="Directory to write the transformers checkpoint to.")],
+           as_json: JsonOption = False):
+    """Write a run's reward model as a standard AutoModelForSequenceClassification checkpoint (num_labels=1)."""
+    from harness.export import export as export_model
+
+    info = export_model(run, out)
+    if as_json:
+        return _print_json(info)
+    typer.echo(f"wrote {info['out']} ({info['architecture']}, pad_token_id {info['pad_token_id']}; max |reward "
+               f"difference| to rmbench {info['max_abs_diff']:.2e}); load it with "
+               f"AutoModelForSequenceClassification.from_pretrained({str(info['out'])!r})")
 
 
 def _report(result: dict, as_json: bool, suite_names: list[str] | None = None) -> None:
@@ -222,30 +243,45 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
                                                               "preset's).")] = None,
           config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
           overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override: a.b=value.")] = None,
+          grid: Annotated[Optional[list[str]], typer.Option(
+              "--grid", help="Another grid axis over a config key: key=v1,v2 (repeat for more axes).")] = None,
+          executor: Annotated[str, typer.Option(help="local (one job after another here) or ray (one task per "
+                                                "job on a Ray cluster; pip install 'rmbench[ray]').")] = "local",
+          address: Annotated[Optional[str], typer.Option(
+              "--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster).")] = None,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
-    """Resumable grid over methods × seeds: skips recorded results, keeps going past failures (exit 1 if any)."""
+    """Resumable grid over methods × seeds (× --grid axes): skips recorded results, keeps going past failures
+    (exit 1 if any)."""
     from harness import api
+    from harness.errors import ConfigError
 
+    if address and executor != "ray":
+        raise ConfigError("--address is the Ray cluster's: add --executor ray")
     split_names = lambda text: [x.strip() for x in (text or "").split(",") if x.strip()]  # noqa: E731
     jobs = api.sweep(split_names(method_names), seeds, preset=preset, suite_names=split_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
-                     show_progress=not as_json)
-    _print_json(jobs) if as_json else _print_sweep(jobs, api.sweep_tally(jobs))
+                     show_progress=not as_json, grid=grid or [], executor=executor, address=address)
+    _print_json(jobs) if as_json else _print_sweep(jobs)
     if any(job["status"] == "failed" for job in jobs):
         raise typer.Exit(1)
 
 
-def _print_sweep(jobs: list[dict], tally: str) -> None:
-    """The jobs as a table, then each failure with its error on stderr."""
+def _print_sweep(jobs: list[dict]) -> None:
+    """The jobs as a table (a column per --grid axis), then each failure with its error on stderr."""
     from rich.table import Table
 
-    table = Table("method", "seed", "run", "status", title=f"sweep: {tally}")
+    from harness.api import sweep_tally
+
+    axes = list(jobs[0].get("grid", {})) if jobs else []
+    table = Table("method", "seed", *axes, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
     for job in jobs:
-        table.add_row(job["method"], str(job["seed"]), job["run_id"] or "—", job["status"])
+        table.add_row(job["method"], str(job["seed"]), *(str(job["grid"][a]) for a in axes), job["run_id"] or "—",
+                      job["status"])
     _print(table)
     for job in jobs:
         if job["status"] == "failed":
-            typer.echo(f"FAILED {job['method']} seed {job['seed']}: {job['error']}", err=True)
+            where = " ".join([f"seed {job['seed']}", *(f"{k}={v}" for k, v in job.get("grid", {}).items())])
+            typer.echo(f"FAILED {job['method']} {where}: {job['error']}", err=True)
 
 
 @app.command()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import methods
 from harness import config as config_mod
-from harness import suites
+from harness import suites, trackers
 from harness.config import RunConfig
 from harness.errors import ConfigError, RmbenchError
-from harness.records import record
+from harness.records import check_store, record
 from harness.results import merge_metrics, write_jsonl_atomic
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
 
@@ -27,13 +27,14 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     ``db`` gets the directory holding this run and this database. ``data`` is one ``--data`` value or a list of
     them (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
     """
-    from harness.data.encode import Encoder
-    from harness.models import load_checkpoint
+    from harness.data.encode import Encoder, chat_template_sha256
+    from harness.external import load_reward_model
 
     run_dir = Path(run_dir)
     result = RunResult.read(run_dir)
     if result is None:
         raise RmbenchError(f"{run_dir} has no {RESULT_FILE}: train it first (or resume it)")
+    check_store(db)
     options, cfg_overrides = split_overrides(list(overrides))
     cfg = load_run_config(run_dir)
     if cfg_overrides:
@@ -42,7 +43,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     instances = [make_suite(suites.get(name), suite_options[name], run_dir.parent, db) for name in suite_names]
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
-    model = model or load_checkpoint(result.model_path or run_dir / CHECKPOINT_DIR)
+    model = model or load_reward_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg.model,
+                                       cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg,
                              batch_size or cfg.train.eval_batch_size, show_progress,
@@ -56,8 +58,11 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
         result.metrics = merge_metrics(result.metrics, [m.to_json() for m in outcome.metrics])
         result.wall_times[f"eval_{suite.name}_s"] = round(time.perf_counter() - started, 3)
         result.suite_options = {**(result.suite_options or {}), suite.name: suite_options[suite.name]}  # --set
+        result.chat_template_sha256 = chat_template_sha256(model.tokenizer)  # None: the plain layout
         result.write(run_dir)
-    record(result.to_json(), db)
+    with trackers.session(cfg.train.report_to, run_dir, config_mod.to_dict(cfg)):
+        trackers.log_metric_rows(result.metrics, (result.train or {}).get("steps"))
+    record(result.to_json(), db, saved=run_dir / RESULT_FILE)
     return result.to_json()
 
 

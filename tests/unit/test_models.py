@@ -82,7 +82,7 @@ def test_lora_trains_only_adapters_and_head():
     model = build(lora=LoraSettings(r=4))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
-    assert {n for n in trainable if n.startswith("head.")} == {"head.0.weight", "head.0.bias"}
+    assert {n for n in trainable if n.startswith("head.")} == {"head.0.weight"}  # no bias: a seq-cls head
 
 
 def test_head_init_is_seeded():
@@ -116,6 +116,17 @@ def test_encoder_with_lm_head_is_a_clear_error():
         build(backbone="minilm", need_lm_head=True)
 
 
+def test_a_policy_loads_like_a_reward_model_backbone():
+    from harness.rl.policy import load_policy
+
+    with pytest.raises(ConfigError, match="a policy needs a causal LM backbone; minilm is an encoder"):
+        load_policy("minilm")
+    policy, tokenizer = load_policy("tiny-micro")
+    reward_model = build(need_lm_head=True)
+    assert tokenizer.padding_side == "left" and tokenizer.pad_token == reward_model.tokenizer.pad_token
+    assert not policy.training and policy.state_dict().keys() == reward_model.backbone.state_dict().keys()
+
+
 def test_unknown_backbone_and_head_are_config_errors(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # the env var is read at import
     with pytest.raises(ConfigError, match="no-such-org/no-such-model"):
@@ -124,3 +135,17 @@ def test_unknown_backbone_and_head_are_config_errors(tmp_path, monkeypatch):
         build(head="mpl")
     with pytest.raises(ConfigError, match="not an rmbench reward-model checkpoint"):
         RewardModel.load(tmp_path)
+
+
+def test_a_checkpoint_with_the_old_mlp_layer_order_loads_to_the_same_rewards(tmp_path):
+    """Checkpoints written when the mlp head was Linear, ReLU, Dropout, Linear keep their rewards."""
+    from safetensors.torch import load_file, save_file
+
+    model = build(head="mlp")
+    perturb(model)
+    model.save(tmp_path / "ckpt")
+    head = load_file(tmp_path / "ckpt" / "head.safetensors")
+    save_file({k.replace("1.", "0.", 1) if k.startswith("1.") else k: v for k, v in head.items()},
+              tmp_path / "ckpt" / "head.safetensors")
+    loaded = RewardModel.load(tmp_path / "ckpt").eval()
+    torch.testing.assert_close(rewards(loaded), rewards(model.eval()), atol=1e-6, rtol=0)
