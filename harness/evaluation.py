@@ -1,8 +1,7 @@
-"""Evaluating a run: ``--set`` routing between suite options and the run config, suite construction, and merging
-each suite's metric rows and predictions into the run's ``result.json``."""
+"""Evaluating a run: ``--set`` routing between suite options and the run config, suite construction, the suites'
+requirements, their context, and merging each suite's metric rows and predictions into the run's ``result.json``."""
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 
@@ -13,7 +12,13 @@ from harness.config import RunConfig
 from harness.errors import ConfigError, RmbenchError
 from harness.records import record
 from harness.results import merge_metrics, write_jsonl_atomic
-from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
+from harness.runs import (
+    CHECKPOINT_DIR,
+    RESULT_FILE,
+    RunResult,
+    load_run_config,
+    predictions_path,
+)
 
 
 def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = None, db: str | None = None,
@@ -22,9 +27,10 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     """Run suites on a finished run's checkpoint; predictions and metric rows are merged into its result.
 
     ``overrides`` are ``--set key=value`` strings: a key under a suite's name (``noise.rates=0,0.2``) is an option
-    of that suite (a keyword of its constructor), any other key changes the run config the suites see (e.g.
-    ``train.max_steps=5`` for the runs the noise suite trains). A suite whose constructor takes ``runs_dir`` or
-    ``db`` gets the directory holding this run and this database.
+    of that suite (a field of its ``Options``), any other key changes the run config the suites see (e.g.
+    ``train.max_steps=5`` for the runs the noise suite trains). Every suite's options and requirements are checked
+    before anything is loaded. The runs a suite trains or evaluates through its context live beside this one (the
+    same runs directory) and are recorded in the same database.
     """
     from harness.data.encode import Encoder
     from harness.models import load_checkpoint
@@ -38,13 +44,16 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     if cfg_overrides:
         cfg = config_mod.from_dict(RunConfig, config_mod.deep_merge(config_mod.to_dict(cfg), cfg_overrides))
     suite_options = {name: options.pop(name, {}) for name in suite_names}
-    instances = [make_suite(suites.get(name), suite_options[name], run_dir.parent, db) for name in suite_names]
+    instances = [suites.get(name)(**suite_options[name]) for name in suite_names]
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
+    check_requirements(cfg, suite_names)
     model = model or load_checkpoint(result.model_path or run_dir / CHECKPOINT_DIR)
     method = method or methods.get(cfg.method)(**cfg.method_config)
-    ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg,
-                             batch_size or cfg.train.eval_batch_size, show_progress, data, run_dir)
+    batch_size = batch_size or cfg.train.eval_batch_size
+    ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
+                             show_progress, data, run_dir,
+                             *_run_callables(run_dir.parent, db=db, batch_size=batch_size, show_progress=show_progress))
     for suite in instances:
         started = time.perf_counter()
         outcome = suite.run(ctx)
@@ -69,13 +78,26 @@ def split_overrides(overrides: list[str]) -> tuple[dict[str, dict], dict]:
     return options, {k: v for k, v in parsed.items() if k not in options}
 
 
-def make_suite(cls: type[suites.Suite], options: dict, runs_dir: Path, db: str | None) -> suites.Suite:
-    """An instance of suite ``cls`` with its ``--set`` options, and the runs directory / database if it asks."""
-    params = inspect.signature(cls).parameters
-    context = {k: v for k, v in (("runs_dir", runs_dir), ("db", db)) if k in params}
-    try:
-        return cls(**context, **options)
-    except TypeError as e:
-        allowed = [k for k in params if k not in context]
-        raise ConfigError(f"suite {cls.name!r}: bad options {sorted(options)} ({e}); options: "
-                          f"{', '.join(allowed) or 'none'}") from None
+def check_requirements(cfg: RunConfig, suite_names: list[str]) -> None:
+    """Fail when a suite's ``requires`` (:data:`harness.suites.REQUIREMENTS`) is not met by the run ``cfg``."""
+    for name in suite_names:
+        for requirement in sorted(suites.get(name).requires):
+            if missing := suites.REQUIREMENTS[requirement](cfg):
+                raise ConfigError(f"the {name} suite needs {missing}")
+
+
+def _run_callables(runs_dir: Path, db: str | None, batch_size: int, show_progress: bool):
+    """The context's ``train_variant`` and ``evaluate_run`` (:class:`harness.suites.EvalContext`) for runs in
+    ``runs_dir``, recorded in ``db``."""
+
+    def train_variant(cfg: RunConfig) -> RunResult:
+        # a local import: harness.training imports this module to evaluate its suites
+        from harness.training import train
+
+        return RunResult.from_json(train(cfg, runs_dir=runs_dir, db=db, show_progress=show_progress))
+
+    def evaluate_run(run_id: str, suite_names: list[str]) -> RunResult:
+        return RunResult.from_json(evaluate(runs_dir / run_id, suite_names, db=db, batch_size=batch_size,
+                                            show_progress=show_progress))
+
+    return train_variant, evaluate_run

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
 from leaderboards.tables import ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, REWARDBENCH_COLUMNS, \
-    SPLITS_COLUMNS, Column, Experiment, experiments, noise_split
+    SPLITS_COLUMNS, Column, Experiment, experiments
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
 

@@ -21,10 +21,12 @@ from typing import Any
 import jinja2
 from sqlalchemy import Engine
 
+from harness.metric_keys import bon_n, noise_rate
+from harness.rl.bon import kl_bon
 from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, claims_table
 from leaderboards.queries import facts, leaderboard
 from leaderboards.render import Grid, flat_grid
-from leaderboards.tables import LAYOUTS, PaperTable, bon_kl, bon_n, experiments, noise_rate, table
+from leaderboards.tables import LAYOUTS, PaperTable, experiments, table
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +236,7 @@ def _line_plot(t: PaperTable, x_of: Callable[[Any], float], xlabel: str, ylabel:
 def _bon_plot(t: PaperTable) -> tuple[str | None, str]:
     if not t.rows:
         return None, "No best-of-N results (suite 'bon', metric 'gold_score@n=K')."
-    return (_line_plot(t, lambda col: bon_kl(bon_n(col.metric)), "KL(best-of-n ‖ base) = log n − (n−1)/n",
+    return (_line_plot(t, lambda col: kl_bon(bon_n(col.metric)), "KL(best-of-n ‖ base) = log n − (n−1)/n",
                        "expected gold score"), "Error bars: std over seeds.")
 
 

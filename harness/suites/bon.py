@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from harness import suites
-from harness.config import from_dict
 from harness.errors import ConfigError
+from harness.metric_keys import bon_metric
 from harness.metrics import Estimate, mean_estimate
 
 DATASET = "world"
@@ -53,9 +53,12 @@ class BestOfN(suites.Suite):
     version = "1"
     summary = ("Best-of-N against the RM: expected gold (world judge) and proxy score of the proxy-argmax of n "
                "policy samples, n = 1..n_max, vs KL_BoN (unbiased estimator over a pool; needs the world).")
+    requires = frozenset({"world"})
+    Options = Options
 
     def __init__(self, **options):
-        opts = from_dict(Options, options, "bon")
+        super().__init__(**options)
+        opts = self.options
         if opts.n_max < 1 or opts.n_max & (opts.n_max - 1):
             raise ConfigError(f"bon.n_max: expected a power of 2 (1, 2, 4, …), got {opts.n_max!r}")
         if opts.n_prompts < 1 or opts.max_new_tokens < 1:
@@ -75,9 +78,6 @@ class BestOfN(suites.Suite):
         from harness.world import tasks
         from harness.world.judge import echoes, judge
 
-        if ctx.config.data.train != "world":
-            raise ConfigError(f"the bon suite needs a run trained on the world (data.train: world), not "
-                              f"{ctx.config.data.train!r}: its gold reward exists only there")
         world_tasks = tasks(ctx.config.data.world.seed, self.n_prompts, heldout_templates=self.heldout_templates)
         prompts = [t.prompt for t in world_tasks]
         responses = self._sample(ctx, prompts)
@@ -115,10 +115,11 @@ class BestOfN(suites.Suite):
         split, n_prompts = self.split, len(world_tasks)
         rows = []
         for n in pool_sizes(self.n_max):
-            rows += [self.row(DATASET, split, f"gold_score@n={n}", best_of_n_over_prompts(proxy, gold, n)),
-                     self.row(DATASET, split, f"proxy_score@n={n}", best_of_n_over_prompts(proxy, proxy, n)),
-                     self.row(DATASET, split, f"oracle_gold_score@n={n}", best_of_n_over_prompts(gold, gold, n)),
-                     self.row(DATASET, split, f"kl_bon@n={n}", Estimate(kl_bon(n), None, n_prompts),
+            rows += [self.row(DATASET, split, bon_metric("gold_score", n), best_of_n_over_prompts(proxy, gold, n)),
+                     self.row(DATASET, split, bon_metric("proxy_score", n), best_of_n_over_prompts(proxy, proxy, n)),
+                     self.row(DATASET, split, bon_metric("oracle_gold_score", n),
+                              best_of_n_over_prompts(gold, gold, n)),
+                     self.row(DATASET, split, bon_metric("kl_bon", n), Estimate(kl_bon(n), None, n_prompts),
                               higher_is_better=False)]
         for metric, unsafe, outcome, higher in POOL_SHARES:
             shares = [sum(j.outcome == outcome for j in js) / len(js)

@@ -34,7 +34,7 @@ def in_distribution_rows(ctx) -> tuple[list[dict], str]:
     ``id`` split."""
     if ctx.data:
         return read_pairs(ctx.data), safe_name(source_stem(ctx.data))
-    if ctx.config.data.train != "world":
+    if not ctx.on_world:
         raise ConfigError("the id suite needs --data PATH (held-out pairs) when training data is not the world")
     return world_splits(ctx.config.data.world)["id"], "world"
 

@@ -8,11 +8,13 @@ gain without a gold gain is over-optimisation. Per-step proxy reward, gold rewar
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 
 from harness import suites
-from harness.config import from_dict
 from harness.errors import ConfigError
+from harness.metric_keys import rl_change, rl_metric, rl_split
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
 from harness.rl.trl_algos import ALGOS as TRL_ALGOS
@@ -25,18 +27,29 @@ DEFAULT_LM_EVAL = ("rmbench_world_qa",)
 class Downstream(suites.Suite):
     name = "ppo"
     summary = "RL (PPO / RLOO / GRPO) against the RM: gold and proxy reward before/after, KL, lm-eval before/after."
+    requires = frozenset({"world"})
 
-    def __init__(self, algo: str = "ppo", n_prompts: int = 256, n_eval_prompts: int = 64, eval_samples: int = 2,
-                 policy: str | None = None, lm_eval: list[str] | str = DEFAULT_LM_EVAL, lm_eval_limit: int = 64,
-                 **rl_options):
-        if algo not in ALGOS:
-            raise ConfigError(f"unknown RL algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
-        self.algo, self.policy = algo, policy
-        self.n_prompts, self.n_eval_prompts, self.eval_samples = n_prompts, n_eval_prompts, eval_samples
-        self.lm_eval = [t.strip() for t in lm_eval.split(",") if t.strip()] if isinstance(lm_eval, str) \
-            else list(lm_eval)
-        self.lm_eval_limit = lm_eval_limit
-        self.rl = from_dict(RLConfig, rl_options, "ppo")  # type-checked; unknown keys get a did-you-mean
+    @dataclass
+    class Options(RLConfig):
+        """The suite's own options, and every ``RLConfig`` key (``--set ppo.steps=2``)."""
+
+        algo: str = "ppo"
+        n_prompts: int = 256
+        n_eval_prompts: int = 64
+        eval_samples: int = 2
+        policy: str | None = None
+        lm_eval: list[str] = field(default_factory=lambda: list(DEFAULT_LM_EVAL))
+        lm_eval_limit: int = 64
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.options
+        if o.algo not in ALGOS:
+            raise ConfigError(f"unknown RL algorithm {o.algo!r}; choose one of {', '.join(ALGOS)}")
+        self.algo, self.policy = o.algo, o.policy
+        self.n_prompts, self.n_eval_prompts, self.eval_samples = o.n_prompts, o.n_eval_prompts, o.eval_samples
+        self.lm_eval, self.lm_eval_limit = o.lm_eval, o.lm_eval_limit
+        self.rl = RLConfig(**{f.name: getattr(o, f.name) for f in dataclasses.fields(RLConfig)})
 
     def run(self, ctx) -> suites.SuiteResult:
         from harness.rl.policy import load_policy
@@ -44,8 +57,8 @@ class Downstream(suites.Suite):
         from harness.world import tasks
         from harness.world.judge import gold_rewarder
 
-        if ctx.config.data.train != "world" or ctx.run_dir is None:
-            raise ConfigError("the ppo suite needs a run trained on the world: the gold reward exists only there")
+        if ctx.run_dir is None:
+            raise ConfigError("the ppo suite writes its policy into the run: evaluate a run directory")
         seed = ctx.config.data.world.seed
         train_tasks = tasks(seed, self.n_prompts)
         eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True)
@@ -70,12 +83,13 @@ class Downstream(suites.Suite):
         after = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, lm_tasks, reference)
         kl = after.pop(("world", "kl"))
 
-        split, rows = self.algo, []
+        split, rows = rl_split(self.algo), []
         for key in sorted(before):
             b, a = before[key], after[key]
             dataset, metric = key
-            rows += [self.row(dataset, split, f"{metric}@before", b), self.row(dataset, split, f"{metric}@after", a),
-                     self.row(dataset, split, f"{metric}_change", Estimate(a.value - b.value, None, a.n))]
+            rows += [self.row(dataset, split, rl_metric(metric, "before"), b),
+                     self.row(dataset, split, rl_metric(metric, "after"), a),
+                     self.row(dataset, split, rl_change(metric), Estimate(a.value - b.value, None, a.n))]
         rows.append(self.row("world", split, "kl", kl, higher_is_better=False))
         return suites.SuiteResult(metrics=rows)
 
