@@ -145,7 +145,7 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
         if "ppo" not in names:
             raise ConfigError("--algo chooses the RL algorithm of the ppo suite: add --suite ppo")
         overrides = [*(overrides or []), f"ppo.algo={algo}"]
-    kwargs = dict(data=",".join(data) if data else None, db=db, batch_size=batch_size, show_progress=not as_json,
+    kwargs = dict(data=data or None, db=db, batch_size=batch_size, show_progress=not as_json,
                   overrides=overrides or [])
     result = (api.evaluate(run, names, **kwargs) if run is not None
               else api.evaluate_model(model, names, runs_dir=runs_dir, **kwargs))

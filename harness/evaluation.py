@@ -12,17 +12,11 @@ from harness.config import RunConfig
 from harness.errors import ConfigError, RmbenchError
 from harness.records import record
 from harness.results import merge_metrics, write_jsonl_atomic
-from harness.runs import (
-    CHECKPOINT_DIR,
-    RESULT_FILE,
-    RunResult,
-    load_run_config,
-    predictions_path,
-)
+from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
 
 
-def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = None, db: str | None = None,
-             batch_size: int | None = None, show_progress: bool = True, model=None, method=None,
+def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[str] | None = None,
+             db: str | None = None, batch_size: int | None = None, show_progress: bool = True, model=None, method=None,
              overrides: list[str] = ()) -> dict:
     """Run suites on a finished run's checkpoint; predictions and metric rows are merged into its result.
 
@@ -30,7 +24,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     of that suite (a field of its ``Options``), any other key changes the run config the suites see (e.g.
     ``train.max_steps=5`` for the runs the noise suite trains). Every suite's options and requirements are checked
     before anything is loaded. The runs a suite trains or evaluates through its context live beside this one (the
-    same runs directory) and are recorded in the same database.
+    same runs directory) and are recorded in the same database. ``data`` is one ``--data`` value or a list of them
+    (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
     """
     from harness.data.encode import Encoder
     from harness.models import load_checkpoint
@@ -52,7 +47,7 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | None = 
     method = method or methods.get(cfg.method)(**cfg.method_config)
     batch_size = batch_size or cfg.train.eval_batch_size
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
-                             show_progress, data, run_dir,
+                             show_progress, (data,) if isinstance(data, str) else tuple(data or ()), run_dir,
                              *_run_callables(run_dir.parent, db=db, batch_size=batch_size, show_progress=show_progress))
     for suite in instances:
         started = time.perf_counter()

@@ -65,7 +65,8 @@ def length_scored(monkeypatch):
     monkeypatch.setattr(style_suite, "score_response_lists", lists)
     monkeypatch.setattr(ood_suite, "score_response_lists", lists)
 
-    def run(suite: str, data: str | None = None):
+    def run(suite: str, data: str | list[str] | None = None):
+        data = (data,) if isinstance(data, str) else tuple(data or ())
         ctx = suites.EvalContext(None, None, None, RunConfig(), data=data, show_progress=False)
         rows = suites.get(suite)().run(ctx).metrics
         return {(m.dataset, m.split, m.metric): m.value for m in rows}

@@ -104,18 +104,20 @@ class DataSpec:
         return self.format if self.source == fmt.hub_id else f"{self.format}-{safe_name(source_stem(self.source))}"
 
 
-def parse_specs(text: str | list[str]) -> list[DataSpec]:
+def parse_specs(text: str | list[str] | tuple[str, ...]) -> list[DataSpec]:
     """``"rewardbench:/d/rb.jsonl,generic:/d/x.csv:prompt=q,chosen=a,rejected=b"`` → specs; a list (``--data``
     repeated) is the concatenation of its items' specs.
 
-    An item splits on a comma only where a known ``FORMAT:`` follows, so paths may hold commas; after SOURCE,
-    ``:key=value[,key=value…]`` are the spec's options.
+    An item splits on a comma only where a known ``FORMAT:`` follows, so paths may hold commas, and not at all
+    when its SOURCE is an existing path; after SOURCE, ``:key=value[,key=value…]`` are the spec's options.
     """
-    if isinstance(text, list):
+    if isinstance(text, (list, tuple)):
         return [spec for item in text for spec in parse_specs(item)]
     known = "|".join(re.escape(name) for name in sorted(names(), key=len, reverse=True))
+    source = re.fullmatch(r"(?:[^:]*):(.*?)(?::\w+=.*)?", text.strip())
+    whole = bool(source) and Path(source.group(1)).exists()  # an existing path is never split, even at ",rmb:"
     out = []
-    for item in (part.strip() for part in re.split(rf",(?=\s*(?:{known}):)", text)):
+    for item in [text.strip()] if whole else (part.strip() for part in re.split(rf",(?=\s*(?:{known}):)", text)):
         if not item:
             continue
         fmt, sep, rest = item.partition(":")

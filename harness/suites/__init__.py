@@ -72,7 +72,7 @@ class EvalContext:
     config: object  # harness.config.RunConfig
     batch_size: int = 64
     show_progress: bool = True
-    data: str | None = None  # a dataset path or Hub id given with --data
+    data: tuple[str, ...] = ()  # each --data value as given (a FORMAT:SOURCE list, or a pairs file for id)
     run_dir: Path | None = None  # the evaluated run's directory (suites that write artefacts: rl/, …)
     train_variant: Callable[[RunConfig], RunResult] = field(
         default_factory=lambda: _orchestrator_only("train_variant"))

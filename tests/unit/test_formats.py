@@ -9,6 +9,7 @@ from harness.data import formats
 from harness.errors import ConfigError, DataError
 
 FIXTURES = "tests/fixtures"
+JB_FILE = f"{FIXTURES}/judgebench/data/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"
 
 
 def load(spec: str) -> formats.Loaded:
@@ -230,6 +231,20 @@ def test_id_suite_predictions_are_named_from_the_data_file_not_its_path(length_s
     data = tmp_path / "my data" / "pairs.jsonl"
     data.parent.mkdir()
     data.write_text('{"prompt": "p", "chosen": "long answer", "rejected": "no"}\n')
-    ctx = suites.EvalContext(None, None, None, RunConfig(), data=str(data.resolve()), show_progress=False)
+    ctx = suites.EvalContext(None, None, None, RunConfig(), data=(str(data.resolve()),),
+                             show_progress=False)
     result = suites.get("id")().run(ctx)
     assert list(result.predictions) == ["pairs-id"] and {m.dataset for m in result.metrics} == {"pairs"}
+
+
+def test_repeated_data_reads_a_path_holding_a_comma_and_a_format_name(length_scored, tmp_path):
+    """--data repeated: each value is parsed on its own, so even ``,judgebench:`` inside a file name is a path."""
+    odd = tmp_path / "x,judgebench:y.jsonl"
+    odd.write_bytes(Path(JB_FILE).read_bytes())
+    joined = length_scored("ood", [f"judgebench:{JB_FILE}", f"judgebench:{odd}"])
+    alone = length_scored("ood", f"judgebench:{JB_FILE}")
+    label = formats.parse_specs([f"judgebench:{odd}"])[0].label
+    assert joined[(label, "all", "accuracy")] == alone[(formats.parse_specs(f"judgebench:{JB_FILE}")[0].label, "all",
+                                                        "accuracy")]
+    with pytest.raises(ConfigError, match="one pairs file"):
+        length_scored("id", [str(odd), str(odd)])
