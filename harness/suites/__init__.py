@@ -31,6 +31,9 @@ from harness.results import MetricRow
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
+    from harness.data.encode import Encoder
+    from harness.method import RewardMethod
+    from harness.models import EnsembleRewardModel, RewardModel
     from harness.runs import RunResult
 
 _registry: Registry[type[Suite]] = Registry("suite", entry_point_group="rmbench.suites")
@@ -66,10 +69,10 @@ class EvalContext:
     the evaluated one, or reuses it when finished, and returns its result) and to evaluate a run beside it
     (``evaluate_run(run_id, suite_names)``: runs those suites on it, records and returns its result)."""
 
-    model: object  # harness.models.RewardModel
-    method: object  # harness.method.RewardMethod
-    encoder: object  # harness.data.encode.Encoder
-    config: object  # harness.config.RunConfig
+    model: RewardModel | EnsembleRewardModel
+    method: RewardMethod  # its ``score`` turns the model's head output into the reward
+    encoder: Encoder
+    config: RunConfig
     batch_size: int = 64
     show_progress: bool = True
     data: tuple[str, ...] = ()  # each --data value as given (a FORMAT:SOURCE list, or a pairs file for id)
