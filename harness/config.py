@@ -33,6 +33,11 @@ class LoraSettings:
     target_modules: str = "all-linear"
 
 
+# The reward model's architecture around the backbone (head layers, pooling): part of every run's identity, so a
+# changed head never returns a result trained with the old one. 2: the mlp head applies its dropout first (GRM).
+MODEL_VERSION = "2"
+
+
 @dataclass
 class ModelConfig:
     backbone: str = "tiny"  # "tiny" (built-in world LM), "minilm" (packaged encoder), a Hub id or a local directory
@@ -202,8 +207,9 @@ def to_dict(cfg) -> dict:
 
 def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
-    passing a default explicitly changes nothing), the method's ``version`` and the world's ``WORLD_VERSION`` (so a
-    changed loss or world is a new experiment); not the seed (seeds of one config are aggregated) nor the suites.
+    passing a default explicitly changes nothing), the method's ``version``, the world's ``WORLD_VERSION`` and the
+    reward model's ``MODEL_VERSION`` (so a changed loss, world or head is a new experiment); not the seed (seeds
+    of one config are aggregated) nor the suites.
 
     The world version is always included: besides ``data.train: world``, the ``tiny`` backbones are pre-trained on
     the world's corpus and the evaluation suites fall back to its splits.
@@ -215,5 +221,5 @@ def config_hash(cfg: RunConfig) -> str:
     d.pop("seed")
     d.pop("suites")
     d["method_config"] = method(**cfg.method_config).config_dict()
-    d["versions"] = {"method": method.version, "world": WORLD_VERSION}
+    d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -3,20 +3,64 @@
 A method is a ``RewardMethod`` subclass in one file of ``methods/`` (or an out-of-tree package advertising it in the
 ``rmbench.methods`` entry-point group), registered by name, with a nested dataclass ``Config`` that holds every
 hyper-parameter with its documented default.
+
+Its dataset hooks get a :class:`MethodContext`: everything they may ask the harness for (the run config, seeds,
+process info, the margins of a proxy RM or of the starting model). A method imports nothing from the orchestrator.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
+import numpy as np
 from torch import Tensor
 
+from harness.config import RunConfig
+from harness.data.encode import EncodedPairs
 from harness.errors import ConfigError
 from harness.registry import close_matches
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 
 #: what a method may ask the model for, beyond the rewards
 REQUIREMENTS = frozenset({"hidden", "lm_logprobs", "ref_logprobs"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyMargins:
+    """Δ = r(x, y_w) − r(x, y_l) of a trained proxy RM on each training pair, and the run that trained it."""
+
+    run_id: str
+    margins: np.ndarray  # [N], aligned with the pairs given to the hook
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodContext:
+    """What the harness offers a method's dataset hooks (``prepare_dataset``, ``batch_sampler``).
+
+    Margins are aligned with the pairs the hook was given: for ``prepare_dataset`` the trainer's training pairs
+    (encoded, identical-after-truncation pairs dropped), for ``batch_sampler`` what ``prepare_dataset`` returned.
+    The trainer supplies the two callables; a method calls ``proxy_margins`` / ``base_margins``.
+    """
+
+    config: RunConfig  # the resolved run config (this model's: an ensemble member's seed)
+    seed: int  # the run seed: initialisation, data order, any sampling a hook does
+    data_seed: int  # fixes the validation hold-out and label flips (shared by ensemble members)
+    process_index: int
+    num_processes: int
+    is_main_process: bool
+    show_progress: bool
+    _proxy: Callable[[str, dict[str, Any]], ProxyMargins] = dataclasses.field(repr=False)
+    _base: Callable[[], np.ndarray] = dataclasses.field(repr=False)
+
+    def proxy_margins(self, method: str = "bt", method_config: dict[str, Any] | None = None) -> ProxyMargins:
+        """A ``method`` RM trained with this run's config on the full training set (trained once, then reused as a
+        run of its own in the runs directory), and its Δ on every training pair."""
+        return self._proxy(method, dict(method_config or {}))
+
+    def base_margins(self) -> np.ndarray:
+        """δ_base of the starting model on every training pair (METHODS.md, RMO): the summed response log-prob
+        gap logπ_base(y_w|x) − logπ_base(y_l|x) for a causal backbone, the freshly built RM's Δ for an encoder."""
+        return self._base()
 
 
 class RewardMethod:
@@ -54,13 +98,16 @@ class RewardMethod:
         """The reward used at inference from the model's head output ([N] or [N, members])."""
         return rewards
 
-    def prepare_dataset(self, dataset, ctx):
-        """Transform the training set before training (e.g. RMO's denoising filter)."""
-        return dataset
+    def prepare_dataset(self, data: EncodedPairs, ctx: MethodContext) -> tuple[EncodedPairs, dict[str, Any]]:
+        """Transform the encoded training pairs before training (e.g. RMO's denoising filter): returns the pairs to
+        train on (a subset, and/or with per-row values added by ``data.with_column``) and statistics of what was
+        done, which the trainer records in the run's result under ``train.<method name>``."""
+        return data, {}
 
-    def batch_sampler(self, dataset, ctx):
-        """A custom sampler yielding lists of row indices per optimiser step, or None for the trainer's default."""
-        return None
+    def batch_sampler(self, data: EncodedPairs, ctx: MethodContext) -> tuple[Any, dict[str, Any]]:
+        """A sampler (``batches(epoch) -> list[list[int]]``, one global batch per optimiser step) over the rows of
+        ``prepare_dataset``'s output, or None for the trainer's default; and statistics, recorded as above."""
+        return None, {}
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:

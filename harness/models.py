@@ -200,8 +200,8 @@ def _make_head(kind: str, hidden_size: int, seed: int) -> nn.Sequential:
     """The reward head in fp32, initialised from ``torch.Generator(seed)`` (the global RNG is not touched)."""
     if kind == "linear":
         head = nn.Sequential(nn.Linear(hidden_size, 1, device="meta"))
-    elif kind == "mlp":
-        head = nn.Sequential(nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(), nn.Dropout(0.1),
+    elif kind == "mlp":  # the official GRM value head: dropout on the hidden state first (METHODS.md, GRM)
+        head = nn.Sequential(nn.Dropout(0.1), nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(),
                              nn.Linear(1024, 1, device="meta"))
     else:
         raise ConfigError(f"unknown model.head {kind!r}{close_matches(kind, list(HEADS))}")

@@ -11,11 +11,10 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import DistributedType, InitProcessGroupKwargs, set_seed
 from transformers import get_scheduler
@@ -27,22 +26,14 @@ from harness.data import training_pairs
 from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PairCollator, encode_pairs,
                                  split_global_batch)
 from harness.errors import ConfigError, TrainingError
+from harness.margins import base_margins, proxy_margins
+from harness.method import MethodContext
 from harness.models import RewardModel
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
 from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
 from harness.scoring import reward_output, score_pairs
-
-
-@dataclass
-class TrainContext:
-    """What a method's dataset hooks may use: the resolved config, the encoder, the run directory."""
-
-    config: RunConfig
-    encoder: Encoder
-    run_dir: Path
-    accelerator: Accelerator
-    stats: dict = field(default_factory=dict)  # hooks record what they did here (lands in result.json)
+from methods._common import bt_loss
 
 
 def mixed_precision() -> str:
@@ -94,20 +85,40 @@ class Trainer:
                           else None)
         self.pad_id = self.model.tokenizer.pad_token_id
         self.encoder = Encoder(self.model.tokenizer, cfg.model.max_length)
-        self.ctx = TrainContext(cfg, self.encoder, self.run_dir, self.accelerator)
+
+    def method_context(self, data: EncodedPairs) -> MethodContext:
+        """The context of a method hook that is given ``data``: the margins it serves are aligned with its rows."""
+        acc, cfg, show = self.accelerator, self.cfg, self.show_progress
+        causal = acc.unwrap_model(self.model).is_causal_lm
+        return MethodContext(
+            config=cfg, seed=cfg.seed, data_seed=self.data_seed, process_index=acc.process_index,
+            num_processes=acc.num_processes, is_main_process=acc.is_main_process, show_progress=show,
+            _proxy=lambda method, method_config: proxy_margins(cfg, self.run_dir.parent, data, method,
+                                                               method_config, acc, show),
+            _base=lambda: base_margins(cfg, causal, data, acc.device, show))
+
+    def _hook(self, name: str, data: EncodedPairs, kind: type, description: str) -> tuple[Any, dict[str, Any]]:
+        """Call the method's hook ``name`` on ``data`` with its context; it must return (a ``kind``, statistics)."""
+        result = getattr(self.method, name)(data, self.method_context(data))
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], kind)
+                and isinstance(result[1], dict)):
+            raise TrainingError(f"method {self.cfg.method!r}: {name} must return ({description}, dict of "
+                                f"statistics), not {type(result).__name__}")
+        return result
 
     def prepare_data(self) -> tuple[EncodedPairs, EncodedPairs, dict]:
-        """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted."""
+        """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted, then the
+        method's ``prepare_dataset`` transforms the rest (its statistics land under ``<method name>``)."""
         train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.data_seed)
-        train_rows = self.method.prepare_dataset(train_rows, self.ctx)
         train = encode_pairs(train_rows, self.encoder)
         identical = train.identical()
         if identical:
             keep = sorted(set(range(len(train))) - set(identical))
             train = train.subset(keep)
-        stats = {"train_pairs": len(train), "validation_pairs": len(val_rows),
-                 "identical_after_truncation": len(identical), "label_flipped": len(flipped),
-                 "label_noise": self.cfg.data.label_noise, **self.ctx.stats}
+        train, hook_stats = self._hook("prepare_dataset", train, EncodedPairs, "EncodedPairs")
+        stats = _with_method_stats({"train_pairs": len(train), "validation_pairs": len(val_rows),
+                                    "identical_after_truncation": len(identical), "label_flipped": len(flipped),
+                                    "label_noise": self.cfg.data.label_noise}, self.method.name, hook_stats)
         if flipped:
             stats["flipped_rows"] = flipped
         return train, encode_pairs(val_rows, self.encoder), stats
@@ -119,7 +130,7 @@ class Trainer:
         chosen, rejected = score_pairs(model, self.method, val, self.pad_id, self.cfg.train.eval_batch_size,
                                        show_progress=False)
         delta = chosen - rejected
-        return {"val_accuracy": (delta > 0).float().mean().item(), "val_bt_loss": -F.logsigmoid(delta).mean().item()}
+        return {"val_accuracy": (delta > 0).float().mean().item(), "val_bt_loss": bt_loss(delta).mean().item()}
 
     def fit(self, data: tuple[EncodedPairs, EncodedPairs, dict], *, resume: bool = False) -> dict:
         """Train on ``prepare_data()``'s output to ``max_steps`` (or ``epochs``); ``resume`` continues from the last
@@ -134,8 +145,9 @@ class Trainer:
         train, val, data_stats = data
         if len(train) == 0:
             raise TrainingError("no training pairs left after filtering")
-        sampler = self.method.batch_sampler(train, self.ctx) or LengthGroupedBatches(
-            train.lengths(), cfg.batch_size, self.cfg.seed, cfg.group_by_length)
+        sampler, sampler_stats = self._hook("batch_sampler", train, object, "a sampler or None")
+        sampler = sampler or LengthGroupedBatches(train.lengths(), cfg.batch_size, self.cfg.seed, cfg.group_by_length)
+        data_stats = _with_method_stats(data_stats, self.method.name, sampler_stats)
         collate = PairCollator(train, self.pad_id)
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -271,6 +283,13 @@ class Trainer:
             write_json_atomic(tmp / STATE_FILE, state)
             replace_directory(tmp, final, aside=self.run_dir / f"{STATE_DIR}.old")
         self.accelerator.wait_for_everyone()
+
+
+def _with_method_stats(stats: dict, name: str, extra: dict[str, Any]) -> dict:
+    """``stats`` with a method hook's statistics merged under ``stats[name]`` (nothing when it reported none)."""
+    if not extra:
+        return stats
+    return {**stats, name: {**stats.get(name, {}), **extra}}
 
 
 class _Window:

@@ -36,6 +36,7 @@ class PreferenceBatch:
     response_mask: Tensor  # [2B, L] 1 on response tokens (prompt and padding masked)
     index: Tensor  # [B] row index in the training dataset
     margin: Tensor | None = None  # [B] per-row margin column, when the data has one
+    columns: Mapping[str, Tensor] = field(default_factory=dict)  # [B] each: per-row values a method added
 
     @property
     def n_pairs(self) -> int:
@@ -44,4 +45,4 @@ class PreferenceBatch:
     def to(self, device) -> "PreferenceBatch":
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return PreferenceBatch(move(self.input_ids), move(self.attention_mask), move(self.response_mask),
-                               move(self.index), move(self.margin))
+                               move(self.index), move(self.margin), {k: move(v) for k, v in self.columns.items()})

@@ -9,7 +9,8 @@ the backbone's LM head (prompt masked) and one of the paper's text-generation re
 - ``dpo``:            L_reg = −log σ(β·[(logπ(y_w|x) − logπ_ref(y_w|x)) − (logπ(y_l|x) − logπ_ref(y_l|x))]),
   π_ref = the frozen initial backbone (the trainer supplies it: with LoRA, the adapter disabled).
 
-The paper's value head ``mlp`` (Linear(H,1024)→ReLU→Dropout(0.1)→Linear(1024,1)) is this method's default
+The paper's value head ``mlp`` (Dropout(0.1)→Linear(H,1024)→ReLU→Linear(1024,1), dropout first as in the official
+GRM head) is this method's default
 ``model.head`` (``config_defaults``); ``--set model.head=linear`` overrides it.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ class GRM(RewardMethod):
     summary = "BT plus α·(text-generation loss of the LM head): sft, dpo_noref or dpo regulariser."
     requires = frozenset({"lm_logprobs"})
     config_defaults = {"model": {"head": "mlp"}}
+    version = "2"  # 2: the mlp head's dropout comes first, as in the official GRM head
 
     @dataclasses.dataclass
     class Config:

@@ -1,11 +1,17 @@
 """RMO — reward margin optimisation (Ru et al., AAAI 2026), applied to reward-model training.
 
-A two-stage run. Stage 1 trains (or reuses) a ``bt`` proxy RM on the full training set, as its own run in the same
-runs directory. Stage 2 trains the RM with three switchable components, all driven by margins δ:
+A two-stage run. Stage 1: the context trains (or reuses) a ``bt`` proxy RM on the full training set, as its own run
+in the same runs directory. Stage 2 trains the RM with three switchable components, all driven by margins δ:
 
-* δ_proxy = Δ of the proxy RM on each training pair;
-* δ_base = the starting model's margin: logπ_base(y_w|x) − logπ_base(y_l|x) (raw summed response log-prob gap, as
-  the official code does) for a causal backbone, the freshly built RM's Δ (seeded head) for an encoder.
+* δ_proxy = Δ of the proxy RM on each training pair (``MethodContext.proxy_margins``; a column of the data);
+* δ_base = the starting model's margin (``MethodContext.base_margins``): logπ_base(y_w|x) − logπ_base(y_l|x) (raw
+  summed response log-prob gap, as the official code does) for a causal backbone, the freshly built RM's Δ (seeded
+  head) for an encoder.
+
+``margin_scale`` (METHODS.md's decision): the two are on different scales for a causal backbone (a log-prob gap of
+±100 against an RM Δ of ±2, so Eq. 6 would almost never fire), whereas the paper's are both DPO margins. By default
+(``standardized``) each is divided by its std over the training set, without centring, before Eq. 6 and Eq. 8
+(so γ and τ are in units of that std); ``raw`` keeps the literal comparison. δ̃ and the batches use raw δ_proxy.
 
 1. ``filter`` — dual denoising (Eq. 6–8): drop {i : δ_base,i < 0 ∧ δ_proxy,i < δ_base,i} (Eq. 6), then keep each
    remaining row with probability P_i = ½·[1 − tanh((|δ_proxy,i| − τ)/γ)] (Eq. 8), τ solved by bisection so that the
@@ -17,8 +23,8 @@ runs directory. Stage 2 trains the RM with three switchable components, all driv
    the proxy margins of the training rows. The paper's α = 125 scales summed log-prob DPO margins; RM rewards are
    O(1), so α = 1.0 here.
 
-What the hooks did lands in result.json under ``train.rmo``: the proxy run id, the filter's removed counts and
-realised ratio, δ̃, and the summed within-batch margin variance of random, stratified and optimised partitions
+What the hooks did lands in result.json under ``train.rmo``: the proxy run id, the margin scale and both margins'
+std, the filter's removed counts and realised ratio, δ̃, and the summed within-batch margin variance of random, stratified and optimised partitions
 (cf. RMO Table 3).
 """
 from __future__ import annotations
@@ -26,15 +32,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
+from typing import Literal
 
 import numpy as np
 import torch
 
 import methods
-from harness.errors import TrainingError
-from harness.method import RewardMethod
+from harness.data.encode import EncodedPairs
+from harness.errors import ConfigError, TrainingError
+from harness.method import MethodContext, RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
+
+MARGIN_SCALES = ("standardized", "raw")
 
 
 @methods.register
@@ -42,6 +52,7 @@ class RMO(RewardMethod):
     name = "rmo"
     paper = "Ru et al., AAAI 2026, RMO: Eq. 6-8 (filter), Alg. 1 (batches), Eq. 14-15 (amplification)"
     summary = "Proxy-RM margins: dual denoising filter, margin-diverse batches, median-margin amplification."
+    version = "2"  # 2: margin_scale (standardized by default); the filter sees the trainer's filtered pairs
 
     @dataclasses.dataclass
     class Config:
@@ -49,7 +60,8 @@ class RMO(RewardMethod):
         diversify: bool = True  # batch margin diversification (Alg. 1)
         amplify: bool = True  # pairwise margin amplification (Eq. 14-15)
         filter_ratio: float = 0.06  # target expected fraction of training rows removed (paper: 2-10 %)
-        gamma: float = 1.0  # temperature γ of Eq. 8
+        gamma: float = 1.0  # temperature γ of Eq. 8 (in units of the std of δ_proxy when standardized)
+        margin_scale: Literal["standardized", "raw"] = "standardized"  # margins as Eq. 6 and Eq. 8 compare them
         lambda_reg: float = 2.0  # λ_reg of Eq. 15
         alpha: float = 1.0  # α of Eq. 14 (the paper's 125 is for summed log-prob DPO margins)
         swap_patience: int = 50  # k: accepted swaps over which the relative improvement is measured (Alg. 1)
@@ -58,9 +70,10 @@ class RMO(RewardMethod):
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        self.target_margin = 0.0  # δ̃; the median proxy margin once prepare_dataset has run
-        self._margins: list[float] | None = None  # δ_proxy of the rows the trainer will train on
-        self._stats: dict = {}
+        if self.config.margin_scale not in MARGIN_SCALES:
+            raise ConfigError(f"rmo: margin_scale must be one of {', '.join(MARGIN_SCALES)}, "
+                              f"not {self.config.margin_scale!r}")
+        self.target_margin = 0.0  # δ̃: the median proxy margin of the training rows, set by prepare_dataset
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         delta = out.chosen - out.rejected
@@ -71,87 +84,52 @@ class RMO(RewardMethod):
         return with_metrics(loss + self.config.lambda_reg * reg, out, amplification=reg)
 
     # -- stage 1 and the filter --------------------------------------------------------------------------------
-    def prepare_dataset(self, rows: list[dict], ctx) -> list[dict]:
-        """Train/reuse the proxy, score the margins, apply the filter; keeps δ_proxy for the sampler and δ̃."""
+    def prepare_dataset(self, data: EncodedPairs, ctx: MethodContext) -> tuple[EncodedPairs, dict]:
+        """Stage 1 (δ_proxy of the context's ``bt`` proxy, kept as column ``delta_proxy``), the filter, and δ̃."""
         c = self.config
         if not (c.filter or c.diversify or c.amplify):
-            return rows
-        from harness.data.encode import encode_pairs
-
-        encoded = encode_pairs(rows, ctx.encoder)
-        proxy_id, delta_proxy = proxy_margins(encoded, ctx)
-        # one dict: the trainer copies ctx.stats shallowly before fit, so batch_sampler's later additions land too
-        self._stats = ctx.stats["rmo"] = {"proxy_run_id": proxy_id}
-        keep = np.arange(len(rows))
+            return data, {}
+        proxy = ctx.proxy_margins("bt")
+        data = data.with_column("delta_proxy", proxy.margins)
+        stats = {"proxy_run_id": proxy.run_id, "margin_scale": c.margin_scale,
+                 "delta_proxy_std": float(np.std(proxy.margins))}
         if c.filter:
-            delta_base = base_margins(encoded, ctx)
-            keep, filter_stats = dual_filter(delta_base, delta_proxy, c.filter_ratio, c.gamma, ctx.config.seed)
-            self._stats.update(filter_stats)
-        # the trainer drops identical-after-truncation pairs after this hook: the margins follow the same rows
-        identical = set(encoded.identical())
-        self._margins = [float(delta_proxy[i]) for i in keep if i not in identical]
-        self.target_margin = float(np.median(self._margins)) if self._margins else 0.0
-        self._stats["target_margin"] = self.target_margin
-        return [rows[i] for i in keep]
+            delta_base = ctx.base_margins()
+            stats["delta_base_std"] = float(np.std(delta_base))
+            keep, filter_stats = dual_filter(scale_margins(delta_base, c.margin_scale, "δ_base"),
+                                             scale_margins(proxy.margins, c.margin_scale, "δ_proxy"),
+                                             c.filter_ratio, c.gamma, ctx.seed)
+            stats.update(filter_stats)
+            data = data.subset(keep.tolist())
+        margins = data.columns["delta_proxy"]
+        self.target_margin = float(np.median(margins)) if margins else 0.0
+        stats["target_margin"] = self.target_margin
+        return data, stats
 
     # -- batch margin diversification --------------------------------------------------------------------------
-    def batch_sampler(self, encoded, ctx):
+    def batch_sampler(self, data: EncodedPairs, ctx: MethodContext):
         if not self.config.diversify:
-            return None
-        if self._margins is None or len(self._margins) != len(encoded):
-            raise TrainingError("rmo: batch_sampler needs the proxy margins of prepare_dataset for the same rows")
+            return None, {}
+        if "delta_proxy" not in data.columns:
+            raise TrainingError("rmo: batch_sampler needs the delta_proxy column that prepare_dataset adds")
         c = self.config
-        sampler = MarginDiversifiedBatches(self._margins, ctx.config.train.batch_size, ctx.config.seed,
+        sampler = MarginDiversifiedBatches(data.columns["delta_proxy"], ctx.config.train.batch_size, ctx.seed,
                                            c.swap_patience, c.swap_epsilon, c.max_swap_trials)
-        self._stats["batch_variance"] = sampler.variance_report()
-        return sampler
+        return sampler, {"batch_variance": sampler.variance_report()}
 
 
-# -- margins -------------------------------------------------------------------------------------------------------
-def proxy_margins(encoded, ctx) -> tuple[str, np.ndarray]:
-    """Stage 1: train (or reuse) the ``bt`` proxy RM with the run's config and score Δ on ``encoded``.
-
-    The proxy is a run of its own in the runs directory, found again by its run id. It has no suites, hence no
-    metrics: it is recorded in a throw-away in-memory database, not in the leaderboard.
-    """
-    from harness import api
-    from harness.models import load_checkpoint
-    from harness.scoring import score_pairs
-    from harness.trainer import CHECKPOINT_DIR
-
-    cfg = dataclasses.replace(ctx.config, method="bt", method_config={}, suites=[])
-    runs_dir = ctx.run_dir.parent
-    show = ctx.accelerator.is_main_process
-    api.train(cfg, runs_dir=runs_dir, db="sqlite://", resume=True, show_progress=show)
-    ctx.accelerator.wait_for_everyone()
-    proxy_id = api.run_id(cfg)
-    model = load_checkpoint(runs_dir / proxy_id / CHECKPOINT_DIR).to(ctx.accelerator.device)
-    chosen, rejected = score_pairs(model, methods.get("bt")(), encoded, model.tokenizer.pad_token_id,
-                                   cfg.train.eval_batch_size, show, "RMO proxy margins")
-    return proxy_id, (chosen - rejected).numpy()
-
-
-def base_margins(encoded, ctx) -> np.ndarray:
-    """δ_base of the starting model: the summed response log-prob gap of the base LM (causal backbone), else the
-    freshly built RM's Δ (encoder)."""
-    from transformers import AutoConfig
-
-    from harness.basemodel import resolve_backbone
-    from harness.models import RewardModel, _is_causal_lm
-    from harness.scoring import response_logprobs, score_pairs
-
-    cfg, device, show = ctx.config, ctx.accelerator.device, ctx.accelerator.is_main_process
-    causal = _is_causal_lm(AutoConfig.from_pretrained(resolve_backbone(cfg.model.backbone),
-                                                      trust_remote_code=cfg.model.trust_remote_code))
-    model = RewardModel.build(cfg.model, need_lm_head=causal, seed=cfg.seed).to(device)
-    pad_id, batch_size = model.tokenizer.pad_token_id, cfg.train.eval_batch_size
-    if not causal:
-        chosen, rejected = score_pairs(model, methods.get("bt")(), encoded, pad_id, batch_size, show,
-                                       "RMO base margins")
-        return (chosen - rejected).numpy()
-    logp = response_logprobs(model, encoded.chosen + encoded.rejected, pad_id, batch_size, "RMO base log-probs",
-                             show)
-    return (logp[: len(encoded)] - logp[len(encoded):]).numpy()
+# -- margin scale (METHODS.md decision) ----------------------------------------------------------------------------
+def scale_margins(margins: np.ndarray, scale: str, name: str) -> np.ndarray:
+    """``standardized``: each margin divided by the (population) std of the margins over the training set, with no
+    centring, so that signs keep their meaning and δ_base (a summed log-prob gap for a causal backbone, ±100) and
+    δ_proxy (an RM Δ, ±2) are compared on one scale in Eq. 6; ``raw``: unchanged (the literal comparison)."""
+    if scale == "raw":
+        return margins
+    std = float(np.std(margins))
+    if not std > 0:
+        raise TrainingError(f"rmo: margin_scale=standardized divides by the std of {name}, but {name} is the same "
+                            f"on all {len(margins)} training pairs; set method_config.margin_scale=raw")
+    return margins / std
 
 
 # -- dual denoising filter (Eq. 6-8) -----------------------------------------------------------------------------

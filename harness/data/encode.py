@@ -8,7 +8,7 @@ response tail. The same code serves training and evaluation, so both see identic
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -71,11 +71,15 @@ class Encoder:
 
 @dataclass
 class EncodedPairs:
-    """A tokenised preference dataset: ``chosen[i]`` / ``rejected[i]`` are (ids, response_start)."""
+    """A tokenised preference dataset: ``chosen[i]`` / ``rejected[i]`` are (ids, response_start).
+
+    ``columns`` holds per-row values a method adds in ``prepare_dataset`` (e.g. RMO's ``delta_proxy``); they follow
+    the rows through ``subset`` and reach each batch as ``PreferenceBatch.columns``."""
 
     chosen: list[tuple[list[int], int]]
     rejected: list[tuple[list[int], int]]
     margin: list[float] | None = None
+    columns: dict[str, list[float]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -89,7 +93,15 @@ class EncodedPairs:
 
     def subset(self, rows: list[int]) -> "EncodedPairs":
         pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
-        return EncodedPairs(pick(self.chosen), pick(self.rejected), pick(self.margin))
+        return EncodedPairs(pick(self.chosen), pick(self.rejected), pick(self.margin),
+                            {name: pick(values) for name, values in self.columns.items()})
+
+    def with_column(self, name: str, values) -> "EncodedPairs":
+        """A copy with the per-row column ``name`` set to ``values`` (one float per row)."""
+        values = [float(v) for v in values]
+        if len(values) != len(self):
+            raise ValueError(f"column {name!r} has {len(values)} values for {len(self)} rows")
+        return replace(self, columns={**self.columns, name: values})
 
 
 def encode_pairs(rows: list[dict], encoder: Encoder) -> EncodedPairs:
@@ -127,7 +139,8 @@ class PairCollator:
         seqs = [self.data.chosen[i] for i in rows] + [self.data.rejected[i] for i in rows]
         input_ids, attention, response = pad_sequences(seqs, self.pad_id)
         margin = None if self.data.margin is None else torch.tensor([self.data.margin[i] for i in rows])
-        return PreferenceBatch(input_ids, attention, response, torch.tensor(rows), margin)
+        columns = {name: torch.tensor([values[i] for i in rows]) for name, values in self.data.columns.items()}
+        return PreferenceBatch(input_ids, attention, response, torch.tensor(rows), margin, columns)
 
 
 class LengthGroupedBatches:

@@ -34,6 +34,7 @@ def test_contract(name):
     cls = methods.get(name)
     assert issubclass(cls, RewardMethod) and cls.name == name and cls.summary and cls.paper
     assert cls.requires <= REQUIREMENTS
+    assert isinstance(cls.version, str) and cls.version  # part of the run identity, bumped when the loss changes
     assert dataclasses.is_dataclass(cls.Config)
     method = cls()
     assert method.config_dict() == cls.default_config() and method.requires <= REQUIREMENTS

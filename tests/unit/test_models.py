@@ -1,10 +1,11 @@
 """RewardModel: padding invariance, checkpoint round trips, seeded heads, helpful errors (micro tiny base, MiniLM)."""
 import pytest
 import torch
+from torch import nn
 
 from harness.config import LoraSettings, ModelConfig
 from harness.errors import ConfigError
-from harness.models import RewardModel
+from harness.models import RewardModel, _make_head
 
 TEXTS = ["<|user|>\nWhat is 2 plus 3?<|end|>\n<|assistant|>\n5.<|end|>", "hi", "a somewhat longer text than the rest"]
 
@@ -89,7 +90,25 @@ def test_head_init_is_seeded():
     assert all(first[k].equal(again[k]) for k in first)
     assert not first["0.weight"].equal(other["0.weight"])
     mlp = build(head="mlp", gradient_checkpointing=True)
-    assert [type(m).__name__ for m in mlp.head] == ["Linear", "ReLU", "Dropout", "Linear"]
+    assert [type(m).__name__ for m in mlp.head] == ["Dropout", "Linear", "ReLU", "Linear"]
+
+
+def test_mlp_head_drops_out_the_hidden_state_first_as_the_official_grm_head():
+    # METHODS.md (GRM): Dropout(0.1) → Linear(H, 1024) → ReLU → Linear(1024, 1)
+    head = _make_head("mlp", 16, seed=0)
+    dropout, first, relu, last = head
+    assert isinstance(dropout, nn.Dropout) and dropout.p == 0.1 and isinstance(relu, nn.ReLU)
+    assert (first.in_features, first.out_features, last.in_features, last.out_features) == (16, 1024, 1024, 1)
+    seen = []
+    first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    x = torch.ones(64, 16)
+    torch.manual_seed(0)
+    head.train()(x)
+    dropped = seen[0] == 0  # the first Linear reads the dropped-out hidden state: zeros, the rest scaled by 1/0.9
+    assert 0.05 < dropped.float().mean().item() < 0.15
+    assert torch.allclose(seen[0][~dropped], torch.full_like(seen[0][~dropped], 1 / 0.9))
+    with torch.no_grad():
+        assert torch.equal(head.eval()(x), last(relu(first(x))))  # no dropout at inference
 
 
 def test_encoder_with_lm_head_is_a_clear_error():

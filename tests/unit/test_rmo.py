@@ -1,12 +1,18 @@
 """RMO (Ru et al. 2026): the dual denoising filter, margin-diverse batches and margin amplification."""
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
 
 import methods
-from harness.data.encode import split_global_batch
+from harness import config
+from harness.data.encode import EncodedPairs, split_global_batch
+from harness.errors import ConfigError, TrainingError
+from harness.method import MethodContext, ProxyMargins
 from harness.types import RewardOutput
-from methods.rmo import MarginDiversifiedBatches, dual_filter, keep_probability
+from methods.rmo import MarginDiversifiedBatches, dual_filter, keep_probability, scale_margins
 
 
 def test_eq6_drops_exactly_the_counterintuitive_rows():
@@ -88,7 +94,74 @@ def test_amplification_loss_matches_hand_computed_values():
 
 
 def test_components_switch_off():
-    rows = [{"prompt": "p", "chosen": "a", "rejected": "b"}]
+    rows = pairs(1)
     off = methods.get("rmo")(filter=False, diversify=False, amplify=False)
-    assert off.prepare_dataset(rows, ctx=None) is rows  # no proxy needed: plain BT
-    assert methods.get("rmo")(diversify=False).batch_sampler(object(), ctx=None) is None
+    assert off.prepare_dataset(rows, ctx=None) == (rows, {})  # no proxy needed: plain BT
+    assert off.prepare_dataset(rows, ctx=None)[0] is rows
+    assert methods.get("rmo")(diversify=False).batch_sampler(object(), ctx=None) == (None, {})
+
+
+def pairs(n: int) -> EncodedPairs:
+    return EncodedPairs([([1, 2 + i], 1) for i in range(n)], [([1, 100 + i], 1) for i in range(n)])
+
+
+def context(base, proxy, seed: int = 0) -> MethodContext:
+    """A context serving fixed margins, as the trainer serves the proxy's and the starting model's."""
+    return MethodContext(config=config.resolve("micro", method="rmo"), seed=seed, data_seed=seed, process_index=0,
+                         num_processes=1, is_main_process=True, show_progress=False,
+                         _proxy=lambda method, cfg: ProxyMargins(f"{method}-proxy", np.asarray(proxy, float)),
+                         _base=lambda: np.asarray(base, float))
+
+
+# δ_base as a causal backbone's summed log-prob gap (±100), δ_proxy as an RM Δ (±3): population stds 100 and √5
+BASE, PROXY = [-100.0, 100.0, -100.0, 100.0], [-3.0, 1.0, -1.0, 3.0]
+
+
+def test_margins_are_divided_by_their_std_without_centring():
+    assert scale_margins(np.array(PROXY), "standardized", "δ") == pytest.approx(np.array(PROXY) / math.sqrt(5))
+    assert scale_margins(np.array([1.0, 3.0]), "standardized", "δ").tolist() == [1.0, 3.0]  # std 1; not centred
+    assert scale_margins(np.array(BASE), "raw", "δ").tolist() == BASE
+    with pytest.raises(TrainingError, match="std of δ_base.*margin_scale=raw"):
+        scale_margins(np.full(3, -2.0), "standardized", "δ_base")
+    with pytest.raises(ConfigError, match="margin_scale must be one of standardized, raw"):
+        methods.get("rmo")(margin_scale="zscore")
+
+
+def test_standardized_margins_let_eq6_fire_across_scales():
+    # standardized: δ_base = (−1, 1, −1, 1), δ_proxy = (−3, 1, −1, 3)/√5 = (−1.342, 0.447, −0.447, 1.342):
+    # Eq. 6 drops row 0 (−1.342 < −1) and keeps row 2 (−0.447 > −1); filter_ratio 0 asks Eq. 8 for nothing more
+    data = pairs(4)
+    method = methods.get("rmo")(filter_ratio=0.0)
+    kept, stats = method.prepare_dataset(data, context(BASE, PROXY))
+    assert kept.chosen == data.chosen[1:] and kept.columns["delta_proxy"] == [1.0, -1.0, 3.0]
+    assert stats["proxy_run_id"] == "bt-proxy" and stats["margin_scale"] == "standardized"
+    assert stats["delta_base_std"] == pytest.approx(100.0) and stats["delta_proxy_std"] == pytest.approx(math.sqrt(5))
+    assert stats["removed_counterintuitive"] == 1 and stats["filter_ratio"] == pytest.approx(0.25)
+    assert stats["target_margin"] == method.target_margin == pytest.approx(1.0)  # median of the kept (1, −1, 3)
+
+    # raw: −3 < −100 and −1 < −100 are false, so the literal comparison removes nothing
+    raw = methods.get("rmo")(filter_ratio=0.0, margin_scale="raw")
+    kept, stats = raw.prepare_dataset(data, context(BASE, PROXY))
+    assert len(kept) == 4 and stats["removed_counterintuitive"] == 0 and stats["margin_scale"] == "raw"
+    assert stats["delta_base_std"] == pytest.approx(100.0) and raw.target_margin == pytest.approx(0.0)
+
+
+def test_batches_follow_the_delta_proxy_column_of_the_prepared_rows():
+    method = methods.get("rmo")(filter_ratio=0.0)
+    ctx = context(BASE, PROXY)
+    kept, _ = method.prepare_dataset(pairs(4), ctx)
+    sampler, stats = method.batch_sampler(kept, ctx)
+    assert sampler.margins.tolist() == [1.0, -1.0, 3.0] and sampler.n_batches == 1  # micro: batch size 16
+    assert set(stats["batch_variance"]) >= {"random", "stratified", "optimised"}
+    with pytest.raises(TrainingError, match="delta_proxy column"):
+        method.batch_sampler(pairs(4), ctx)
+
+
+def test_without_the_filter_no_base_margins_are_computed():
+    def no_base():
+        raise AssertionError("δ_base asked for")
+
+    ctx = dataclasses.replace(context(BASE, PROXY), _base=no_base)
+    kept, stats = methods.get("rmo")(filter=False).prepare_dataset(pairs(4), ctx)
+    assert len(kept) == 4 and "delta_base_std" not in stats and "filter_ratio" not in stats
+    assert stats["target_margin"] == pytest.approx(0.0) and stats["delta_proxy_std"] == pytest.approx(math.sqrt(5))

@@ -78,3 +78,10 @@ def test_a_changed_world_version_is_a_new_run(monkeypatch):
     before = run_id(cfg)
     monkeypatch.setattr(config, "WORLD_VERSION", "next")
     assert run_id(cfg) != before
+
+
+def test_a_changed_reward_model_architecture_is_a_new_run(monkeypatch):
+    cfg = config.resolve("micro", method="bt", overrides=["model.head=mlp"])
+    before = run_id(cfg)
+    monkeypatch.setattr(config, "MODEL_VERSION", "next")
+    assert run_id(cfg) != before

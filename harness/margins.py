@@ -1,0 +1,56 @@
+"""The margins the trainer serves through a method's context (``MethodContext.proxy_margins`` / ``base_margins``).
+
+RMO (METHODS.md) drives its filter, batches and amplification by δ_proxy, the Δ of a proxy RM trained on the full
+training set, and δ_base, the margin of the starting model. Both are computed here, on the trainer's encoded
+training pairs, so that a method needs nothing from the orchestrator.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.config import RunConfig
+from harness.data.encode import EncodedPairs
+from harness.method import ProxyMargins
+from harness.models import RewardModel, load_checkpoint
+from harness.runs import CHECKPOINT_DIR, run_id
+from harness.scoring import response_logprobs, score_pairs, score_sequences
+
+
+def proxy_margins(cfg: RunConfig, runs_dir: Path, data: EncodedPairs, method: str, method_config: dict[str, Any],
+                  accelerator, show_progress: bool) -> ProxyMargins:
+    """Train (or reuse) a ``method`` RM with the run's config and score Δ on ``data``.
+
+    The proxy is a run of its own in ``runs_dir``, found again by its run id (so it is trained once for every run
+    that asks for it). It has no suites, hence no metrics: it is recorded in a throw-away in-memory database, not
+    in the leaderboard. Every process trains it together, as any run.
+    """
+    import methods
+    from harness.training import train  # the orchestrator, loaded only when a method asks for a proxy
+
+    proxy_cfg = dataclasses.replace(cfg, method=method, method_config=method_config, suites=[])
+    train(proxy_cfg, runs_dir=runs_dir, db="sqlite://", resume=True, show_progress=show_progress)
+    accelerator.wait_for_everyone()
+    proxy_id = run_id(proxy_cfg)
+    model = load_checkpoint(Path(runs_dir) / proxy_id / CHECKPOINT_DIR).to(accelerator.device)
+    chosen, rejected = score_pairs(model, methods.get(method)(**method_config), data, model.tokenizer.pad_token_id,
+                                   cfg.train.eval_batch_size, show_progress, f"{method} proxy margins")
+    return ProxyMargins(proxy_id, (chosen - rejected).numpy())
+
+
+def base_margins(cfg: RunConfig, causal: bool, data: EncodedPairs, device, show_progress: bool) -> np.ndarray:
+    """δ_base of the starting model on ``data``: the summed response log-prob gap logπ_base(y_w|x) − logπ_base(y_l|x)
+    of the base LM for a causal backbone (raw, as the official RMO code does), else the freshly built RM's Δ
+    (seeded head) for an encoder."""
+    model = RewardModel.build(cfg.model, need_lm_head=causal, seed=cfg.seed).to(device)
+    pad_id, batch_size, n = model.tokenizer.pad_token_id, cfg.train.eval_batch_size, len(data)
+    if causal:
+        values = response_logprobs(model, data.chosen + data.rejected, pad_id, batch_size, "base log-probs",
+                                   show_progress)
+    else:
+        values = score_sequences(model, data.chosen + data.rejected, pad_id, batch_size, "base margins",
+                                 show_progress)
+    return (values[:n] - values[n:]).numpy()
