@@ -122,8 +122,10 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
 @_errors_exit
 def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite name(s); repeat or comma-separate.")],
              run: Annotated[Optional[Path], typer.Option("--run", help="A run directory.")] = None,
-             model: Annotated[Optional[Path], typer.Option("--model", help="A saved checkpoint directory (with "
-                                                           "rmbench_model.json) that is not a run.")] = None,
+             model: Annotated[Optional[str], typer.Option("--model", help="A reward model that is not a run: an "
+                                                          "rmbench checkpoint directory, or a *ForSequenceClassification"
+                                                          " directory or Hub id (trl's RewardTrainer output, a public "
+                                                          "RM).")] = None,
              data: Annotated[Optional[list[str]], typer.Option(
                  "--data", help="FORMAT:PATH_OR_HUB_ID for ood (repeat, or comma-separate: a list splits only before "
                            "a known FORMAT:, so paths may hold commas); a pairs file for id.")
@@ -134,7 +136,7 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              algo: Annotated[Optional[str], typer.Option(help="RL algorithm of the ppo suite: ppo, rloo or grpo "
                                                          "(same as --set ppo.algo=…).")] = None,
              runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
-    """Evaluate a trained run (--run) or a saved checkpoint (--model) on one or more suites."""
+    """Evaluate a trained run (--run) or a reward model (--model) on one or more suites."""
     from harness import api
     from harness.errors import ConfigError
 
@@ -150,6 +152,22 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
     result = (api.evaluate(run, names, **kwargs) if run is not None
               else api.evaluate_model(model, names, runs_dir=runs_dir, **kwargs))
     _report(result, as_json, names)
+
+
+@app.command()
+@_errors_exit
+def export(run: Annotated[Path, typer.Argument(help="A run directory (or an rmbench checkpoint directory).")],
+           out: Annotated[Path, typer.Option("--out", help="Directory to write the transformers checkpoint to.")],
+           as_json: JsonOption = False):
+    """Write a run's reward model as a standard AutoModelForSequenceClassification checkpoint (num_labels=1)."""
+    from harness.export import export as export_model
+
+    info = export_model(run, out)
+    if as_json:
+        return _print_json(info)
+    typer.echo(f"wrote {info['out']} ({info['architecture']}, pad_token_id {info['pad_token_id']}; max |reward "
+               f"difference| to rmbench {info['max_abs_diff']:.2e}); load it with "
+               f"AutoModelForSequenceClassification.from_pretrained({str(info['out'])!r})")
 
 
 def _report(result: dict, as_json: bool, suite_names: list[str] | None = None) -> None:

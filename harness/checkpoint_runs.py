@@ -1,4 +1,4 @@
-"""A saved reward-model checkpoint that is not a run, evaluated as one."""
+"""A reward model that is not a run (a saved rmbench checkpoint, an external reward model), evaluated as one."""
 from __future__ import annotations
 
 import hashlib
@@ -15,16 +15,39 @@ from harness.runs import RunResult, now, write_run_config
 
 def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: str | Path = "runs",
                    **kwargs) -> dict:
-    """Evaluate a saved checkpoint that is not a run (a directory with ``rmbench_model.json``).
+    """Evaluate a model that is not a run: a saved rmbench checkpoint (a directory with ``rmbench_model.json``) or
+    an external reward model (``harness.external``: a ``*ForSequenceClassification`` directory or Hub id).
 
-    A run-like directory ``runs/ckpt-<name>-<hash of the absolute path>/`` is created once, with a ``config.yaml``
-    (the checkpoint's model config, method ``bt``: scores are the raw head outputs) and a ``result.json`` whose
-    ``model_path`` points at the checkpoint, whose ``data`` is ``checkpoint:<path>`` and whose config hash covers the
-    path (two checkpoints never share leaderboard rows); then :func:`harness.evaluation.evaluate` runs on it.
+    A checkpoint gets a run-like directory ``runs/ckpt-<name>-<hash of the absolute path>/``, created once, with a
+    ``config.yaml`` (the checkpoint's model config, method ``bt``: scores are the raw head outputs) and a
+    ``result.json`` whose ``model_path`` points at the checkpoint, whose ``data`` is ``checkpoint:<path>`` and whose
+    config hash covers the path (two checkpoints never share leaderboard rows); an external model gets the run
+    :func:`harness.external.external_run` describes. Then :func:`harness.evaluation.evaluate` runs on it.
     """
+    from harness.external import external_run, is_rmbench_checkpoint
+
+    if is_rmbench_checkpoint(model_path):
+        run = _checkpoint_run(Path(model_path).resolve())
+    else:
+        run = external_run(str(model_path), suite_names, list(kwargs.get("overrides") or []))
+        kwargs["overrides"] = run["overrides"]
+    run_dir, cfg = Path(runs_dir) / run["run_id"], run["cfg"]
+    if RunResult.read(run_dir) is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(run_dir, cfg)
+        started = now()
+        fields = {"method": "bt", "preset": "checkpoint", **run["result"]}
+        RunResult(run_id=run_dir.name, method_config={}, config_hash=run["config_hash"],
+                  config=config_mod.to_dict(cfg), backbone=cfg.model.backbone, seed=0, versions=versions(),
+                  git_sha=git_sha(), started_at=started, finished_at=started, wall_times={}, train={},
+                  **fields).write(run_dir)
+    return evaluate(run_dir, suite_names, **kwargs)
+
+
+def _checkpoint_run(path: Path) -> dict:
+    """The run-like directory of a saved rmbench checkpoint (see :func:`evaluate_model`)."""
     from harness.models import META
 
-    path = Path(model_path).resolve()
     try:
         meta = json.loads((path / META).read_text())
         if "ensemble" in meta:  # an ensemble reference: the members share one model config
@@ -34,13 +57,5 @@ def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: 
     cfg = config_mod.from_dict(RunConfig, {"method": "bt", "preset": "checkpoint", "model": meta["model_config"],
                                            "suites": []})
     digest = hashlib.sha256(f"{path}\n{config_mod.config_hash(cfg)}".encode()).hexdigest()[:16]
-    run_dir = Path(runs_dir) / f"ckpt-{path.name}-{digest[:8]}"
-    if RunResult.read(run_dir) is None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_run_config(run_dir, cfg)
-        started = now()
-        RunResult(run_id=run_dir.name, method="bt", method_config={}, preset="checkpoint", config_hash=digest,
-                  config=config_mod.to_dict(cfg), backbone=cfg.model.backbone, data=f"checkpoint:{path}",
-                  model_path=str(path), seed=0, versions=versions(), git_sha=git_sha(), started_at=started,
-                  finished_at=started, wall_times={}, train={}).write(run_dir)
-    return evaluate(run_dir, suite_names, **kwargs)
+    return {"run_id": f"ckpt-{path.name}-{digest[:8]}", "cfg": cfg, "config_hash": digest,
+            "result": {"data": f"checkpoint:{path}", "model_path": str(path)}}

@@ -35,7 +35,8 @@ class LoraSettings:
 
 # The reward model's architecture around the backbone (head layers, pooling): part of every run's identity, so a
 # changed head never returns a result trained with the old one. 2: the mlp head applies its dropout first (GRM).
-MODEL_VERSION = "2"
+# 3: the linear head has no bias (as transformers' sequence-classification heads: exact export).
+MODEL_VERSION = "3"
 
 
 @dataclass
@@ -46,6 +47,7 @@ class ModelConfig:
     max_length: int = 256  # truncation keeps the prompt head and the response tail
     dtype: str = "auto"  # "auto" = bf16 on a CUDA device that supports it, else fp32 | "fp32" | "bf16" | "fp16"
     trust_remote_code: bool = False
+    chat_template: str = "auto"  # "auto" = the tokenizer's own | "none" = plain layout | path of a Jinja template
     gradient_checkpointing: bool = False
 
 

@@ -27,8 +27,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     same runs directory) and are recorded in the same database. ``data`` is one ``--data`` value or a list of them
     (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
     """
-    from harness.data.encode import Encoder
-    from harness.models import load_checkpoint
+    from harness.data.encode import Encoder, chat_template_sha256
+    from harness.external import load_reward_model
 
     run_dir = Path(run_dir)
     result = RunResult.read(run_dir)
@@ -43,7 +43,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
     check_requirements(cfg, suite_names)
-    model = model or load_checkpoint(result.model_path or run_dir / CHECKPOINT_DIR)
+    model = model or load_reward_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg.model,
+                                       cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
     batch_size = batch_size or cfg.train.eval_batch_size
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
@@ -58,6 +59,7 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
         result.metrics = merge_metrics(result.metrics, [m.to_json() for m in outcome.metrics])
         result.wall_times[f"eval_{suite.name}_s"] = round(time.perf_counter() - started, 3)
         result.suite_options = {**(result.suite_options or {}), suite.name: suite_options[suite.name]}  # --set
+        result.chat_template_sha256 = chat_template_sha256(model.tokenizer)  # None: the plain layout
         result.write(run_dir)
     record(result.to_json(), db)
     return result.to_json()

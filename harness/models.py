@@ -85,9 +85,16 @@ class RewardModel(nn.Module):
         else:
             source = meta["backbone_resolved"]
             backbone = _load_backbone(str(path / "backbone"), cfg, need_lm_head, name=str(path))
-        model = cls(cfg, backbone, _load_tokenizer(str(path), cfg), source=source, need_lm_head=need_lm_head)
+        model = cls(cfg, backbone, _load_tokenizer(str(path), cfg, template=False), source=source,
+                    need_lm_head=need_lm_head)
         try:
-            model.head.load_state_dict(load_file(path / "head.safetensors"))
+            head = load_file(path / "head.safetensors")
+            if cfg.head == "linear" and "0.bias" in head:  # written when the linear head still had a bias
+                model.head = _make_head("linear", model.hidden_size, 0, linear_bias=True)
+            if cfg.head == "mlp" and "0.weight" in head:  # written as Linear, ReLU, Dropout, Linear (dropout last):
+                head = {k.replace("0.", "1.", 1) if k.startswith("0.") else k: v for k, v in head.items()}  # same
+                # function at inference, where dropout is the identity
+            model.head.load_state_dict(head)
         except Exception as e:  # safetensors raises its own error type for a truncated or garbled file
             raise ConfigError(f"{path}: corrupt or incomplete checkpoint (cannot load head.safetensors: {e})") from e
         return model
@@ -196,10 +203,13 @@ class RewardModel(nn.Module):
         return rewards, hidden, self._core.get_output_embeddings()(states)
 
 
-def _make_head(kind: str, hidden_size: int, seed: int) -> nn.Sequential:
-    """The reward head in fp32, initialised from ``torch.Generator(seed)`` (the global RNG is not touched)."""
+def _make_head(kind: str, hidden_size: int, seed: int, linear_bias: bool = False) -> nn.Sequential:
+    """The reward head in fp32, initialised from ``torch.Generator(seed)`` (the global RNG is not touched).
+
+    The linear head has no bias, as the ``score`` layer of transformers' ``*ForSequenceClassification`` decoders:
+    a decoder run then exports exactly (``harness.export``). ``linear_bias`` reads checkpoints written before."""
     if kind == "linear":
-        head = nn.Sequential(nn.Linear(hidden_size, 1, device="meta"))
+        head = nn.Sequential(nn.Linear(hidden_size, 1, bias=linear_bias, device="meta"))
     elif kind == "mlp":  # the official GRM value head: dropout on the hidden state first (METHODS.md, GRM)
         head = nn.Sequential(nn.Dropout(0.1), nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(),
                              nn.Linear(1024, 1, device="meta"))
@@ -211,7 +221,8 @@ def _make_head(kind: str, hidden_size: int, seed: int) -> nn.Sequential:
         for layer in head:
             if isinstance(layer, nn.Linear):
                 layer.weight.normal_(0.0, 1.0 / math.sqrt(layer.in_features + 1), generator=generator)
-                layer.bias.zero_()
+                if layer.bias is not None:
+                    layer.bias.zero_()
     return head
 
 
@@ -273,11 +284,17 @@ def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: s
                                 trust_remote_code=cfg.trust_remote_code)
 
 
-def _load_tokenizer(source: str, cfg: ModelConfig):
-    """The backbone's tokenizer, with a pad token (EOS or UNK stands in when it has none)."""
+def _load_tokenizer(source: str, cfg: ModelConfig, *, template: bool = True):
+    """The backbone's tokenizer, with a pad token (EOS or UNK stands in when it has none) and, when ``template``,
+    the chat template ``cfg.chat_template`` chooses (a checkpoint's tokenizer already holds the one it was trained
+    with)."""
     from transformers import AutoTokenizer
 
+    from harness.data.encode import set_chat_template
+
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
+    if template:
+        set_chat_template(tokenizer, cfg.chat_template)
     if tokenizer.pad_token is None:
         stand_in = tokenizer.eos_token or tokenizer.unk_token
         if stand_in is None:

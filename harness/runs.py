@@ -87,10 +87,12 @@ class RunResult:
     train: dict
     metrics: list[dict] = field(default_factory=list)
     suite_options: dict | None = None  # {suite: its --set options} of the last evaluation of each suite
+    chat_template_sha256: str | None = None  # of the template sequences were rendered with (None: plain layout)
+    external_model: dict | None = None  # an external reward model's id, revision, architecture, pad id
 
     def to_json(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if v is not None or k not in ("model_path", "suite_options")}
+        optional = ("model_path", "suite_options", "chat_template_sha256", "external_model")
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None or k not in optional}
 
     @classmethod
     def from_json(cls, data: dict, where: str = RESULT_FILE) -> "RunResult":

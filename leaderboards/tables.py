@@ -166,7 +166,8 @@ def labels(exps: list[Experiment], max_keys: int = 3) -> dict[str, str]:
             shown = [f"{k.removeprefix('method_config.')}={json.loads(exp.settings.get(k, 'null'))}"
                      for k in differing[:max_keys]]
             more = f", +{len(differing) - max_keys} more" if len(differing) > max_keys else ""
-            out[exp.config_hash] = method + (f" ({', '.join(shown)}{more})" if shown else "")
+            name = method if method != "external" else f"external: {json.loads(exp.settings['model.backbone'])}"
+            out[exp.config_hash] = name + (f" ({', '.join(shown)}{more})" if shown else "")
     return out
 
 

@@ -7,12 +7,41 @@ response tail. The same code serves training and evaluation, so both see identic
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
+from harness.errors import ConfigError
 from harness.types import PreferenceBatch
+
+CHAT_TEMPLATE_CHOICES = ("auto", "none")
+
+
+def set_chat_template(tokenizer, setting: str) -> None:
+    """Apply ``model.chat_template`` to ``tokenizer``: ``auto`` keeps its own template (none if it has none),
+    ``none`` removes it (the plain layout), anything else is the path of a Jinja template file to use instead."""
+    if setting == "auto":
+        return
+    if setting == "none":
+        tokenizer.chat_template = None
+        return
+    try:
+        tokenizer.chat_template = Path(setting).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"model.chat_template: expected {' | '.join(CHAT_TEMPLATE_CHOICES)} or the path of a "
+                          f"Jinja template file; cannot read {setting!r} ({e.strerror or e})") from e
+
+
+def chat_template_sha256(tokenizer) -> str | None:
+    """SHA-256 of the chat template the sequences are rendered with (None: the plain layout)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        return None
+    text = template if isinstance(template, str) else repr(sorted(dict(template).items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _messages(text) -> list[dict]:
@@ -51,9 +80,18 @@ class Encoder:
         return head, full[len(head):]
 
     def encode(self, prompts: list, responses: list[str]) -> list[tuple[list[int], int]]:
-        """Token ids of each (prompt, response) and the index where its response starts."""
+        """Token ids of each (prompt, response) and the index where its response starts.
+
+        A rendered conversation is tokenized whole, as ``apply_chat_template(tokenize=True)`` tokenizes it (a
+        token is not split at the prompt/response boundary); the response starts at the first token that ends past
+        the prompt text (character offsets of a fast tokenizer; a slow one tokenizes the two parts apart)."""
         parts = [self.texts(p, r) for p, r in zip(prompts, responses)]
         tok = self.tokenizer
+        if self.chat and getattr(tok, "is_fast", False):
+            whole = tok([p + r for p, r in parts], add_special_tokens=False, return_offsets_mapping=True)
+            split = [next((i for i, (_, end) in enumerate(offsets) if end > len(p)), len(ids))
+                     for (p, _), ids, offsets in zip(parts, whole["input_ids"], whole["offset_mapping"])]
+            return [self._join(ids[:k], ids[k:]) for ids, k in zip(whole["input_ids"], split)]
         p_ids = tok([p for p, _ in parts], add_special_tokens=False)["input_ids"]
         r_ids = tok([r for _, r in parts], add_special_tokens=False)["input_ids"]
         return [self._join(p, r) for p, r in zip(p_ids, r_ids)]

@@ -82,7 +82,7 @@ def test_lora_trains_only_adapters_and_head():
     model = build(lora=LoraSettings(r=4))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
-    assert {n for n in trainable if n.startswith("head.")} == {"head.0.weight", "head.0.bias"}
+    assert {n for n in trainable if n.startswith("head.")} == {"head.0.weight"}  # no bias: a seq-cls head
 
 
 def test_head_init_is_seeded():
@@ -124,3 +124,17 @@ def test_unknown_backbone_and_head_are_config_errors(tmp_path, monkeypatch):
         build(head="mpl")
     with pytest.raises(ConfigError, match="not an rmbench reward-model checkpoint"):
         RewardModel.load(tmp_path)
+
+
+def test_a_checkpoint_with_the_old_mlp_layer_order_loads_to_the_same_rewards(tmp_path):
+    """Checkpoints written when the mlp head was Linear, ReLU, Dropout, Linear keep their rewards."""
+    from safetensors.torch import load_file, save_file
+
+    model = build(head="mlp")
+    perturb(model)
+    model.save(tmp_path / "ckpt")
+    head = load_file(tmp_path / "ckpt" / "head.safetensors")
+    save_file({k.replace("1.", "0.", 1) if k.startswith("1.") else k: v for k, v in head.items()},
+              tmp_path / "ckpt" / "head.safetensors")
+    loaded = RewardModel.load(tmp_path / "ckpt").eval()
+    torch.testing.assert_close(rewards(loaded), rewards(model.eval()), atol=1e-6, rtol=0)
