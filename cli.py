@@ -45,9 +45,12 @@ def _errors_exit(command):
                     return command(*args, **kwargs)
             return command(*args, **kwargs)
         except RmbenchError as e:
+            from rich.markup import escape
+
             from harness.progress import console
 
-            console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+            # escaped: a message naming an extra (pip install 'rmbench[postgres]') is not Rich markup
+            console.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         finally:
             _json_stdout = None
@@ -240,30 +243,45 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
                                                               "preset's).")] = None,
           config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
           overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override: a.b=value.")] = None,
+          grid: Annotated[Optional[list[str]], typer.Option(
+              "--grid", help="Another grid axis over a config key: key=v1,v2 (repeat for more axes).")] = None,
+          executor: Annotated[str, typer.Option(help="local (one job after another here) or ray (one task per "
+                                                "job on a Ray cluster; pip install 'rmbench[ray]').")] = "local",
+          address: Annotated[Optional[str], typer.Option(
+              "--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster).")] = None,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
-    """Resumable grid over methods × seeds: skips recorded results, keeps going past failures (exit 1 if any)."""
+    """Resumable grid over methods × seeds (× --grid axes): skips recorded results, keeps going past failures
+    (exit 1 if any)."""
     from harness import api
+    from harness.errors import ConfigError
 
+    if address and executor != "ray":
+        raise ConfigError("--address is the Ray cluster's: add --executor ray")
     split_names = lambda text: [x.strip() for x in (text or "").split(",") if x.strip()]  # noqa: E731
     jobs = api.sweep(split_names(method_names), seeds, preset=preset, suite_names=split_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
-                     show_progress=not as_json)
-    _print_json(jobs) if as_json else _print_sweep(jobs, api.sweep_tally(jobs))
+                     show_progress=not as_json, grid=grid or [], executor=executor, address=address)
+    _print_json(jobs) if as_json else _print_sweep(jobs)
     if any(job["status"] == "failed" for job in jobs):
         raise typer.Exit(1)
 
 
-def _print_sweep(jobs: list[dict], tally: str) -> None:
-    """The jobs as a table, then each failure with its error on stderr."""
+def _print_sweep(jobs: list[dict]) -> None:
+    """The jobs as a table (a column per --grid axis), then each failure with its error on stderr."""
     from rich.table import Table
 
-    table = Table("method", "seed", "run", "status", title=f"sweep: {tally}")
+    from harness.api import sweep_tally
+
+    axes = list(jobs[0].get("grid", {})) if jobs else []
+    table = Table("method", "seed", *axes, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
     for job in jobs:
-        table.add_row(job["method"], str(job["seed"]), job["run_id"] or "—", job["status"])
+        table.add_row(job["method"], str(job["seed"]), *(str(job["grid"][a]) for a in axes), job["run_id"] or "—",
+                      job["status"])
     _print(table)
     for job in jobs:
         if job["status"] == "failed":
-            typer.echo(f"FAILED {job['method']} seed {job['seed']}: {job['error']}", err=True)
+            where = " ".join([f"seed {job['seed']}", *(f"{k}={v}" for k, v in job.get("grid", {}).items())])
+            typer.echo(f"FAILED {job['method']} {where}: {job['error']}", err=True)
 
 
 @app.command()

@@ -76,6 +76,17 @@ class TrainConfig:
     log_every: int = 10
     eval_batch_size: int = 64
     group_by_length: bool = True  # bucket pairs of similar length into a batch (less padding)
+    report_to: list[str] = field(default_factory=list)  # Accelerate trackers: tensorboard, wandb, mlflow, trackio…
+
+
+@dataclass
+class SweepConfig:
+    """Resources of one job under ``rmbench sweep --executor ray`` (a job with gpus_per_job > 1 trains through
+    ``accelerate launch`` with one process per GPU)."""
+
+    gpus_per_job: float = 0.0
+    cpus_per_job: float = 1.0
+    max_retries: int = 3  # times Ray reruns a job whose worker died (the run resumes from its last saved state)
 
 
 @dataclass
@@ -88,6 +99,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     suites: list[str] = field(default_factory=lambda: ["id"])
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def preset_names() -> list[str]:
@@ -211,7 +223,8 @@ def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
     passing a default explicitly changes nothing), the method's ``version``, the world's ``WORLD_VERSION`` and the
     reward model's ``MODEL_VERSION`` (so a changed loss, world or head is a new experiment); not the seed (seeds
-    of one config are aggregated) nor the suites.
+    of one config are aggregated), the suites, nor what only changes where a run executes or logs (``sweep``,
+    ``train.report_to``).
 
     The world version is always included: besides ``data.train: world``, the ``tiny`` backbones are pre-trained on
     the world's corpus and the evaluation suites fall back to its splits.
@@ -220,8 +233,9 @@ def config_hash(cfg: RunConfig) -> str:
 
     method = methods.get(cfg.method)
     d = to_dict(cfg)
-    d.pop("seed")
-    d.pop("suites")
+    for key in ("seed", "suites", "sweep"):
+        d.pop(key)
+    d["train"].pop("report_to")
     d["method_config"] = method(**cfg.method_config).config_dict()
     d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

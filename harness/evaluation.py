@@ -7,10 +7,10 @@ from pathlib import Path
 
 import methods
 from harness import config as config_mod
-from harness import suites
+from harness import suites, trackers
 from harness.config import RunConfig
 from harness.errors import ConfigError, RmbenchError
-from harness.records import record
+from harness.records import check_store, record
 from harness.results import merge_metrics, write_jsonl_atomic
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
 
@@ -34,6 +34,7 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     result = RunResult.read(run_dir)
     if result is None:
         raise RmbenchError(f"{run_dir} has no {RESULT_FILE}: train it first (or resume it)")
+    check_store(db)
     options, cfg_overrides = split_overrides(list(overrides))
     cfg = load_run_config(run_dir)
     if cfg_overrides:
@@ -61,7 +62,9 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
         result.suite_options = {**(result.suite_options or {}), suite.name: suite_options[suite.name]}  # --set
         result.chat_template_sha256 = chat_template_sha256(model.tokenizer)  # None: the plain layout
         result.write(run_dir)
-    record(result.to_json(), db)
+    with trackers.session(cfg.train.report_to, run_dir, config_mod.to_dict(cfg)):
+        trackers.log_metric_rows(result.metrics, (result.train or {}).get("steps"))
+    record(result.to_json(), db, saved=run_dir / RESULT_FILE)
     return result.to_json()
 
 

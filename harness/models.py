@@ -267,8 +267,10 @@ def _without_zero3_init():
         set_hf_deepspeed_config(AcceleratorState().deepspeed_plugin.dschf)
 
 
-def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: str) -> nn.Module:
-    """The backbone body (``AutoModel``), or the whole causal LM when ``need_lm_head``."""
+def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: str,
+                   purpose: str = "need_lm_head (LM log-probs, e.g. for GRM)") -> nn.Module:
+    """The backbone body (``AutoModel``), or the whole causal LM when ``need_lm_head`` (``purpose`` says what needs
+    it in the error for an encoder). Reward models and policies (``rl.policy.load_policy``) load through here."""
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
     try:
@@ -277,8 +279,8 @@ def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: s
         raise ConfigError(f"cannot load backbone {name!r}: it is not a local model directory and could not be "
                           f"loaded as a Hub id ({e})") from e
     if need_lm_head and not _is_causal_lm(config):
-        raise ConfigError(f"need_lm_head (LM log-probs, e.g. for GRM) needs a causal LM backbone; {name} is an "
-                          f"encoder ({config.model_type}); use a decoder backbone such as 'tiny'")
+        raise ConfigError(f"{purpose} needs a causal LM backbone; {name} is an encoder ({config.model_type}); use "
+                          f"a decoder backbone such as 'tiny'")
     auto = AutoModelForCausalLM if need_lm_head else AutoModel
     return auto.from_pretrained(source, config=config, dtype=_torch_dtype(cfg.dtype),
                                 trust_remote_code=cfg.trust_remote_code)

@@ -4,11 +4,29 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def record(result: dict, db: str | None = None) -> int:
+def check_store(db: str | None = None) -> None:
+    """Fail now, in one line, if the database is unreachable, not writable or of another schema."""
+    from leaderboards import engine_for
+
+    engine_for(db).dispose()
+
+
+def record(result: dict, db: str | None = None, *, saved: Path | None = None) -> int:
+    """Record ``result`` in the database; ``saved`` (its ``result.json``) is named if recording fails."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from leaderboards import engine_for
     from leaderboards import record as store_record
+    from leaderboards.store import StoreError, database_url
 
-    return store_record(result, engine_for(db))
+    try:
+        return store_record(result, engine_for(db))
+    except (StoreError, SQLAlchemyError) as e:
+        if saved is None:
+            raise
+        cause = e.problem if isinstance(e, StoreError) else str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise StoreError(database_url(db), f"recording failed ({cause}); the result is safe in {saved}",
+                         "fix the database, then `rmbench leaderboard rebuild` records it") from None
 
 
 def leaderboard(db: str | None = None, **filters) -> list[dict]:

@@ -128,20 +128,12 @@ def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,
 
 
 def score_pair_rows(ctx, rows: list[dict], description: str) -> tuple[list[int], Tensor, Tensor]:
-    """Encode and score preference rows for a suite: (indices of identical-after-truncation pairs, which are
-    not scored, chosen scores, rejected scores for the remaining rows in order).
-
-    A row may carry ``prompt_rejected``: the rejected response's own conversation history, for judgments of a
-    later turn where the two conversations differ before it (MT-Bench turn 2).
-    """
+    """Encode (:func:`~harness.data.encode.encode_pairs`) and score preference rows for a suite: (indices of
+    identical-after-truncation pairs, which are not scored, chosen scores, rejected scores for the remaining rows in
+    order)."""
     from harness.data.encode import encode_pairs
 
-    data = encode_pairs(rows, ctx.encoder)
-    if any("prompt_rejected" in r for r in rows):
-        data.rejected = ctx.encoder.encode([r.get("prompt_rejected", r["prompt"]) for r in rows],
-                                           [r["rejected"] for r in rows])
-    identical = data.identical()
-    scored = data.subset(sorted(set(range(len(data))) - set(identical))) if identical else data
+    scored, identical = encode_pairs(rows, ctx.encoder).without_identical()
     chosen, rejected = score_pairs(ctx.model, ctx.method, scored, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
                                    ctx.show_progress, description)
     return identical, chosen, rejected

@@ -1,4 +1,5 @@
-"""Sweeps: every method × seed trained and evaluated in turn, resumably, a failing job reported and skipped."""
+"""Sweeps: every method × seed (× grid point) trained and evaluated, resumably, a failing job reported and skipped;
+the jobs run on an executor (:mod:`harness.executors`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,31 +13,24 @@ from harness.training import train
 
 def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
           config_file: str | Path | None = None, overrides: list[str] = (), runs_dir: str | Path = "runs",
-          db: str | None = None, show_progress: bool = True) -> list[dict]:
-    """Train and evaluate every method × seed (seeds 0 … ``seeds``−1, seed-major), resumably.
+          db: str | None = None, show_progress: bool = True, grid: list[str] = (), executor: str = "local",
+          address: str | None = None) -> list[dict]:
+    """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major), resumably,
+    on ``executor`` (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's).
 
     A job whose requested suites are all in the database or in its ``result.json`` is skipped (a result.json
     missing from the database is recorded first); a finished run lacking some suites is evaluated on those; an
     interrupted run is resumed. A failing job (any ``Exception``) is reported and the sweep goes on. Returns one
-    dict per job: method, seed, run_id (None if its config did not resolve), status (``skipped`` | ``trained`` |
-    ``evaluated`` | ``failed``) and error.
+    dict per job: method, seed, grid (its ``--grid`` values; only with ``grid``), run_id (None if its config did
+    not resolve), status (``skipped`` | ``trained`` | ``evaluated`` | ``failed``) and error.
     """
-    from harness.progress import progress_bar
-    from leaderboards import engine_for
+    from harness import executors
 
-    engine = engine_for(db)
     if suite_names:
         overrides = [*overrides, f"suites=[{','.join(suite_names)}]"]
-    jobs = [(method, seed) for seed in range(seeds) for method in method_names]
-    outcomes = []
-    with progress_bar(show_progress) as bar:
-        task = bar.add_task("sweep", total=len(jobs))
-        for method, seed in jobs:
-            bar.update(task, status=f"{method} seed {seed} · {sweep_tally(outcomes)}")
-            outcomes.append(_sweep_job(method, seed, preset, config_file, list(overrides), Path(runs_dir), db,
-                                       engine))
-            bar.update(task, advance=1, status=sweep_tally(outcomes))
-    return outcomes
+    jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid))
+    spec = executors.SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(runs_dir), db)
+    return executors.run(executor, jobs, spec, address=address, show_progress=show_progress)
 
 
 def sweep_tally(outcomes: list[dict]) -> str:

@@ -20,6 +20,7 @@ from accelerate.utils import DistributedType, InitProcessGroupKwargs, set_seed
 from transformers import get_scheduler
 
 import methods
+from harness import trackers
 from harness.atomic import replace_directory
 from harness.config import RunConfig
 from harness.data import training_pairs
@@ -110,11 +111,7 @@ class Trainer:
         """Tokenised train and validation pairs; identical-after-truncation pairs are dropped and counted, then the
         method's ``prepare_dataset`` transforms the rest (its statistics land under ``<method name>``)."""
         train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.data_seed)
-        train = encode_pairs(train_rows, self.encoder)
-        identical = train.identical()
-        if identical:
-            keep = sorted(set(range(len(train))) - set(identical))
-            train = train.subset(keep)
+        train, identical = encode_pairs(train_rows, self.encoder).without_identical()
         train, hook_stats = self._hook("prepare_dataset", train, EncodedPairs, "EncodedPairs")
         stats = _with_method_stats({"train_pairs": len(train), "validation_pairs": len(val_rows),
                                     "identical_after_truncation": len(identical), "label_flipped": len(flipped),
@@ -257,6 +254,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             with (self.run_dir / METRICS_FILE).open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            trackers.log(record)  # train.report_to (harness.trackers)
 
     def _last_validation(self) -> dict:
         rows = [json.loads(line) for line in (self.run_dir / METRICS_FILE).read_text().splitlines()]

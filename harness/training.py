@@ -8,11 +8,12 @@ from pathlib import Path
 
 import methods
 from harness import config as config_mod
-from harness import suites
+from harness import suites, trackers
 from harness.config import RunConfig
 from harness.data import describe
 from harness.errors import RmbenchError
 from harness.evaluation import check_requirements, evaluate
+from harness.records import check_store
 from harness.results import git_sha, versions, write_json_atomic
 from harness.runs import (CHECKPOINT_DIR, MEMBERS_DIR, OUTCOME_FILE, STATE_DIR, RunResult, now, run_id,
                           write_run_config)
@@ -38,6 +39,7 @@ def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = Non
     from harness.models import EnsembleRewardModel
 
     check_names(cfg)
+    check_store(db)
     run_dir = Path(runs_dir) / run_id(cfg)
     if force:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -52,21 +54,24 @@ def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = Non
     members = [(cfg, run_dir, None)] if k == 1 else [
         (dataclasses.replace(cfg, seed=cfg.seed * k + i), run_dir / MEMBERS_DIR / str(i),
          f"train {cfg.method} member {i + 1}/{k}") for i in range(k)]
-    outcomes, model = [], None
-    for member_cfg, member_dir, label in members:
-        outcome, model = _train_member(cfg, member_cfg, run_dir, member_dir, label, resume, show_progress)
-        outcomes.append(outcome)
-    if not is_main_process():
-        return {}
-    if k > 1:
-        EnsembleRewardModel.save_reference(run_dir / CHECKPOINT_DIR, [d / CHECKPOINT_DIR for _, d, _ in members])
-        model = None  # evaluate() loads the ensemble from its checkpoint
-    RunResult(run_id=run_dir.name, method=cfg.method, method_config=method.config_dict(), preset=cfg.preset,
-              config_hash=config_mod.config_hash(cfg), config=config_mod.to_dict(cfg), backbone=cfg.model.backbone,
-              data=describe(cfg.data), seed=cfg.seed, versions=versions(), git_sha=git_sha(), started_at=started,
-              finished_at=now(), wall_times={"train_s": round(sum(o["wall_s"] for o in outcomes), 3)},
-              train=outcomes[0] if k == 1 else {"members": outcomes}).write(run_dir)
-    return evaluate(run_dir, cfg.suites, db=db, show_progress=show_progress, model=model, method=method)
+    with trackers.session(cfg.train.report_to, run_dir, config_mod.to_dict(cfg)):  # main process only
+        outcomes, model = [], None
+        for member_cfg, member_dir, label in members:
+            outcome, model = _train_member(cfg, member_cfg, run_dir, member_dir, label, resume, show_progress)
+            outcomes.append(outcome)
+        if not is_main_process():
+            return {}
+        if k > 1:
+            EnsembleRewardModel.save_reference(run_dir / CHECKPOINT_DIR,
+                                               [d / CHECKPOINT_DIR for _, d, _ in members])
+            model = None  # evaluate() loads the ensemble from its checkpoint
+        RunResult(run_id=run_dir.name, method=cfg.method, method_config=method.config_dict(), preset=cfg.preset,
+                  config_hash=config_mod.config_hash(cfg), config=config_mod.to_dict(cfg),
+                  backbone=cfg.model.backbone, data=describe(cfg.data), seed=cfg.seed, versions=versions(),
+                  git_sha=git_sha(), started_at=started, finished_at=now(),
+                  wall_times={"train_s": round(sum(o["wall_s"] for o in outcomes), 3)},
+                  train=outcomes[0] if k == 1 else {"members": outcomes}).write(run_dir)
+        return evaluate(run_dir, cfg.suites, db=db, show_progress=show_progress, model=model, method=method)
 
 
 def _train_member(run_cfg: RunConfig, cfg: RunConfig, run_dir: Path, member_dir: Path, label: str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from typing import Any
@@ -36,16 +37,53 @@ def leaderboard(engine: Engine, **filters: str | None) -> list[dict]:
     """One row per (method, config_hash, suite, suite_version, dataset, split, metric), aggregated over seeds.
 
     ``filters`` are those of :func:`facts`. Each row has the group keys plus ``mean``, ``std`` (sample std; None
-    with one seed), ``n_seeds``, ``backbone``, ``preset`` and ``higher_is_better``. Rows are sorted by suite,
-    dataset, split, metric, then best mean first.
+    with one seed), ``n_seeds``, ``backbone``, ``preset``, ``higher_is_better`` and ``settings`` (see
+    :func:`experiment_settings`: the values of the grid axes that tell this experiment from the method's others).
+    Rows are sorted by suite, dataset, split, metric, then best mean first.
     """
     groups: dict[tuple, list] = defaultdict(list)
-    for row in facts(engine, **filters):
+    rows = facts(engine, **filters)
+    for row in rows:
         groups[tuple(row[k] for k in _GROUP)].append(row)
-    board = [_aggregate(rows) for rows in groups.values()]
+    settings = experiment_settings(rows)
+    board = [{**_aggregate(group), "settings": settings[group[0]["method"], group[0]["config_hash"]]}
+             for group in groups.values()]
     board.sort(key=lambda r: (r["suite"], r["dataset"], r["split"], r["metric"], r["suite_version"],
                               -r["mean"] if r["higher_is_better"] else r["mean"], r["method"], r["config_hash"]))
     return board
+
+
+_NOT_SETTINGS = ("seed", "suites", "sweep", "train.report_to", "method", "preset")  # not axes of an experiment
+
+
+def _flat(config: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def experiment_settings(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, config_hash) → the config keys whose values differ among that method's experiments in ``rows``
+    (the axes of a ``sweep --grid``, e.g. ``{"data.label_noise": 0.2}``), with this experiment's values.
+
+    The seed, the suites and where or how a run executed (``sweep.*``, ``train.report_to``) are not settings."""
+    configs: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if (row["method"], row["config_hash"]) not in configs:
+            flat = _flat({**(row["config"] or {}), "method_config": row["method_config"]})  # with its defaults
+            configs[row["method"], row["config_hash"]] = {
+                k: v for k, v in flat.items() if not any(k == n or k.startswith(f"{n}.") for n in _NOT_SETTINGS)}
+    by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (method, _), flat in configs.items():
+        by_method[method].append(flat)
+    varying = {method: sorted(k for k in set().union(*flats)
+                              if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1)
+               for method, flats in by_method.items()}
+    return {(method, h): {k: flat.get(k) for k in varying[method]} for (method, h), flat in configs.items()}
 
 
 def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -68,8 +68,15 @@ def flat_grid(rows: Sequence[dict[str, Any]]) -> Grid:
         return (row["method"], preset, row["suite"], f"{row['dataset']}/{row['split']}", row["metric"],
                 mean_std(row["mean"], row["std"]), str(row["n_seeds"]))
 
-    return Grid("Leaderboard", _HEADER, [cells(row) for row in rows], _FIELDS,
-                [{k: rounded(row[k]) for k in _FIELDS} for row in rows], "lllllrr")
+    if not any(row.get("settings") for row in rows):
+        return Grid("Leaderboard", _HEADER, [cells(row) for row in rows], _FIELDS,
+                    [{k: rounded(row[k]) for k in _FIELDS} for row in rows], "lllllrr")
+    # a sweep over --grid axes: a column with the values that tell a method's experiments apart
+    settings = [", ".join(f"{k}={v}" for k, v in row["settings"].items()) for row in rows]
+    return Grid("Leaderboard", (*_HEADER[:1], "settings", *_HEADER[1:]),
+                [(c[0], s, *c[1:]) for c, s in zip(map(cells, rows), settings)], (*_FIELDS, "settings"),
+                [{**{k: rounded(row[k]) for k in _FIELDS}, "settings": s} for row, s in zip(rows, settings)],
+                "llllllrr")
 
 
 def _plain(cell: str) -> str:

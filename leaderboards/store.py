@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import JSON, Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, RmbenchError
 from leaderboards.schema import METRIC_KEY, Base, Metric, Run
 
 log = logging.getLogger(__name__)
@@ -33,27 +34,123 @@ class ResultError(DataError):
     """A ``result.json`` dict with a missing or ill-typed field (the message names the field)."""
 
 
+class StoreError(RmbenchError):
+    """The results database cannot be used: one line naming the URL (password masked) and what to do."""
+
+    exit_code = 5
+
+    def __init__(self, url: str | URL, problem: str, remedy: str):
+        super().__init__(f"database {masked(url)}: {problem}; {remedy}")
+        self.problem = problem
+
+
+REBUILD_HINT = "move it aside and run `rmbench leaderboard rebuild` to re-create it from runs/*/result.json"
+CONNECT_TIMEOUT_S = 10  # an unreachable PostgreSQL host fails in seconds instead of hanging
+
+
 def database_url(url: str | None) -> str:
     """The database URL: the argument, else ``$RMBENCH_DB``, else :data:`DEFAULT_URL`."""
     return url or os.environ.get("RMBENCH_DB") or DEFAULT_URL
 
 
+def masked(url: str | URL) -> str:
+    """``url`` with its password shown as ``***`` (an unparsable URL is shown up to its first ``@``)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url).split("@")[-1]
+
+
 def engine_for(url: str | None = None) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`) with the tables created if missing."""
-    parsed = make_url(database_url(url))
+    """An engine for ``url`` (see :func:`database_url`), checked before it is used: reachable, writable, with the
+    tables created if missing and the expected columns if present. Any failure is a :class:`StoreError`.
+
+    A bare ``postgresql://`` URL uses psycopg 3 (the ``postgres`` extra) when psycopg2, SQLAlchemy's default
+    driver for it, is not installed."""
+    text_url = database_url(url)
+    try:
+        parsed = make_url(text_url)
+    except ArgumentError:
+        raise StoreError(text_url, "not a database URL",
+                         "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB") from None
     backend = parsed.get_backend_name()
     if backend not in _INSERTS:
-        raise ConfigError(f"unsupported database {backend!r} in {parsed!r}: use sqlite or postgresql")
-    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed)
+        raise ConfigError(f"unsupported database {backend!r} in {masked(parsed)}: use sqlite or postgresql")
+    if backend == "postgresql":
+        parsed = _postgres_driver(parsed)
+    elif parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(parsed, f"cannot create the directory {path.parent} ({e.strerror or e})",
+                             "choose a writable path with --db or $RMBENCH_DB") from None
+    try:
+        engine = create_engine(parsed, **({"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
+                                          if backend == "postgresql" else {}))
+    except (ImportError, NoSuchModuleError) as e:
+        raise StoreError(parsed, f"its driver is not installed ({e})", "pip install 'rmbench[postgres]'") from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
-    with _write_transaction(engine) as conn:
-        if backend == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
-        Base.metadata.create_all(conn)
+    try:
+        with _write_transaction(engine) as conn:
+            if backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
+            Base.metadata.create_all(conn)
+            _check_schema(conn, parsed)
+            _probe_write(conn)
+    except SQLAlchemyError as e:
+        raise _database_error(parsed, e) from None
     return engine
+
+
+def _postgres_driver(url: URL) -> URL:
+    if url.drivername != "postgresql":
+        return url
+    try:
+        import psycopg2  # noqa: F401  - SQLAlchemy's default driver for postgresql://
+    except ImportError:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StoreError(url, "no PostgreSQL driver is installed", "pip install 'rmbench[postgres]'") from None
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _check_schema(conn: Connection, url: URL) -> None:
+    """The existing tables have every column this version writes (an older or foreign database does not)."""
+    inspector = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = sorted(set(table.columns.keys()) - present)
+        if missing:
+            raise StoreError(url, f"table {table.name!r} lacks the columns {', '.join(missing)} (an older schema)",
+                             REBUILD_HINT)
+
+
+def _probe_write(conn: Connection) -> None:
+    """Write a row inside the open transaction and take it back: a read-only file or role fails here."""
+    table = Run.__table__
+    probe = {c.name: ({} if isinstance(c.type, JSON) else 0 if c.name == "seed" else "") for c in table.columns}
+    savepoint = conn.begin_nested()
+    conn.execute(table.insert(), {**probe, "run_id": "rmbench-write-probe"})
+    savepoint.rollback()
+
+
+def _database_error(url: URL, error: SQLAlchemyError) -> StoreError:
+    """One line for a failure to open or write the database, with what to do about it."""
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    lowered = cause.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        return StoreError(url, f"the file is not a usable SQLite database ({cause})", REBUILD_HINT)
+    if "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
+        return StoreError(url, f"not writable ({cause})",
+                          "fix its permissions or choose another --db / $RMBENCH_DB")
+    if url.get_backend_name() == "postgresql":
+        return StoreError(url, f"cannot reach or use the server ({cause})",
+                          "check that the server is running and the host, port, user and password")
+    return StoreError(url, f"cannot open it ({cause})", "check the path or choose another --db / $RMBENCH_DB")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -126,8 +126,17 @@ class EncodedPairs:
         return [max(len(c[0]), len(r[0])) for c, r in zip(self.chosen, self.rejected)]
 
     def identical(self) -> list[int]:
-        """Rows whose chosen and rejected token sequences are identical (after truncation)."""
+        """Rows whose chosen and rejected token sequences are identical (after truncation): they carry no preference,
+        so they are neither trained on nor scored (suites count them as ``identical_after_truncation``)."""
         return [i for i, (c, r) in enumerate(zip(self.chosen, self.rejected)) if c[0] == r[0]]
+
+    def without_identical(self) -> tuple["EncodedPairs", list[int]]:
+        """These pairs less the :meth:`identical` ones (in order), and the indices of those."""
+        identical = self.identical()
+        if not identical:
+            return self, []
+        dropped = set(identical)
+        return self.subset([i for i in range(len(self)) if i not in dropped]), identical
 
     def subset(self, rows: list[int]) -> "EncodedPairs":
         pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
@@ -143,10 +152,12 @@ class EncodedPairs:
 
 
 def encode_pairs(rows: list[dict], encoder: Encoder) -> EncodedPairs:
-    prompts = [r["prompt"] for r in rows]
+    """Tokenise preference rows. A row may carry ``prompt_rejected``: the rejected response's own conversation
+    history, for judgments of a later turn where the two conversations differ before it (MT-Bench turn 2)."""
     margins = [float(r["margin"]) for r in rows] if rows and all("margin" in r for r in rows) else None
-    return EncodedPairs(encoder.encode(prompts, [r["chosen"] for r in rows]),
-                        encoder.encode(prompts, [r["rejected"] for r in rows]), margins)
+    return EncodedPairs(encoder.encode([r["prompt"] for r in rows], [r["chosen"] for r in rows]),
+                        encoder.encode([r.get("prompt_rejected", r["prompt"]) for r in rows],
+                                       [r["rejected"] for r in rows]), margins)
 
 
 def padded_width(length: int, multiple_of: int = 8) -> int:

@@ -219,12 +219,21 @@ def hub_records(fmt: Format, hub_id: str, options: dict) -> Iterator[Record]:
         yield from _numbered(label, load_dataset(hub_id, config, split=options.get("split", fmt.hub_split)))
 
 
+def _looks_local(source: str) -> bool:
+    """A path no Hub id can be: absolute, relative to ``.``/``~``, nested deeper than ``owner/name``, or ending in a
+    file suffix (Hub ids are ``name`` or ``owner/name`` without one)."""
+    return (source.startswith(("/", ".", "~")) or source.count("/") > 1
+            or Path(source).suffix in SUFFIXES)
+
+
 def load(spec: DataSpec) -> Loaded:
     """The canonical rows of ``spec``: the local path when it exists, else the Hub id when online."""
     fmt, options = get(spec.format), dict(spec.options)
     path = Path(spec.source)
     if path.exists():
         records = read_records(path)
+    elif _looks_local(spec.source):
+        raise DataError("no such file", file=spec.source)
     elif os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
         raise DataError("no such file, and HF_HUB_OFFLINE is set so it is not loaded from the Hub", file=spec.source)
     else:

@@ -3,30 +3,22 @@ from __future__ import annotations
 
 import torch
 
-from harness.errors import ConfigError
 
 END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # chat turn ends besides EOS
 
 
 def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False):
     """``(model, tokenizer)`` of a backbone spec (``tiny``, ``smollm2``, a directory, a Hub id) as a causal LM in
-    eval mode; the tokenizer pads on the left, as batched generation needs."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
+    eval mode, loaded like a reward model's backbone; the tokenizer pads on the left, as batched generation needs."""
     from harness.basemodel import resolve_backbone
-    from harness.models import _is_causal_lm, _torch_dtype
+    from harness.config import ModelConfig
+    from harness.models import _load_backbone, _load_tokenizer
 
+    cfg = ModelConfig(backbone=backbone, dtype=dtype, trust_remote_code=trust_remote_code)
     source = resolve_backbone(backbone)
-    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
-    if not _is_causal_lm(config):
-        raise ConfigError(f"a policy needs a causal LM backbone; {backbone!r} is {config.model_type!r} "
-                          f"(an encoder): use e.g. 'tiny' or 'smollm2'")
-    model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=_torch_dtype(dtype),
-                                                 trust_remote_code=trust_remote_code).eval()
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    model = _load_backbone(source, cfg, True, name=backbone, purpose="a policy").eval()
+    tokenizer = _load_tokenizer(source, cfg)
     tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from harness import suites
 from harness.data import training_pairs, world_splits
+from harness.data.encode import encode_pairs
 from harness.errors import ConfigError
 from harness.metrics import Estimate, effective_rank, mean_estimate, pair_calibration_error
 from harness.scoring import score_sequences
@@ -39,11 +40,10 @@ class Diagnostics(suites.Suite):
         if self.pairs < 1 or self.bins < 1:
             raise ConfigError("diagnostics.pairs and diagnostics.bins must be >= 1")
 
-    def _hidden(self, ctx, prompts: list, responses: list[str], split: str):
-        seqs = ctx.encoder.encode(prompts, responses)
+    def _hidden(self, ctx, seqs: list, split: str):
         raw, hidden = score_sequences(ctx.model, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
                                       f"diagnostics: {split}", ctx.show_progress, with_hidden=True)
-        return seqs, ctx.method.score(raw).numpy(), hidden.numpy()
+        return ctx.method.score(raw).numpy(), hidden.numpy()
 
     def _representation(self, dataset: str, split: str, hidden: np.ndarray) -> list:
         norms = np.linalg.norm(hidden, axis=1)
@@ -53,14 +53,13 @@ class Diagnostics(suites.Suite):
                 self.row(dataset, split, "effective_rank", Estimate(effective_rank(hidden), None, n))]
 
     def _pairs(self, ctx, rows: list[dict], dataset: str, split: str) -> list:
-        prompts = [r["prompt"] for r in rows]
-        seqs, scores, hidden = self._hidden(ctx, prompts + prompts, [r["chosen"] for r in rows] +
-                                            [r["rejected"] for r in rows], split)
-        n = len(rows)
-        kept = [i for i in range(n) if seqs[i][0] != seqs[n + i][0]]  # identical after truncation: not scored
+        data = encode_pairs(rows, ctx.encoder)
+        scores, hidden = self._hidden(ctx, data.chosen + data.rejected, split)
+        n, kept = len(rows), np.ones(len(rows), dtype=bool)
+        kept[data.identical()] = False  # identical after truncation: not scored
         delta = scores[:n][kept] - scores[n:][kept]
         return self._representation(dataset, split, hidden) + [
-            self.count(dataset, split, "identical_after_truncation", n - len(kept), n),
+            self.count(dataset, split, "identical_after_truncation", n - int(kept.sum()), n),
             self.row(dataset, split, "reward_margin_mean", mean_estimate(delta)),
             self.row(dataset, split, "reward_margin_std", Estimate(float(delta.std()), None, len(delta)), False),
             self.row(dataset, split, f"ece_{self.bins}bins", Estimate(pair_calibration_error(delta, self.bins), None,
@@ -75,6 +74,6 @@ class Diagnostics(suites.Suite):
             for split in OOD_SPLITS:
                 ranking = world_splits(ctx.config.data.world)[split]
                 flat = [(r["prompt"], y) for r in ranking for y in r["responses"]][: 2 * n]
-                hidden = self._hidden(ctx, [p for p, _ in flat], [y for _, y in flat], split)[2]
+                hidden = self._hidden(ctx, ctx.encoder.encode([p for p, _ in flat], [y for _, y in flat]), split)[1]
                 metrics += self._representation("world", split, hidden)
         return suites.SuiteResult(metrics=metrics)

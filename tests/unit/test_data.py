@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from harness.data import flip_labels
-from harness.data.encode import Encoder, LengthGroupedBatches, split_global_batch
+from harness.data.encode import Encoder, LengthGroupedBatches, encode_pairs, split_global_batch
 from harness.data.io import read_pairs
 from harness.errors import DataError
 
@@ -63,6 +63,21 @@ def test_truncation_keeps_prompt_head_and_response_tail():
     assert "".join(map(chr, ids[1:start - 1])) == "ab" and "".join(map(chr, ids[start:-1])) == "3456789"
 
 
+def test_pairs_identical_after_truncation_are_dropped_and_the_rejected_side_keeps_its_own_history():
+    enc = Encoder(_Tokenizer(), max_length=8)  # budget 5: the response tail is kept
+    rows = [{"prompt": "p", "chosen": "xaaa", "rejected": "yaaa"},
+            {"prompt": "p", "chosen": "aaaaaaaaxb", "rejected": "aaaaaaaayb"},
+            {"prompt": "p", "chosen": "qaaaaaaaa", "rejected": "raaaaaaaa"},  # both truncated to "aaaa"
+            {"prompt": "p", "chosen": "same", "rejected": "same", "prompt_rejected": "other"}]
+    data = encode_pairs(rows, enc)
+    assert data.identical() == [2]  # row 3: the rejected answer follows another conversation
+    assert "".join(map(chr, data.rejected[3][0][1:data.rejected[3][1] - 1])) == "ot"
+    kept, identical = data.without_identical()
+    assert identical == [2] and kept.chosen == [data.chosen[i] for i in (0, 1, 3)]
+    assert kept.rejected == [data.rejected[i] for i in (0, 1, 3)]
+    assert data.subset([0, 1]).without_identical()[1] == []
+
+
 def test_batches_cover_every_row_once_and_depend_only_on_seed_and_epoch():
     lengths = [i % 17 for i in range(1003)]
     sampler = LengthGroupedBatches(lengths, 32, seed=1)
@@ -95,7 +110,8 @@ def test_training_data_can_be_a_real_format_spec(monkeypatch):
     cfg = resolve("micro", None, ["data.train=skywork:tests/fixtures/skywork/train.jsonl"], None, "bt")
     train, _, _ = training_pairs(cfg.data, 0)
     assert train and all(r["chosen"] and r["rejected"] for r in train)
-    for spec, message in (("skywork:missing.jsonl", "HF_HUB_OFFLINE"), ("nowhere.jsonl", "FORMAT:SOURCE")):
+    for spec, message in (("skywork:missing.jsonl", "missing.jsonl: no such file$"),
+                          ("skywork:owner/missing", "HF_HUB_OFFLINE"), ("nowhere.jsonl", "FORMAT:SOURCE")):
         cfg = resolve("micro", None, [f"data.train={spec}"], None, "bt")
         with pytest.raises(DataError, match=message):
             training_pairs(cfg.data, 0)

@@ -116,6 +116,17 @@ def test_encoder_with_lm_head_is_a_clear_error():
         build(backbone="minilm", need_lm_head=True)
 
 
+def test_a_policy_loads_like_a_reward_model_backbone():
+    from harness.rl.policy import load_policy
+
+    with pytest.raises(ConfigError, match="a policy needs a causal LM backbone; minilm is an encoder"):
+        load_policy("minilm")
+    policy, tokenizer = load_policy("tiny-micro")
+    reward_model = build(need_lm_head=True)
+    assert tokenizer.padding_side == "left" and tokenizer.pad_token == reward_model.tokenizer.pad_token
+    assert not policy.training and policy.state_dict().keys() == reward_model.backbone.state_dict().keys()
+
+
 def test_unknown_backbone_and_head_are_config_errors(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # the env var is read at import
     with pytest.raises(ConfigError, match="no-such-org/no-such-model"):

@@ -1,0 +1,313 @@
+"""Where the jobs of ``rmbench sweep`` run: one after another in this process (``local``) or as tasks on a Ray
+cluster (``ray``). Both run the same job function on the same grid, so they give the same rows.
+
+A grid is method × seed × every ``--grid key=v1,v2`` axis; a job is one point of it, and its config is the sweep's
+config plus the point's ``key=value`` overrides, so each point is its own experiment (config hash) in the database.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from harness.errors import ConfigError
+from harness.progress import progress_bar
+from harness.sweep import sweep_tally
+
+EXECUTORS = ("local", "ray")
+JobFunction = Callable[["Job"], dict]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One point of the grid: a method, a seed and the values of the extra axes (``key=value`` overrides)."""
+
+    method: str
+    seed: int
+    grid: tuple[tuple[str, str], ...] = ()
+
+    def overrides(self) -> list[str]:
+        return [f"{key}={value}" for key, value in self.grid]
+
+    def describe(self) -> str:
+        return " ".join([self.method, f"seed {self.seed}", *self.overrides()])
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job asks of the cluster (``sweep.*`` in its config)."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    max_retries: int = 3
+
+
+def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``["data.label_noise=0,0.2"]`` → ``[("data.label_noise", ["0", "0.2"])]``; commas inside ``[…]`` or ``{…}``
+    stay in their value (``method_config.x=[1,2],[3]`` has two values)."""
+    axes = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        values = _split_values(raw)
+        if not sep or not key or not values:
+            raise ConfigError(f"--grid expects key=v1,v2,…, got {item!r}")
+        if key in ("method", "seed"):
+            raise ConfigError(f"--grid {key}=…: use --methods / --seeds for the {key} axis")
+        if key in (k for k, _ in axes):
+            raise ConfigError(f"--grid {key} is given twice")
+        for value in values:
+            try:
+                yaml.safe_load(value)
+            except yaml.YAMLError as e:
+                raise ConfigError(f"--grid {key}: cannot parse the value {value!r} ({e})".splitlines()[0]) from None
+        axes.append((key, values))
+    return axes
+
+
+def _split_values(raw: str) -> list[str]:
+    values, depth, current = [], 0, ""
+    for char in raw:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += char
+    values.append(current.strip())
+    return [v for v in values if v]
+
+
+def grid_jobs(methods: Sequence[str], seeds: int, axes: Sequence[tuple[str, list[str]]] = ()) -> list[Job]:
+    """Every job, seed-major, then the grid points (first axis slowest), then the methods."""
+    points = list(itertools.product(*([(key, v) for v in values] for key, values in axes)))
+    return [Job(method, seed, point) for seed in range(seeds) for point in points for method in methods]
+
+
+def run_local(jobs: Sequence[Job], run_job: JobFunction, show_progress: bool = True) -> list[dict]:
+    """The jobs one after another in this process."""
+    outcomes = []
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("sweep", total=len(jobs))
+        for job in jobs:
+            bar.update(task, status=f"{job.describe()} · {sweep_tally(outcomes)}")
+            outcomes.append(run_job(job))
+            bar.update(task, advance=1, status=sweep_tally(outcomes))
+    return outcomes
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What every job of a sweep shares (picklable: it travels to Ray workers)."""
+
+    preset: str
+    config_file: str | None
+    overrides: tuple[str, ...]
+    runs_dir: str
+    db: str | None
+
+    def resolve(self, job: Job):
+        from harness import config as config_mod
+
+        return config_mod.resolve(self.preset, self.config_file, [*self.overrides, *job.overrides()], job.seed,
+                                  job.method)
+
+
+@functools.cache
+def _engine(db: str | None):
+    """One checked engine per database and process (a Ray worker runs many jobs)."""
+    from leaderboards import engine_for
+
+    return engine_for(db)
+
+
+def run_job(spec: SweepSpec, job: Job) -> dict:
+    """One sweep job (see :func:`harness.sweep.sweep`); never raises an ``Exception``."""
+    from harness.sweep import _sweep_job
+
+    overrides = [*spec.overrides, *job.overrides()]
+    return _named(job, _sweep_job(job.method, job.seed, spec.preset, spec.config_file, overrides,
+                                  Path(spec.runs_dir), spec.db, _engine(spec.db)))
+
+
+def _named(job: Job, outcome: dict) -> dict:
+    """The outcome with the job's grid values, when the sweep has grid axes."""
+    return {**outcome, "grid": dict(job.grid)} if job.grid else outcome
+
+
+def run(executor: str, jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
+        show_progress: bool = True) -> list[dict]:
+    """Run ``jobs`` on ``executor`` after checking the database; one outcome per job, in the jobs' order."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if executor == "local":
+        _engine(spec.db)  # the database is checked before the first job
+        return run_local(jobs, functools.partial(run_job, spec), show_progress)
+    return run_ray(jobs, spec, address=address, show_progress=show_progress)
+
+
+# -- Ray -------------------------------------------------------------------------------------------------------
+WORKER_ENV_PREFIXES = ("RMBENCH_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_", "MKL_", "MLFLOW_", "WANDB_")
+
+
+def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
+            show_progress: bool = True) -> list[dict]:
+    """One Ray task per job on the cluster at ``address`` (else ``$RAY_ADDRESS``, else a cluster started on this
+    machine, or a new local one), with ``sweep.cpus_per_job`` / ``gpus_per_job`` / ``max_retries`` from the job's
+    config. A task whose worker dies is rerun by Ray and its run resumes from its last saved state; Ctrl-C
+    cancels every task not yet finished. Paths are made absolute: workers do not share the driver's directory."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'rmbench[ray]'") from None
+
+    spec = _absolute(spec)
+    _engine(spec.db)  # the database is checked before Ray starts
+    started_here = not ray.is_initialized()
+    if started_here:
+        env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
+        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": env})
+    try:
+        _check_shared_store(spec.db, ray)
+        task = ray.remote(_ray_task)
+        index = {}
+        for i, job in enumerate(jobs):
+            res = _resources(spec, job)
+            ref = task.options(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=res.max_retries,
+                               retry_exceptions=False, name=job.describe()).remote(spec, job, res.gpus)
+            index[ref] = i
+        return _gather(ray, index, jobs, spec, show_progress)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _gather(ray, index: dict, jobs: Sequence[Job], spec: SweepSpec, show_progress: bool) -> list[dict]:
+    """Outcomes in the jobs' order, a progress bar advancing as the cluster finishes them."""
+    outcomes: list[dict | None] = [None] * len(jobs)
+    pending = list(index)
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("sweep (ray)", total=len(jobs), status=f"{len(jobs)} submitted")
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                for ref in done:
+                    i = index[ref]
+                    outcomes[i] = _task_outcome(ray, ref, jobs[i], spec)
+                    bar.update(task, advance=1, status=sweep_tally([o for o in outcomes if o is not None]))
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+    return outcomes
+
+
+def _task_outcome(ray, ref, job: Job, spec: SweepSpec) -> dict:
+    """The task's outcome, or a failed one when Ray could not run it (its worker died more often than retried)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as e:
+        try:
+            from harness.runs import run_id
+
+            rid = run_id(spec.resolve(job))
+        except Exception:  # noqa: BLE001 - the job's own error is the one to report
+            rid = None
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        return _named(job, {"method": job.method, "seed": job.seed, "run_id": rid, "status": "failed",
+                            "error": f"{type(e).__name__}: {first_line}"})
+
+
+def _ray_task(spec: SweepSpec, job: Job, gpus: float) -> dict:
+    """The body of one Ray task: the job in this worker, or under ``accelerate launch`` with one process per GPU
+    when it asks for more than one."""
+    if gpus > 1:
+        return _accelerate_launch(spec, job, int(gpus))
+    return run_job(spec, job)
+
+
+def _accelerate_launch(spec: SweepSpec, job: Job, processes: int) -> dict:
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rmbench-job-") as tmp:
+        out = Path(tmp) / "outcome.json"
+        payload = json.dumps({"spec": dataclasses.asdict(spec), "job": dataclasses.asdict(job)})
+        subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
+                        "--multi_gpu", "-m", "harness.executors", payload, str(out)], check=True)
+        return json.loads(out.read_text())
+
+
+def _resources(spec: SweepSpec, job: Job) -> Resources:
+    """The job's ``sweep.*`` settings; a job whose config does not resolve asks for the defaults (and fails in its
+    task, where the error is recorded like any other job's)."""
+    try:
+        sweep = spec.resolve(job).sweep
+    except Exception:  # noqa: BLE001 - reported by the job itself
+        return Resources()
+    return Resources(sweep.cpus_per_job, sweep.gpus_per_job, sweep.max_retries)
+
+
+def _absolute(spec: SweepSpec) -> SweepSpec:
+    from sqlalchemy.engine import make_url
+
+    from leaderboards.store import database_url
+
+    url = make_url(database_url(spec.db))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        url = url.set(database=str(Path(url.database).expanduser().resolve()))
+    return dataclasses.replace(spec, runs_dir=str(Path(spec.runs_dir).resolve()),
+                               config_file=spec.config_file and str(Path(spec.config_file).resolve()),
+                               db=url.render_as_string(hide_password=False))
+
+
+def _check_shared_store(db: str, ray) -> None:
+    """Refuse a SQLite database the workers cannot share: in memory, or on a cluster with nodes on other
+    machines (a SQLite file lives on one machine's disk)."""
+    from sqlalchemy.engine import make_url
+
+    from leaderboards.store import StoreError
+
+    url = make_url(db)
+    if url.get_backend_name() != "sqlite":
+        return
+    remedy = "use a PostgreSQL URL that every node reaches: --db postgresql://USER:PASSWORD@HOST/DB " \
+             "(pip install 'rmbench[postgres]')"
+    if url.database in (None, "", ":memory:"):
+        raise StoreError(url, "an in-memory SQLite database cannot be shared by Ray workers", remedy)
+    here = ray.util.get_node_ip_address()
+    others = sorted({n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]} - {here})
+    if others:
+        raise StoreError(url, f"a SQLite file on this machine cannot be shared by the Ray workers on "
+                              f"{', '.join(others)}", remedy)
+
+
+def _main(payload: str, out: str) -> None:
+    """``python -m harness.executors PAYLOAD OUT`` (under ``accelerate launch``): run one job in every process;
+    the main process writes its outcome to ``OUT``."""
+    import json
+
+    from accelerate import PartialState
+
+    data = json.loads(payload)
+    spec = SweepSpec(**{**data["spec"], "overrides": tuple(data["spec"]["overrides"])})
+    job = Job(data["job"]["method"], data["job"]["seed"], tuple(tuple(p) for p in data["job"]["grid"]))
+    outcome = run_job(spec, job)
+    if PartialState().is_main_process:
+        Path(out).write_text(json.dumps(outcome))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(*sys.argv[1:])
