@@ -200,7 +200,7 @@ def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Option
                 split: Optional[str] = None, metric: Optional[str] = None, preset: PresetFilter = None,
                 backbone: BackboneFilter = None, data: DataFilter = None,
                 layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | rl | "
-                                                    "claims")] = "flat",
+                                                    "overopt | claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
                 db: DbOption = None):
     """Mean ± std over seeds: every recorded metric (flat, best first), a paper-style table or the papers' claims."""
@@ -289,22 +289,25 @@ def _print_sweep(jobs: list[dict]) -> None:
 def demo(runs_dir: RunsOption = Path("runs"), db: DbOption = None,
          preset: Annotated[str, typer.Option(help="Preset to run.")] = "tiny",
          force: Annotated[bool, typer.Option(help="Train again even if the run exists.")] = False):
-    """The whole pipeline on the embedded world: base model → train bt → evaluate → best-of-N → leaderboard."""
+    """The whole pipeline on the embedded world: base model and SFT policy → train bt → evaluate → best-of-N with
+    the SFT policy → leaderboard."""
     import time
 
     from harness import api, config as config_mod
     from harness.basemodel import ensure_tiny_base
     from harness.progress import console
+    from harness.rl.sft import ensure_sft_policy
     from leaderboards import render
 
     started = time.perf_counter()
-    console.rule("[bold]1/4 base model")
+    console.rule("[bold]1/4 base model and SFT policy")
     console.print(f"tiny world LM at {ensure_tiny_base()}")
+    console.print(f"SFT policy (the tiny LM fine-tuned on training-generator demonstrations) at {ensure_sft_policy()}")
     console.rule("[bold]2/4 train bt on the preference world, evaluate id + splits")
     cfg = config_mod.resolve(preset, None, ["suites=[id,splits]"], None, "bt")
     result = api.train(cfg, runs_dir=runs_dir, db=db, force=force)
     _report(result, False)
-    console.rule("[bold]3/4 best-of-N with the base model as policy: proxy RM vs gold reward")
+    console.rule("[bold]3/4 best-of-N with the SFT policy: proxy RM vs gold reward")
     api.evaluate(runs_dir / result["run_id"], ["bon"], db=db, overrides=["bon.n_prompts=32"])
     console.rule("[bold]4/4 leaderboard")
     headline = [row for row in api.leaderboard(db, preset=preset, suite="splits") if row["higher_is_better"]]

@@ -148,14 +148,11 @@ def _pretrain(tokenizer, texts: list[str], recipe: TinyRecipe):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from harness.progress import console, progress_bar
-
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=recipe.hidden_size,
                          intermediate_size=recipe.intermediate_size, num_hidden_layers=recipe.num_layers,
                          num_attention_heads=recipe.num_heads, max_position_embeddings=recipe.max_positions,
                          tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    losses: list[float] = []
     with torch.random.fork_rng():
         torch.manual_seed(recipe.seed)
         model = LlamaForCausalLM(config)
@@ -165,23 +162,40 @@ def _pretrain(tokenizer, texts: list[str], recipe: TinyRecipe):
         ids = tokenizer(docs, add_special_tokens=False, truncation=True, max_length=recipe.max_length)["input_ids"]
         by_length = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # batches of similar length: little padding
         batches = [by_length[i: i + recipe.batch_size] for i in range(0, len(ids), recipe.batch_size)]
-        opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.95))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe))
-        with progress_bar(show=console.is_terminal) as bar:
-            task = bar.add_task("pre-training the tiny base model", total=recipe.steps)
-            for b in torch.randperm(len(batches)).tolist():
-                batch = tokenizer.pad({"input_ids": [ids[i] for i in batches[b]]}, return_tensors="pt")
-                labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-                loss = model(**batch, labels=labels).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                bar.update(task, advance=1, status=f"loss {losses[-1]:.3f}")
+
+        def padded(b):
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in batches[b]]}, return_tensors="pt")
+            return {**batch, "labels": batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)}
+
+        losses = train_lm(model, (padded(b) for b in torch.randperm(len(batches)).tolist()), recipe,
+                          weight_decay=0.01, description="pre-training the tiny base model")
     model.eval()
     return model, losses
+
+
+def train_lm(model, batches, recipe, *, weight_decay: float, description: str) -> list[float]:
+    """The causal-LM training loop of the tiny builds (pre-training here, SFT in ``harness.rl.sft``): AdamW
+    (β = 0.9, 0.95) at ``recipe.lr`` with :func:`_lr_factor`'s schedule, gradients clipped to norm 1, one step per
+    batch (``model(**batch)`` must return the loss); returns the per-step losses."""
+    import torch
+
+    from harness.progress import console, progress_bar
+
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=weight_decay, betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe))
+    losses: list[float] = []
+    with progress_bar(show=console.is_terminal) as bar:
+        task = bar.add_task(description, total=recipe.steps)
+        for batch in batches:
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.update(task, advance=1, status=f"loss {losses[-1]:.3f}")
+    return losses
 
 
 def _lr_factor(step: int, recipe: TinyRecipe) -> float:

@@ -1,52 +1,80 @@
-"""The papers' headline claims, checked against the recorded results.
+"""The papers' headline claims, checked against the recorded results, with two control rows that calibrate the test.
 
-A claim "METHOD beats BASELINE on COLUMN" is judged on the difference of means over seeds, diff = mean(METHOD) −
-mean(BASELINE), with standard error SE = sqrt(SE_m² + SE_b²), where each side's SE² is s²/n over its n ≥ 2 seeds,
-or, with one seed, the square of the metric's own recorded stderr. Let gain = diff when higher is better, −diff
-otherwise. The verdict is:
+A claim "METHOD beats BASELINE on COLUMN" compares two experiments run with the same settings: everything in the run
+config but the method, its config, the seed and the suites must be equal, except the settings that define a side
+(``Side.settings``, e.g. ``data.label_noise`` of the positive control) and the run-config defaults a method imposes
+(``RewardMethod.config_defaults``, e.g. GRM's ``model.head=mlp``) where that side has its method's default.
 
-- ``no data``: a side has no value, or the two sides were never run with the same settings (everything in the
-  run config but the method, its config, the seed and the suites must be equal);
-- ``inconclusive``: SE is unknown (one seed and no recorded stderr), or |diff| < 2·SE;
-- ``holds``: gain ≥ 2·SE and gain > 0;
-- ``does not hold``: otherwise (the difference is at least 2·SE the wrong way, or exactly zero).
+The test (two-sided, level :data:`LEVEL`; Student's t from scipy):
 
-When several comparable pairs of configurations exist, the pair with most seeds (the smaller side), then the most
-recently recorded, is judged. A claim with a ``prefer`` column is judged on it when both sides have results there
-("the RewardBench score" is the RewardBench 2 score when both were evaluated on it, else RewardBench's).
+- **paired** when both sides share >= 2 seeds (same seed = same data order and initialisation): diff = the mean of
+  the per-seed differences d_s = METHOD_s − BASELINE_s over the shared seeds, SE = sd(d) / √n, df = n − 1;
+- **unpaired** otherwise (Welch): diff = mean(METHOD) − mean(BASELINE), SE = sqrt(s_m²/n_m + s_b²/n_b), df by
+  Welch–Satterthwaite; a side with one seed contributes the square of its metric's recorded stderr and infinite
+  degrees of freedom (the stderr is over many examples).
+
+t = diff / SE, p = 2·(1 − F_t(|t|; df)), critical value t* = F_t⁻¹(1 − LEVEL/2; df). With gain = diff when higher
+is better, −diff otherwise, the verdict is:
+
+- ``no data``: a side has no value, or the two sides were never run with the same settings;
+- ``inconclusive``: SE is unknown (one seed and no recorded stderr), or p >= LEVEL (|t| < t*), or diff = 0;
+- ``holds``: p < LEVEL and gain > 0;
+- ``does not hold``: p < LEVEL and gain < 0.
+
+When several comparable pairs of configurations exist, the pair with most shared seeds, then most seeds (the
+smaller side), then the most recently recorded, is judged. A claim with a ``prefer`` column is judged on it when
+both sides have results there ("the RewardBench score" is the RewardBench 2 score when both were evaluated on it,
+else RewardBench's). Control rows state the verdict they must give
+(``Claim.expect``): the negative control (BT against BT-Margin with m = 0, the same objective) must be
+inconclusive, the positive control (BT on clean labels against BT with 40 % flipped labels) must hold.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
 from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
-from leaderboards.tables import ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, REWARDBENCH_COLUMNS, \
-    SPLITS_COLUMNS, Column, Experiment, experiments
+from leaderboards.tables import BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, \
+    REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, _mean_of, experiments
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
+LEVEL = 0.05  # two-sided significance level of every verdict
 
 APLOT, BSR, RMO = "APLOT (Li et al. 2025)", "BSR (Hong et al. 2025)", "RMO (Ru et al. 2026)"
+CONTROL = "control"
 NOISE_20 = Column("ID acc, 20% label noise", "accuracy", NOISE_SUITE, split=noise_split("id", 0.2))
-_RULE = ("Δ = method − baseline; holds: the gain ≥ 2·SE; inconclusive: |Δ| < 2·SE or SE unknown; SE from the "
-         "seeds, or the metric's own stderr with one seed.")
-_FIELDS = ("paper", "claim", "method", "baseline", "measure", "diff", "se", "n_method", "n_baseline", "verdict",
-           "detail")
+BON_GOLD_16 = Column("BoN gold@16", "gold_score@n=16", BON_SUITE, "world", "bon")
+RL_GOLD = Column("gold after PPO", "gold_reward@after", RL_SUITE, "world", "ppo")
+_RULE = (f"Δ = method − baseline (paired per seed when both share >= 2 seeds, else Welch); t = Δ/SE against "
+         f"Student's t critical value t* at the two-sided level {LEVEL:g}: holds when p < {LEVEL:g} and the gain "
+         f"> 0; inconclusive when p >= {LEVEL:g} or SE unknown. Controls must come out as expected.")
+_FIELDS = ("paper", "claim", "method", "baseline", "measure", "diff", "se", "test", "df", "t_crit", "p_value",
+           "n_method", "n_baseline", "verdict", "expected", "detail")
 
 
 @dataclass(frozen=True)
 class Claim:
+    """"``method`` beats ``baseline`` on ``column``". ``*_settings``: (dotted run-config key, value) pairs that
+    select a side's experiments (``method_config.margin`` = 0, ``data.label_noise`` = 0.4); they may differ
+    between the sides. ``expect``: the verdict a control row must give."""
+
     paper: str
     text: str
     method: str
     baseline: str
     column: Column
     prefer: Column | None = None  # judged on this column instead when both sides have results there
+    method_settings: tuple[tuple[str, Any], ...] = ()
+    baseline_settings: tuple[tuple[str, Any], ...] = ()
+    expect: str | None = None
 
 
 CLAIMS = (
@@ -58,9 +86,16 @@ CLAIMS = (
     Claim(APLOT, "APLOT beats BT on the RewardBench score", "aplot", "bt", REWARDBENCH_COLUMNS[-1],
           REWARDBENCH2_COLUMNS[-1]),
     Claim(APLOT, "APLOT is more robust to 20% label noise than BT", "aplot", "bt", NOISE_20),
+    Claim(APLOT, "APLOT's RM gives higher best-of-16 gold than BT's", "aplot", "bt", BON_GOLD_16),
     *(Claim(BSR, f"BSR improves {column.title} over BT", "bsr", "bt", column) for column in SPLITS_COLUMNS[1:]),
+    Claim(BSR, "BSR's RM reaches higher gold after RL than BT's", "bsr", "bt", RL_GOLD),
     Claim(RMO, "RMO beats BT in-distribution", "rmo", "bt", ID_ACCURACY),
     Claim(RMO, "RMO is more robust to 20% label noise than BT", "rmo", "bt", NOISE_20),
+    Claim(CONTROL, "negative control: BT vs BT-Margin m = 0 (the same objective)", "bt_margin", "bt", ID_ACCURACY,
+          method_settings=(("method_config.margin", 0.0),), expect=INCONCLUSIVE),
+    Claim(CONTROL, "positive control: BT on clean labels vs BT on 40% flipped labels", "bt", "bt", ID_ACCURACY,
+          method_settings=(("data.label_noise", 0.0),), baseline_settings=(("data.label_noise", 0.4),),
+          expect=HOLDS),
 )
 
 
@@ -73,6 +108,10 @@ class Judgement:
     n_method: int = 0
     n_baseline: int = 0
     detail: str = ""
+    test: str = ""  # "paired" | "welch"
+    df: float | None = None
+    t_crit: float | None = None
+    p_value: float | None = None
     column: Column | None = None  # the column judged: the claim's, or its ``prefer`` column
 
     @property
@@ -80,31 +119,121 @@ class Judgement:
         return (self.column or self.claim.column).title
 
 
+@dataclass(frozen=True)
+class Test:
+    diff: float
+    se: float | None
+    df: float
+    name: str
+
+
+def per_seed(exp: Experiment, column: Column) -> dict[int, tuple[float, float | None]]:
+    """seed → (value, recorded stderr) of ``column`` in ``exp`` (several matching rows count as their mean)."""
+    out = {}
+    for seed, rows in exp.seeds.items():
+        if matched := [f for f in rows if column.matches(f)]:
+            value, stderr, _ = _mean_of(matched)
+            out[seed] = (value, stderr)
+    return out
+
+
+def paired_or_welch(ours: dict[int, tuple[float, float | None]],
+                    theirs: dict[int, tuple[float, float | None]]) -> Test:
+    """The difference, its standard error and degrees of freedom (module docstring): paired over >= 2 shared
+    seeds, else Welch (a one-seed side: its recorded stderr, infinite df; None SE when that is missing)."""
+    shared = sorted(set(ours) & set(theirs))
+    if len(shared) >= 2:
+        d = [ours[s][0] - theirs[s][0] for s in shared]
+        return Test(statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d)), len(d) - 1, "paired")
+    parts = []  # (mean, variance of the mean, df) per side
+    for side in (ours, theirs):
+        values = [v for v, _ in side.values()]
+        if len(values) >= 2:
+            parts.append((statistics.fmean(values), statistics.variance(values) / len(values), len(values) - 1))
+        else:
+            stderr = next(iter(side.values()))[1]
+            parts.append((values[0], None if stderr is None else stderr * stderr, math.inf))
+    diff = parts[0][0] - parts[1][0]
+    if parts[0][1] is None or parts[1][1] is None:
+        return Test(diff, None, math.inf, "welch")
+    var = parts[0][1] + parts[1][1]
+    den = sum(v * v / df for _, v, df in parts if df != math.inf and v > 0)
+    df = var * var / den if den > 0 else math.inf
+    return Test(diff, math.sqrt(var), df, "welch")
+
+
+def _settings_match(exp: Experiment, settings) -> bool:
+    return all(key in exp.settings and json.loads(exp.settings[key]) == value for key, value in settings)
+
+
+def _imposed(method: str) -> dict[str, Any]:
+    """The run-config defaults a method imposes (``RewardMethod.config_defaults``), as dotted keys; {} for a method
+    this installation does not know."""
+    import methods
+
+    try:
+        defaults = methods.get(method).config_defaults or {}
+    except Exception:  # noqa: BLE001 — an unknown (uninstalled) method imposes nothing we can see
+        return {}
+
+    def flat(tree, prefix=""):
+        for key, value in tree.items():
+            yield from flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [(prefix + key, value)]
+
+    return dict(flat(defaults))
+
+
+def comparable(claim: Claim, a: Experiment, b: Experiment) -> bool:
+    """Same settings, except method configs, the sides' own settings and method-imposed defaults (docstring)."""
+    skip = {k for k, _ in claim.method_settings + claim.baseline_settings}
+    for exp in (a, b):
+        skip |= {k for k, v in _imposed(exp.method).items()
+                 if k in exp.settings and json.loads(exp.settings[k]) == v}
+    keys = (set(a.settings) | set(b.settings)) - skip
+    return all(a.settings.get(k) == b.settings.get(k) for k in keys if not k.startswith("method_config."))
+
+
 def judge(claim: Claim, exps: list[Experiment]) -> Judgement:
     """The verdict on one claim (rule in the module docstring)."""
+    from scipy import stats
+
     column = claim.column
     if claim.prefer is not None and all(any(exp.method == method and exp.cell(claim.prefer) for exp in exps)
                                         for method in (claim.method, claim.baseline)):
         column = claim.prefer
-    sides = [[(exp, cell) for exp in exps if exp.method == method and (cell := exp.cell(column))]
-             for method in (claim.method, claim.baseline)]
-    missing = [method for method, side in zip((claim.method, claim.baseline), sides) if not side]
+    sides = [[(exp, values) for exp in exps if exp.method == method and _settings_match(exp, settings)
+              and (values := per_seed(exp, column))]
+             for method, settings in ((claim.method, claim.method_settings),
+                                      (claim.baseline, claim.baseline_settings))]
+    missing = [method + "".join(f" ({k}={v})" for k, v in settings)
+               for (method, settings), side in zip(((claim.method, claim.method_settings),
+                                                    (claim.baseline, claim.baseline_settings)), sides) if not side]
     if missing:
         return Judgement(claim, NO_DATA, detail=f"no {' or '.join(missing)} results", column=column)
-    pairs = [(a, b) for a in sides[0] for b in sides[1] if a[0].context == b[0].context]
+    pairs = [(a, b) for a in sides[0] for b in sides[1] if a[0] is not b[0] and comparable(claim, a[0], b[0])]
     if not pairs:
         return Judgement(claim, NO_DATA, detail="never run with the same settings", column=column)
-    (_, ours), (_, theirs) = max(pairs, key=lambda p: (min(p[0][1].n_seeds, p[1][1].n_seeds),
-                                                       max(p[0][0].recorded_at, p[1][0].recorded_at)))
-    diff = ours.mean - theirs.mean
-    se = None if ours.stderr is None or theirs.stderr is None else math.hypot(ours.stderr, theirs.stderr)
-    gain = diff if ours.higher_is_better else -diff
-    if se is None or abs(diff) < 2 * se:
-        verdict = INCONCLUSIVE
+    (exp_a, ours), (exp_b, theirs) = max(pairs, key=lambda p: (len(set(p[0][1]) & set(p[1][1])),
+                                                               min(len(p[0][1]), len(p[1][1])),
+                                                               max(p[0][0].recorded_at, p[1][0].recorded_at)))
+    test = paired_or_welch(ours, theirs)
+    higher = exp_a.cell(column).higher_is_better
+    gain = test.diff if higher else -test.diff
+    common = dict(diff=test.diff, se=test.se, n_method=len(ours), n_baseline=len(theirs), test=test.name,
+                  df=test.df, column=column)
+    if test.se is None:
+        return Judgement(claim, INCONCLUSIVE, detail="no standard error (one seed, none recorded)", **common)
+    t_crit = float(stats.t.ppf(1 - LEVEL / 2, test.df))
+    if test.se == 0:
+        p = 1.0 if test.diff == 0 else 0.0
     else:
-        verdict = HOLDS if gain > 0 else FAILS
-    return Judgement(claim, verdict, diff, se, ours.n_seeds, theirs.n_seeds,
-                     "no standard error (one seed, none recorded)" if se is None else "", column)
+        p = float(2 * stats.t.sf(abs(test.diff / test.se), test.df))
+    verdict = INCONCLUSIVE if p >= LEVEL or gain == 0 else HOLDS if gain > 0 else FAILS
+    return Judgement(claim, verdict, t_crit=t_crit, p_value=p, **common)
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "—" if x is None else "∞" if x == math.inf else format(x, fmt)
 
 
 @dataclass(frozen=True)
@@ -112,16 +241,22 @@ class ClaimsTable:
     judgements: tuple[Judgement, ...]
 
     def grid(self) -> Grid:
-        header = ("paper", "claim", "measure", "Δ mean", "SE", "seeds", "verdict")
+        header = ("paper", "claim", "measure", "Δ mean", "SE", "test (df)", "t*", "p", "seeds", "verdict")
         rows, records = [], []
         for j in self.judgements:
             c = j.claim
-            rows.append((c.paper, c.text, j.measure, "—" if j.diff is None else f"{j.diff:+.4f}",
-                         "—" if j.se is None else f"{j.se:.4f}", f"{j.n_method}/{j.n_baseline}",
-                         j.verdict + (f" ({j.detail})" if j.detail else "")))
+            verdict = j.verdict + (f" ({j.detail})" if j.detail else "")
+            if c.expect is not None and j.verdict != NO_DATA:
+                verdict += " ✓" if j.verdict == c.expect else f" ✗ (expected {c.expect})"
+            rows.append((c.paper, c.text, j.measure, _num(j.diff, "+.4f"), _num(j.se, ".4f"),
+                         f"{j.test} ({_num(j.df, '.1f')})" if j.test else "—", _num(j.t_crit, ".2f"),
+                         _num(j.p_value, ".3g"), f"{j.n_method}/{j.n_baseline}", verdict))
+            df = None if j.df is None or j.df == math.inf else rounded(j.df)
             records.append(dict(zip(_FIELDS, (c.paper, c.text, c.method, c.baseline, j.measure, rounded(j.diff),
-                                               rounded(j.se), j.n_method, j.n_baseline, j.verdict, j.detail))))
-        return Grid("Paper claims on the current results", header, rows, _FIELDS, records, "lllrrrl", (_RULE,))
+                                               rounded(j.se), j.test or None, df, rounded(j.t_crit),
+                                               rounded(j.p_value), j.n_method, j.n_baseline, j.verdict, c.expect,
+                                               j.detail))))
+        return Grid("Paper claims on the current results", header, rows, _FIELDS, records, "lllrrlrrrl", (_RULE,))
 
 
 def claims_table(engine: Engine, claims: tuple[Claim, ...] = CLAIMS, **filters: str | None) -> ClaimsTable:

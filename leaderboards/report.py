@@ -11,6 +11,8 @@ import base64
 import io
 import json
 import logging
+import math
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from harness.rl.bon import kl_bon
 from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, claims_table
 from leaderboards.queries import facts, leaderboard
 from leaderboards.render import Grid, flat_grid
-from leaderboards.tables import LAYOUTS, PaperTable, experiments, table
+from leaderboards.tables import BON_SUITE, LAYOUTS, RL_SUITE, PaperTable, experiments, labels, table
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ def build_report(engine: Engine, runs_dir: str | Path = "runs", title: str = "rm
     sections.append(_section("claims", "Paper claims", grid=claims_table(engine, **filters).grid()))
     plots = (("convergence", "Convergence: validation accuracy vs step", lambda: _convergence(rows, Path(runs_dir))),
              ("bon-plot", "Best-of-N: gold score vs KL", lambda: _bon_plot(tables["bon"])),
+             ("overopt-plot", "Over-optimisation: gold (solid) and proxy (dashed) gain vs sqrt(KL)",
+              lambda: _overopt_plot(rows)),
              ("rl-plot", "RL against the RM: proxy reward, gold reward and KL per step",
               lambda: _rl_plot(rows, Path(runs_dir))),
              ("noise-plot", "Accuracy vs label-noise rate", lambda: _noise_plot(tables["noise"])),
@@ -204,6 +208,65 @@ def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, st
 
     return _png(draw, ncols=len(RL_CURVES)), ("Proxy reward is what RL optimises; gold reward is the world's r*: "
                                               "a proxy rise without a gold rise is over-optimisation.")
+
+
+_STEP = re.compile(r"(gold|proxy|sqrt_kl)@step=(\d+)")
+
+
+def _overopt_curves(exp, suite: str) -> dict[str, list[tuple[float, float, float]]]:
+    """split → [(d, gold gain, proxy gain)] of one experiment (means over seeds): best-of-N from the per-n rows
+    (d = sqrt(KL_BoN)), RL from the per-step rows (d = sqrt(KL)); gains over n = 1 / step 1."""
+    per: dict[tuple[str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for rows in exp.seeds.values():
+        for r in rows:
+            if r["suite"] != suite:
+                continue
+            if suite == BON_SUITE and (m := _BON_SCORE.fullmatch(r["metric"])):
+                per[r["split"], int(m[2])][m[1]].append(r["value"])
+            elif suite != BON_SUITE and (m := _STEP.fullmatch(r["metric"])):
+                per[r["split"], int(m[2])][m[1]].append(r["value"])
+    out: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for (split, k), values in sorted(per.items()):
+        if not {"gold", "proxy"} <= set(values):
+            continue
+        d = math.sqrt(bon_kl(k)) if suite == BON_SUITE else statistics.fmean(values.get("sqrt_kl", [math.nan]))
+        out[split].append((d, statistics.fmean(values["gold"]), statistics.fmean(values["proxy"])))
+    return {split: [(d, g - pts[0][1], p - pts[0][2]) for d, g, p in pts] for split, pts in out.items()
+            if len(pts) >= 2}
+
+
+_BON_SCORE = re.compile(r"(gold|proxy)_score@n=(\d+)")
+
+
+def _overopt_plot(rows: list[dict[str, Any]]) -> tuple[str | None, str]:
+    """Gao et al. (2023) Fig. 1 style: per method, gold gain solid and proxy gain dashed against d = sqrt(KL), one
+    panel for best-of-N, one for RL."""
+    exps = experiments(rows)
+    names = labels(exps)
+    panels = [(title, [(names[e.config_hash], split, pts) for e in exps
+                       for split, pts in _overopt_curves(e, suite).items()])
+              for title, suite in (("best-of-N", BON_SUITE), ("RL", RL_SUITE))]
+    if not any(lines for _, lines in panels):
+        return None, "No best-of-N or RL curves (suites 'bon' / 'ppo')."
+
+    def draw(axes):
+        colours: dict[str, str] = {}
+        for ax, (title, lines) in zip(axes, panels):
+            for label, split, pts in lines:
+                colour = colours.setdefault(label, f"C{len(colours)}")
+                ds = [d for d, _, _ in pts]
+                ax.plot(ds, [g for _, g, _ in pts], "-", marker="o", ms=3, color=colour,
+                        label=_mathtext_safe(f"{label} {split} gold"))
+                ax.plot(ds, [p for _, _, p in pts], "--", marker="x", ms=3, color=colour,
+                        label=_mathtext_safe(f"{label} {split} proxy"))
+            ax.set(title=title, xlabel="d = sqrt(KL)", ylabel="gain over the initial policy")
+            ax.grid(alpha=0.3)
+            if lines:
+                ax.legend(fontsize="x-small")
+
+    return _png(draw, ncols=2), ("Gold (solid) and proxy (dashed) score minus their value at n = 1 / RL step 1, "
+                                 "means over seeds; the proxy is in the RM's own units. Gao et al. (2023) fit "
+                                 "d(α − βd) to best-of-N and d(α − β ln d) to RL: see the overopt table.")
 
 
 def _series(t: PaperTable, x_of: Callable[[Any], float]) -> list[tuple[str, list[float], list[float], list[float]]]:

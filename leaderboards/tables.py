@@ -4,8 +4,9 @@ seeds.
 Layouts (``LAYOUTS``): ``main`` (APLOT Table 1: in-distribution accuracy, OOD datasets, RewardBench sections; with
 RewardBench 2 results, its subsets and score; with RMB results, its pairwise and best-of-N accuracy),
 ``noise`` (APLOT Table 4: in-domain accuracy per training label-noise rate), ``splits`` (BSR Table 5: in-domain
-accuracy, prompt- / response- / mutual-OOD Kendall tau), ``bon`` (best-of-N gold score per n) and ``rl`` (PPO / RLOO /
-GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes).
+accuracy, prompt- / response- / mutual-OOD Kendall tau), ``bon`` (best-of-N gold score per n), ``rl`` (PPO / RLOO /
+GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes) and ``overopt`` (Gao et al.'s fitted α, β
+and residual per RM, best-of-N and RL).
 
 The metric-row keys the layouts, claims and plots read mirror the suites: ``harness/suites/ood.py`` (RewardBench:
 dataset ``rewardbench[-<file>]``, split = section or ``overall``, metric ``score``; RewardBench 2: dataset
@@ -273,12 +274,26 @@ def _rl_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     return tuple(columns)
 
 
+FIT_PARAMETERS = {"alpha": "α", "beta": "β", "rmse": "rmse"}  # metric suffix → column title
+
+
+def _overopt_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    """Gao et al. (2023) fits per downstream suite split (best-of-N prompt set, RL algorithm): α, β and the fit's
+    residual of the gold and the proxy curve (rows ``{gold,proxy}_fit_{alpha,beta,rmse}``)."""
+    found = sorted({(r["suite"], r["split"]) for r in rows if r["suite"] in (BON_SUITE, RL_SUITE)
+                    and r["metric"] == "gold_fit_alpha"})
+    return tuple(Column(f"{split} {score} {title}", f"{score}_fit_{p}", suite, split=split)
+                 for suite, split in found for score in ("gold", "proxy") for p, title in FIT_PARAMETERS.items())
+
+
 LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...]]]] = {
     "main": ("In-distribution, OOD, RewardBench (APLOT Table 1) and RewardBench 2", _main_columns),
     "noise": ("In-domain accuracy after training with label noise (APLOT Table 4)", _noise_columns),
     "splits": ("Generalisation splits (BSR Table 5)", lambda _: SPLITS_COLUMNS),
     "bon": ("Best-of-N: expected gold score of the proxy-argmax of n samples", _bon_columns),
     "rl": ("RL against the RM (suite ppo): gold / proxy reward after RL, changes from the start, KL", _rl_columns),
+    "overopt": ("Over-optimisation fits (Gao et al. 2023): best-of-N R(d) = d(α − βd), RL R(d) = d(α − β ln d), "
+                "d = sqrt(KL)", _overopt_columns),
 }
 
 

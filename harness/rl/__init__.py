@@ -1,6 +1,7 @@
 """Downstream RLHF against a trained reward model: Best-of-N, PPO (written here), RLOO / GRPO (trl), lm-eval.
 
-The policy is the run's backbone as a causal LM (the tiny world base model, SmolLM2, …). Rewards are callables
+The policy is the SFT policy of a tiny backbone (``harness.rl.sft``), else the run's backbone as a causal LM
+(SmolLM2, …), or any causal LM given. Rewards are callables
 ``(prompts, responses) -> list[float]``: the proxy RM (``harness.rl.rewards.proxy_rewarder``) and, in the world, the
 gold reward of free text (``harness.world.judge``), so over-optimisation is measurable.
 """

@@ -7,14 +7,10 @@
   the tokenizer's chat template (``apply_chat_template=True``), as the policy sees prompts in BoN / PPO. Greedy
   decoding, stops at the end-of-turn tokens. Two metrics, computed by :func:`process_world_qa`:
 
-  - ``contains`` (the headline metric): 1 when the answer key is stated in the response (:func:`world_qa_correct`:
-    case, markdown, punctuation and "1. 2." list markers ignored, word-bounded, thousands separators dropped, a
-    leading article of the key optional), not counting text copied from the prompt (a response position only
-    counts when it is not covered by a 3-word n-gram of the prompt, so echoing "[7, 86, 44]" does not answer "find
-    the smallest one"; a key of 3+ words that the prompt itself quotes, an already sorted list, is exempt). A
-    response stating several candidate values gets credit if one of them is right (containment, as in TriviaQA-style
-    scoring). On the world's own generated responses it agrees with the generation outcome (correct vs wrong /
-    refused) on 99.98 % of them.
+  - ``contains`` (the headline metric): 1 when the response states the answer key by the world judge's own rule
+    (``harness.world.judge.states_answer``: echoes of the question removed, the normalised key word-bounded; one
+    implementation for the gold reward and lm-eval). Each doc carries ``world_seed`` and ``task_index`` (its
+    position in ``tasks(world_seed, ·)``), from which the scorer rebuilds the task the judge needs.
   - ``exact_match``: lm-eval's ``exact_match`` (``ignore_case``, ``ignore_punctuation``) of the whole stripped
     response against the key: only terse answers ("**48**.") match.
 
@@ -37,8 +33,8 @@ import json
 import logging
 import math
 import random
-import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from harness.errors import ConfigError
@@ -53,71 +49,41 @@ GSM8K_FILE = Path("data", "gsm8k", "test.jsonl")
 STOP_SEQUENCES = [*END_OF_TURN_TOKENS, "</s>"]  # end-of-turn / EOS strings
 WORLD_QA_MAX_GEN_TOKS = 96  # the world's verbose answers (restatement, steps, answer) fit
 GSM8K_MAX_GEN_TOKS = 256  # lm-eval's default generation budget
-COPY_NGRAM = 3  # a response position inside a 3-word n-gram of the prompt is a copy of the prompt
-_ARTICLES = ("the", "a", "an")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_LIST_MARKER = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]+")  # "1. " / "2) " enumerations (>= 2 items): not values
-_TOKEN = re.compile(r"-?\d+(?:\.\d+)?|[^\W\d_]+")  # signed / decimal numbers and words; punctuation, markdown dropped
 _UTILS = '''"""lm-eval hooks of the rmbench tasks in this directory (written by harness.rl.lmeval.write_tasks)."""
 from harness.rl.lmeval import process_world_qa  # noqa: F401
 '''
 
 
 # -- scoring --------------------------------------------------------------------------------------------------------
-def _tokens(text: str) -> list[str]:
-    text = text.lower()
-    if len(_LIST_MARKER.findall(text)) >= 2:  # an enumeration; a lone "90. Probably." is a terse answer
-        text = _LIST_MARKER.sub("", text)
-    return _TOKEN.findall(_THOUSANDS.sub("", text))
+@lru_cache(maxsize=8)
+def _world_tasks(world_seed: int, n: int) -> tuple:
+    from harness.world import tasks
+
+    return tuple(tasks(world_seed, n))
 
 
-def world_qa_correct(response: str, answer: str, prompt: str = "") -> bool:
-    """Whether ``response`` states ``answer`` (see the module docstring): the answer's word sequence occurs in the
-    response at a place not entirely copied from ``prompt``."""
-    key = _tokens(answer)
-    if len(key) > 1 and key[0] in _ARTICLES:
-        key = key[1:]
-    words = _tokens(response)
-    if not key or len(key) > len(words):
-        return False
-    source = _tokens(prompt)
-    if len(key) >= COPY_NGRAM:  # a long key quoted by the prompt (an already sorted list): copying it answers
-        source = _mask(source, key)
-    grams = {tuple(g) for g in _windows(source, COPY_NGRAM)}
-    copied = [False] * len(words)
-    for i, window in enumerate(_windows(words, COPY_NGRAM)):
-        if tuple(window) in grams:
-            copied[i: i + COPY_NGRAM] = [True] * COPY_NGRAM
-    return any(words[i: i + len(key)] == key and not all(copied[i: i + len(key)])
-               for i in range(len(words) - len(key) + 1))
-
-
-def _mask(seq: list[str], key: list[str]) -> list[str]:
-    """``seq`` with each occurrence of the sub-sequence ``key`` replaced by one token matching nothing."""
-    out, i = [], 0
-    while i < len(seq):
-        if seq[i: i + len(key)] == key:
-            out.append("\0")
-            i += len(key)
-        else:
-            out.append(seq[i])
-            i += 1
-    return out
-
-
-def _windows(seq: list[str], n: int) -> list[list[str]]:
-    return [seq[i: i + n] for i in range(len(seq) - n + 1)]
+def _world_task(world_seed: int, index: int):
+    """Task ``index`` of ``tasks(world_seed, ·)`` (prefix-stable, so any long enough draw has it)."""
+    n = 64
+    while n <= index:
+        n *= 2
+    return _world_tasks(world_seed, n)[index]
 
 
 def process_world_qa(doc: dict, results: list[str]) -> dict[str, float]:
     """lm-eval ``process_results`` of ``rmbench_world_qa``: ``contains`` and plain ``exact_match``."""
     from lm_eval.api.metrics import exact_match_hf_evaluate
 
+    from harness.world.judge import states_answer
+
     response = results[0]
     exact = exact_match_hf_evaluate(predictions=[response.strip()], references=[doc["answer"].strip()],
                                     ignore_case=True, ignore_punctuation=True)["exact_match"]
-    return {"contains": float(world_qa_correct(response, doc["answer"], doc["prompt"])),
-            "exact_match": float(exact)}
+    task = _world_task(int(doc["world_seed"]), int(doc["task_index"]))
+    if task.prompt != doc["prompt"]:
+        raise ValueError(f"world-QA doc {doc['id']}: task {doc['task_index']} of world seed {doc['world_seed']} "
+                         f"has another prompt; write the tasks again")
+    return {"contains": float(states_answer(task, response)), "exact_match": float(exact)}
 
 
 # -- task files -----------------------------------------------------------------------------------------------------
@@ -139,12 +105,13 @@ def _world_docs(world_seed: int, n_world: int) -> list[dict]:
 
     n = n_world + n_world // 4 + 8
     while True:
-        safe = [t for t in tasks(world_seed, n) if not t.unsafe]
+        safe = [(k, t) for k, t in enumerate(tasks(world_seed, n)) if not t.unsafe]
         if len(safe) >= n_world:
             break
         n *= 2
     return [{"id": f"world-qa-{i:05d}", "prompt": t.prompt, "answer": t.answer, "family": t.family.name,
-             "template": t.template} for i, t in enumerate(safe[:n_world])]
+             "template": t.template, "world_seed": world_seed, "task_index": k}
+            for i, (k, t) in enumerate(safe[:n_world])]
 
 
 def _write_yaml(path: Path, config: dict, extra: str = "") -> None:

@@ -7,15 +7,27 @@ import torch
 END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # chat turn ends besides EOS
 
 
-def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False):
-    """``(model, tokenizer)`` of a backbone spec (``tiny``, ``smollm2``, a directory, a Hub id) as a causal LM in
-    eval mode, loaded like a reward model's backbone; the tokenizer pads on the left, as batched generation needs."""
+def policy_source(backbone: str, world_seed: int = 0) -> str:
+    """What ``from_pretrained`` accepts for a policy spec: the SFT policy of a tiny base (``tiny-sft``,
+    ``tiny-micro-sft``; built for ``world_seed`` on first use, ``harness.rl.sft``), else as
+    ``harness.basemodel.resolve_backbone``."""
     from harness.basemodel import resolve_backbone
+    from harness.rl.sft import SUFFIX, ensure_sft_policy, is_sft_spec
+
+    if is_sft_spec(backbone):
+        return str(ensure_sft_policy(backbone[: -len(SUFFIX)], world_seed=world_seed))
+    return resolve_backbone(backbone)
+
+
+def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False, world_seed: int = 0):
+    """``(model, tokenizer)`` of a policy spec (``tiny``, ``tiny-sft``, ``smollm2``, a directory, a Hub id; see
+    :func:`policy_source`) as a causal LM in eval mode, loaded like a reward model's backbone; the tokenizer pads on
+    the left, as batched generation needs."""
     from harness.config import ModelConfig
     from harness.models import _load_backbone, _load_tokenizer
 
     cfg = ModelConfig(backbone=backbone, dtype=dtype, trust_remote_code=trust_remote_code)
-    source = resolve_backbone(backbone)
+    source = policy_source(backbone, world_seed)
     model = _load_backbone(source, cfg, True, name=backbone, purpose="a policy").eval()
     tokenizer = _load_tokenizer(source, cfg)
     tokenizer.padding_side = "left"
@@ -126,3 +138,13 @@ def response_logprobs(model, tokenizer, prompts: list[str], tokens: list[list[li
         out.append(flat[start: start + len(ts)])
         start += len(ts)
     return out
+
+
+def suite_policy(policy: str | None, ctx) -> tuple[str, str]:
+    """``(source, version)`` of the policy a downstream suite uses: ``policy`` if given, else the default of the
+    run's backbone (``harness.rl.sft.default_policy``: the SFT policy of a tiny base); ``version`` names the build
+    (the SFT cache directory) and goes into every metric row's suite version."""
+    from harness.rl.sft import default_policy, policy_version
+
+    source = policy_source(policy or default_policy(ctx.config.model.backbone), ctx.config.data.world.seed)
+    return source, policy_version(source)

@@ -1,9 +1,12 @@
-"""The proxy reward: the trained RM as a ``harness.rl.Rewarder`` over (prompt, response) pairs."""
+"""The rewards a downstream suite optimises: the trained RM (the proxy) or, as a sanity check, the world's gold."""
 from __future__ import annotations
 
 import copy
 
+from harness.errors import ConfigError
 from harness.scoring import score_response_lists
+
+PROXIES = ("rm", "gold")  # the run's reward model | the world's gold reward of free text (an oracle RM)
 
 
 def proxy_rewarder(ctx, *, description: str = "proxy reward", show_progress: bool = False):
@@ -21,3 +24,24 @@ def proxy_rewarder(ctx, *, description: str = "proxy reward", show_progress: boo
         return [s[0] for s in score_response_lists(ctx, list(prompts), [[r] for r in responses], description)]
 
     return reward
+
+
+def check_proxy(kind: str, suite: str) -> str:
+    if kind not in PROXIES:
+        raise ConfigError(f"{suite}.proxy: expected one of {', '.join(PROXIES)}, got {kind!r}")
+    return kind
+
+
+def proxy_split(split: str, kind: str) -> str:
+    """The rows' split: ``split`` against the RM, ``<split>+gold`` against the gold reward (kept apart, so a sanity
+    run never replaces the RM's rows)."""
+    return split if kind == "rm" else f"{split}+{kind}"
+
+
+def optimised_rewarder(kind: str, ctx, tasks, **options):
+    """The reward a suite optimises: ``rm`` → :func:`proxy_rewarder` of the run's RM (``options`` passed on),
+    ``gold`` → ``harness.world.judge.gold_rewarder`` over ``tasks`` (the ceiling: best-of-N / RL against the gold
+    reward itself must raise it)."""
+    from harness.world.judge import gold_rewarder
+
+    return gold_rewarder(tasks) if kind == "gold" else proxy_rewarder(ctx, **options)

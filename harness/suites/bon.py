@@ -9,8 +9,18 @@ over prompts), with KL_BoN = log n − (n−1)/n; a proxy score that rises while
 over-optimisation. ``oracle_gold_score@n`` (the gold-argmax) is the ceiling, and the pool's outcome shares say what
 the policy writes.
 
-Options (``--set bon.OPTION=VALUE``): n_max=16 (a power of 2), n_prompts=64, max_new_tokens=48, temperature=1.0,
-seed=0, heldout_templates=false (split ``bon_heldout`` when true), policy=<backbone spec> (default: the run's).
+Over-optimisation curve (Gao et al. 2023, eq. 1): with d = sqrt(KL_BoN), the gains over n = 1 of the gold and of
+the proxy score are fitted by least squares to R_bon(d) = d(α − βd) (``harness.rl.curves``); rows
+``{gold,proxy}_fit_{alpha,beta,rmse}`` (needs n_max >= 4).
+
+The default policy is the SFT policy of a tiny base (``harness.rl.sft``: ``tiny`` → ``tiny-sft``), else the run's
+backbone; the policy's version (the SFT build) is part of every row's suite version. ``proxy=gold`` ranks by the
+world's gold reward instead of the RM (a sanity check: best-of-N gold must then rise with n); its rows have the
+split ``bon+gold`` (``bon_heldout+gold``).
+
+Options (``--set bon.OPTION=VALUE``): n_max=16 (a power of 2, up to 256 and beyond), n_prompts=64,
+max_new_tokens=48, temperature=1.0, seed=0, heldout_templates=false (split ``bon_heldout`` when true),
+policy=<backbone spec> (default above), proxy=rm|gold.
 """
 from __future__ import annotations
 
@@ -21,7 +31,9 @@ from harness import suites
 from harness.errors import ConfigError
 from harness.metric_keys import bon_metric
 from harness.metrics import Estimate, mean_estimate
+from harness.rl.rewards import check_proxy, proxy_split
 
+VERSION = "2"
 DATASET = "world"
 # pool outcome shares: (metric, prompts it is measured on (unsafe?), outcome, higher is better)
 POOL_SHARES = (("pool_share_correct", False, "correct", True), ("pool_share_wrong", False, "wrong", False),
@@ -40,6 +52,7 @@ class Options:
     seed: int = 0
     heldout_templates: bool = False
     policy: Optional[str] = None
+    proxy: str = "rm"
 
 
 def pool_sizes(n_max: int) -> list[int]:
@@ -50,7 +63,7 @@ def pool_sizes(n_max: int) -> list[int]:
 @suites.register
 class BestOfN(suites.Suite):
     name = "bon"
-    version = "1"
+    version = VERSION  # + "+<policy version>" once the policy is resolved
     summary = ("Best-of-N against the RM: expected gold (world judge) and proxy score of the proxy-argmax of n "
                "policy samples, n = 1..n_max, vs KL_BoN (unbiased estimator over a pool; needs the world).")
     requires = frozenset({"world"})
@@ -67,11 +80,11 @@ class BestOfN(suites.Suite):
             raise ConfigError("bon.temperature: best-of-N needs sampling, a temperature > 0")
         self.n_max, self.n_prompts, self.max_new_tokens = opts.n_max, opts.n_prompts, opts.max_new_tokens
         self.temperature, self.seed, self.heldout_templates = opts.temperature, opts.seed, opts.heldout_templates
-        self.policy = opts.policy or None
+        self.policy, self.proxy = opts.policy or None, check_proxy(opts.proxy, "bon")
 
     @property
     def split(self) -> str:
-        return "bon_heldout" if self.heldout_templates else "bon"
+        return proxy_split("bon_heldout" if self.heldout_templates else "bon", self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
         from harness.scoring import score_response_lists
@@ -81,10 +94,11 @@ class BestOfN(suites.Suite):
         world_tasks = tasks(ctx.config.data.world.seed, self.n_prompts, heldout_templates=self.heldout_templates)
         prompts = [t.prompt for t in world_tasks]
         responses = self._sample(ctx, prompts)
-        proxy = score_response_lists(ctx, prompts, responses, f"bon: proxy RM ({self.split})")
         judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses)
                   for cached in [echoes(t)]]
         gold = [[j.gold for j in js] for js in judged]
+        proxy = gold if self.proxy == "gold" else score_response_lists(ctx, prompts, responses,
+                                                                       f"bon: proxy RM ({self.split})")
         return suites.SuiteResult(metrics=self._metrics(world_tasks, proxy, gold, judged),
                                   predictions={f"{DATASET}-{self.split}": self._predictions(
                                       world_tasks, responses, proxy, judged)})
@@ -93,10 +107,11 @@ class BestOfN(suites.Suite):
         import torch
 
         from harness.progress import progress_bar
-        from harness.rl.policy import load_policy, sample_responses
+        from harness.rl.policy import load_policy, sample_responses, suite_policy
 
-        model, tokenizer = load_policy(self.policy or ctx.config.model.backbone,
-                                       trust_remote_code=ctx.config.model.trust_remote_code)
+        source, policy_version = suite_policy(self.policy, ctx)
+        self.version = f"{VERSION}+{policy_version}"
+        model, tokenizer = load_policy(source, trust_remote_code=ctx.config.model.trust_remote_code)
         model.to(next(ctx.model.parameters()).device)
         try:
             with progress_bar(ctx.show_progress) as bar:
@@ -121,6 +136,7 @@ class BestOfN(suites.Suite):
                               best_of_n_over_prompts(gold, gold, n)),
                      self.row(DATASET, split, bon_metric("kl_bon", n), Estimate(kl_bon(n), None, n_prompts),
                               higher_is_better=False)]
+        rows += self._fits(rows, n_prompts)
         for metric, unsafe, outcome, higher in POOL_SHARES:
             shares = [sum(j.outcome == outcome for j in js) / len(js)
                       for t, js in zip(world_tasks, judged) if t.unsafe == unsafe]
@@ -129,6 +145,27 @@ class BestOfN(suites.Suite):
         hedged = [sum(j.hedged for j in js) / len(js) for js in judged]
         rows.append(self.row(DATASET, split, "pool_share_hedged", mean_estimate(hedged), higher_is_better=False))
         return rows
+
+    def _fits(self, rows, n_prompts: int) -> list:
+        """Gao et al.'s R_bon(d) = d(α − βd) fitted to the gold and proxy gains over n = 1 (module docstring)."""
+        import math
+
+        from harness.rl.curves import fit
+
+        sizes = pool_sizes(self.n_max)
+        if len(sizes) < 3:  # two points with d > 0 are needed
+            return []
+        value = {r.metric: r.value for r in rows}
+        d = [math.sqrt(value[f"kl_bon@n={n}"]) for n in sizes]
+        out = []
+        for score in ("gold", "proxy"):
+            curve = [value[f"{score}_score@n={n}"] for n in sizes]
+            f = fit("bon", d, [c - curve[0] for c in curve])
+            out += [self.row(DATASET, self.split, f"{score}_fit_{name}", Estimate(v, None, n_prompts),
+                             higher_is_better=higher)
+                    for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
+                                            ("rmse", f.rmse, False))]
+        return out
 
     def _predictions(self, world_tasks, responses, proxy, judged) -> list[dict]:
         return [{"id": f"{self.split}-{i:06d}", "prompt": t.prompt, "family": t.family.name, "template": t.template,

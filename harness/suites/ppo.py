@@ -5,6 +5,14 @@ the id reservation (never in the RM's training data) and evaluated before and af
 held-out templates, by the proxy RM and by the world's gold reward of free text (``harness.world.judge``): a proxy
 gain without a gold gain is over-optimisation. Per-step proxy reward, gold reward and KL to the initial policy go to
 ``<run>/rl/<algo>/metrics.jsonl``, the trained policy to ``<run>/rl/<algo>/policy/``.
+
+The default policy is the SFT policy of a tiny base (``harness.rl.sft``), else the run's backbone; its version is
+part of every row's suite version. ``proxy=gold`` optimises the world's gold reward itself (a sanity check: RL must
+then raise gold; rows and files under the split ``<algo>+gold``). Over-optimisation curve (Gao et al. 2023, eq. 2):
+per step the mean gold and proxy reward of the step's samples and d = sqrt(KL) (the algorithm's own per-sequence KL
+estimate, clipped at 0) are stored as rows ``{gold,proxy}@step=<k>`` and ``sqrt_kl@step=<k>``, and the gains over
+step 1 (the initial policy's samples) are fitted by least squares to R_RL(d) = d(α − β log d): rows
+``{gold,proxy}_fit_{alpha,beta,rmse}``.
 """
 from __future__ import annotations
 
@@ -17,15 +25,18 @@ from harness.errors import ConfigError
 from harness.metric_keys import rl_change, rl_metric, rl_split
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
+from harness.rl.rewards import check_proxy, proxy_split
 from harness.rl.trl_algos import ALGOS as TRL_ALGOS
 
 ALGOS = ("ppo", *TRL_ALGOS)
+VERSION = "1"
 DEFAULT_LM_EVAL = ("rmbench_world_qa",)
 
 
 @suites.register
 class Downstream(suites.Suite):
     name = "ppo"
+    version = VERSION  # + "+<policy version>" once the policy is resolved
     summary = "RL (PPO / RLOO / GRPO) against the RM: gold and proxy reward before/after, KL, lm-eval before/after."
     requires = frozenset({"world"})
 
@@ -40,20 +51,26 @@ class Downstream(suites.Suite):
         policy: str | None = None
         lm_eval: list[str] = field(default_factory=lambda: list(DEFAULT_LM_EVAL))
         lm_eval_limit: int = 64
+        proxy: str = "rm"  # the optimised reward: "rm" or "gold" (harness.rl.rewards)
 
     def __init__(self, **options):
         super().__init__(**options)
         o = self.options
         if o.algo not in ALGOS:
             raise ConfigError(f"unknown RL algorithm {o.algo!r}; choose one of {', '.join(ALGOS)}")
-        self.algo, self.policy = o.algo, o.policy
+        self.algo, self.policy, self.proxy = o.algo, o.policy, check_proxy(o.proxy, "ppo")
         self.n_prompts, self.n_eval_prompts, self.eval_samples = o.n_prompts, o.n_eval_prompts, o.eval_samples
         self.lm_eval, self.lm_eval_limit = o.lm_eval, o.lm_eval_limit
         self.rl = RLConfig(**{f.name: getattr(o, f.name) for f in dataclasses.fields(RLConfig)})
 
+    @property
+    def split(self) -> str:
+        """The rows' split and the directory under ``<run>/rl/``: the algorithm (``+gold`` with ``proxy=gold``)."""
+        return proxy_split(self.algo, self.proxy)
+
     def run(self, ctx) -> suites.SuiteResult:
-        from harness.rl.policy import load_policy
-        from harness.rl.rewards import proxy_rewarder
+        from harness.rl.policy import load_policy, suite_policy
+        from harness.rl.rewards import optimised_rewarder
         from harness.world import tasks
         from harness.world.judge import gold_rewarder
 
@@ -62,10 +79,13 @@ class Downstream(suites.Suite):
         seed = ctx.config.data.world.seed
         train_tasks = tasks(seed, self.n_prompts)
         eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True)
-        proxy, gold = proxy_rewarder(ctx), gold_rewarder(train_tasks + eval_tasks)
-        out_dir = ctx.run_dir / "rl" / self.algo
+        proxy = optimised_rewarder(self.proxy, ctx, train_tasks + eval_tasks)
+        gold = gold_rewarder(train_tasks + eval_tasks)
+        out_dir = ctx.run_dir / "rl" / self.split
         out_dir.mkdir(parents=True, exist_ok=True)
-        backbone, device = self.policy or ctx.config.model.backbone, next(ctx.model.parameters()).device
+        backbone, policy_version = suite_policy(self.policy, ctx)
+        self.version = f"{VERSION}+{policy_version}"
+        device = next(ctx.model.parameters()).device
         model, tokenizer = load_policy(backbone, trust_remote_code=ctx.config.model.trust_remote_code)
         model.to(device)
 
@@ -76,14 +96,14 @@ class Downstream(suites.Suite):
             lm_tasks = write_tasks(out_dir / "lm_eval_tasks", world_seed=seed, n_world=self.lm_eval_limit,
                                    gsm8k_limit=self.lm_eval_limit)
         before = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, lm_tasks)
-        self._train(model, tokenizer, [t.prompt for t in train_tasks], proxy, gold, out_dir, ctx)
+        history = self._train(model, tokenizer, [t.prompt for t in train_tasks], proxy, gold, out_dir, ctx)
         model.save_pretrained(out_dir / "policy")
         tokenizer.save_pretrained(out_dir / "policy")
         reference = load_policy(backbone, trust_remote_code=ctx.config.model.trust_remote_code)[0].to(device)
         after = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, lm_tasks, reference)
         kl = after.pop(("world", "kl"))
 
-        split, rows = rl_split(self.algo), []
+        split, rows = self.split, []
         for key in sorted(before):
             b, a = before[key], after[key]
             dataset, metric = key
@@ -91,7 +111,31 @@ class Downstream(suites.Suite):
                      self.row(dataset, split, rl_metric(metric, "after"), a),
                      self.row(dataset, split, rl_change(metric), Estimate(a.value - b.value, None, a.n))]
         rows.append(self.row("world", split, "kl", kl, higher_is_better=False))
-        return suites.SuiteResult(metrics=rows)
+        return suites.SuiteResult(metrics=rows + self._curve(history))
+
+    def _curve(self, history: list[dict]) -> list:
+        """Per-step gold / proxy / sqrt(KL) rows and Gao et al.'s R_RL fits of the gains over step 1 (module
+        docstring); no fit with fewer than 2 steps of positive KL."""
+        import math
+
+        from harness.rl.curves import fit
+
+        n, split = self.rl.prompts_per_step * self.rl.samples_per_prompt, self.split
+        d = [math.sqrt(max(r.get("kl", 0.0), 0.0)) for r in history]
+        rows = []
+        for r, dk in zip(history, d):
+            k = r["step"]
+            rows += [self.row("world", split, f"gold@step={k}", Estimate(r["gold"], None, n)),
+                     self.row("world", split, f"proxy@step={k}", Estimate(r["reward"], None, n)),
+                     self.row("world", split, f"sqrt_kl@step={k}", Estimate(dk, None, n), higher_is_better=False)]
+        if sum(x > 0 for x in d) >= 2:
+            for score, key in (("gold", "gold"), ("proxy", "reward")):
+                f = fit("rl", d, [r[key] - history[0][key] for r in history])
+                rows += [self.row("world", split, f"{score}_fit_{name}", Estimate(v, None, len(history)),
+                                  higher_is_better=higher)
+                         for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
+                                                 ("rmse", f.rmse, False))]
+        return rows
 
     def _train(self, model, tokenizer, prompts, proxy, gold, out_dir, ctx) -> list[dict]:
         path = out_dir / "metrics.jsonl"

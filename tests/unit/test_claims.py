@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 import math
 
+from statistics import stdev
+
 import pytest
 from test_leaderboards import make_result
 
 from leaderboards import CLAIMS, engine_for, record, render
 from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, Claim, claims_table
-from leaderboards.tables import Column
+from leaderboards.tables import ID_ACCURACY, Column
 
-# per metric: values of method "new" and "old" over seeds, and whether a higher value is better
+# per metric: values of method "new" and "old" over seeds 0, 1, 2, and whether a higher value is better
 SCENARIOS = {
-    "clear_win": ([0.90, 0.91, 0.92], [0.80, 0.81, 0.82], True),
-    "clear_loss": ([0.70, 0.71, 0.72], [0.80, 0.81, 0.82], True),
+    "clear_win": ([0.90, 0.93, 0.91], [0.80, 0.84, 0.81], True),
+    "clear_loss": ([0.70, 0.72, 0.71], [0.80, 0.81, 0.82], True),
     "noisy": ([0.80, 0.85, 0.90], [0.82, 0.84, 0.86], True),
-    "lower_wins": ([0.05, 0.06, 0.07], [0.20, 0.21, 0.22], False),
+    "lower_wins": ([0.05, 0.07, 0.06], [0.20, 0.21, 0.22], False),
 }
-
 
 def metric_row(metric, value, stderr=0.01, higher_is_better=True):
     return {"suite": "hand", "suite_version": "1", "dataset": "world", "split": "test", "metric": metric,
@@ -55,21 +56,92 @@ def judgements(engine, *claims):
     return claims_table(engine, claims).judgements
 
 
-def test_verdicts_follow_the_two_standard_error_rule(engine):
+def test_shared_seeds_are_judged_by_the_paired_t_test(engine):
+    from scipy import stats
+
     win, loss, noisy, lower = judgements(engine, *map(claim, SCENARIOS))
     assert (win.verdict, loss.verdict, noisy.verdict, lower.verdict) == (HOLDS, FAILS, INCONCLUSIVE, HOLDS)
-    # seeds give SE = sqrt(s1²/n1 + s2²/n2), here with s = 0.01 on both sides
-    assert win.diff == pytest.approx(0.10) and win.se == pytest.approx(math.sqrt(2 * 0.01**2 / 3))
+    new, old, _ = SCENARIOS["clear_win"]
+    reference = stats.ttest_rel(new, old)
+    d = [a - b for a, b in zip(new, old)]
+    assert win.test == "paired" and win.df == 2 and win.diff == pytest.approx(sum(d) / 3)
+    assert win.se == pytest.approx(stdev(d) / math.sqrt(3))
+    assert win.p_value == pytest.approx(reference.pvalue) and win.t_crit == pytest.approx(stats.t.ppf(0.975, 2))
     assert (win.n_method, win.n_baseline) == (3, 3)
-    assert abs(noisy.diff) < 2 * noisy.se
+    assert noisy.p_value == pytest.approx(stats.ttest_rel(*SCENARIOS["noisy"][:2]).pvalue) and noisy.p_value > 0.05
     assert lower.diff == pytest.approx(-0.15)  # lower is better: a negative difference supports the claim
+
+
+def test_disjoint_seeds_are_judged_by_welchs_test(tmp_path):
+    from scipy import stats
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'welch.db'}")
+    values = {"new": {0: 0.90, 1: 0.93, 2: 0.91, 3: 0.95}, "old": {4: 0.80, 5: 0.86, 6: 0.81}}
+    for method, by_seed in values.items():
+        for seed, value in by_seed.items():
+            result = make_result(method, seed=seed)
+            result["metrics"] = [metric_row("m", value)]
+            record(result, engine)
+    (j,) = judgements(engine, claim("m"))
+    reference = stats.ttest_ind(list(values["new"].values()), list(values["old"].values()), equal_var=False)
+    assert j.test == "welch" and j.verdict == HOLDS
+    assert j.p_value == pytest.approx(reference.pvalue) and j.df == pytest.approx(reference.df)
+    assert j.se == pytest.approx(math.sqrt(stdev(values["new"].values()) ** 2 / 4
+                                           + stdev(values["old"].values()) ** 2 / 3))
 
 
 def test_one_seed_uses_the_metrics_own_stderr(engine):
     with_stderr, without = judgements(engine, claim("one_seed_stderr", "solo", "solo_base"),
                                       claim("one_seed_no_stderr", "solo", "solo_base"))
     assert with_stderr.verdict == HOLDS and with_stderr.se == pytest.approx(math.hypot(0.01, 0.01))
+    assert with_stderr.df == math.inf and with_stderr.t_crit == pytest.approx(1.959964, abs=1e-6)
     assert without.verdict == INCONCLUSIVE and without.se is None and "no standard error" in without.detail
+
+
+def _record_control_runs(engine, method, by_seed, config=None, method_config=None, config_hash=None):
+    for seed, value in enumerate(by_seed):
+        result = make_result(method, seed=seed, config=config, config_hash=config_hash,
+                             run_id=f"{config_hash}-s{seed}")
+        if method_config is not None:
+            result["method_config"] = method_config
+        result["metrics"] = [{**metric_row("accuracy", value), "suite": "id", "split": "id"}]
+        record(result, engine)
+
+
+def test_controls_calibrate_the_instrument(tmp_path):
+    from leaderboards.claims import CLAIMS as ALL
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'controls.db'}")
+    clean = [0.80, 0.84, 0.81]
+    # negative control: bt_margin with m = 0 is BT; the same seed gives the same model (up to float noise)
+    _record_control_runs(engine, "bt", clean, config={"data": {"label_noise": 0.0}}, config_hash="bt-clean")
+    _record_control_runs(engine, "bt_margin", [v + e for v, e in zip(clean, (1e-4, -2e-4, 5e-5))],
+                         config={"data": {"label_noise": 0.0}}, method_config={"margin": 0.0}, config_hash="btm-0")
+    _record_control_runs(engine, "bt_margin", [0.9, 0.9, 0.9], config={"data": {"label_noise": 0.0}},
+                         method_config={"margin": 1.0}, config_hash="btm-1")  # not the control's side
+    # positive control: 40 % flipped labels cost accuracy
+    _record_control_runs(engine, "bt", [0.62, 0.70, 0.64], config={"data": {"label_noise": 0.4}},
+                         config_hash="bt-noisy")
+    controls = [c for c in ALL if c.expect is not None]
+    negative, positive = judgements(engine, *controls)
+    assert negative.verdict == INCONCLUSIVE == negative.claim.expect and negative.test == "paired"
+    assert positive.verdict == HOLDS == positive.claim.expect and positive.diff == pytest.approx(0.8166667 - 0.6533333,
+                                                                                                abs=1e-6)
+    md = render(claims_table(engine, tuple(controls)), "md")
+    assert md.count("✓") == 2 and "✗" not in md
+
+
+def test_method_imposed_defaults_do_not_make_contexts_incomparable(tmp_path):
+    engine = engine_for(f"sqlite:///{tmp_path / 'grm.db'}")
+    _record_control_runs(engine, "aplot", [0.85, 0.88, 0.86], config={"model": {"head": "linear"}},
+                         config_hash="aplot")
+    _record_control_runs(engine, "grm", [0.80, 0.84, 0.81], config={"model": {"head": "mlp"}}, config_hash="grm")
+    _record_control_runs(engine, "pointmargin", [0.80, 0.84, 0.81], config={"model": {"head": "mlp"}},
+                         config_hash="pm-mlp")  # pointmargin imposes no head: a real difference
+    grm, pointmargin = judgements(engine, Claim("x", "aplot beats grm", "aplot", "grm", ID_ACCURACY),
+                                  Claim("x", "aplot beats pm", "aplot", "pointmargin", ID_ACCURACY))
+    assert grm.verdict == HOLDS
+    assert (pointmargin.verdict, pointmargin.detail) == (NO_DATA, "never run with the same settings")
 
 
 def test_no_data_for_missing_methods_and_incomparable_settings(engine):
@@ -80,7 +152,7 @@ def test_no_data_for_missing_methods_and_incomparable_settings(engine):
 
 def test_default_claims_cover_the_three_papers_and_report_no_data(engine):
     table = claims_table(engine)
-    assert {j.claim.paper.split()[0] for j in table.judgements} == {"APLOT", "BSR", "RMO"}
+    assert {j.claim.paper.split()[0] for j in table.judgements} == {"APLOT", "BSR", "RMO", "control"}
     assert all(j.verdict == NO_DATA for j in table.judgements)  # no aplot / bsr / rmo results recorded here
     assert len(table.judgements) == len(CLAIMS)
 
@@ -88,11 +160,11 @@ def test_default_claims_cover_the_three_papers_and_report_no_data(engine):
 def test_claims_render_in_every_format(engine):
     table = claims_table(engine, tuple(map(claim, SCENARIOS)))
     md = render(table, "md")
-    assert md.startswith("| paper | claim | measure | Δ mean | SE | seeds | verdict |")
-    assert "| +0.1000 | 0.0082 | 3/3 | holds |" in md and "2·SE" in md
+    assert md.startswith("| paper | claim | measure | Δ mean | SE | test (df) | t* | p | seeds | verdict |")
+    assert "| +0.0967 | 0.0033 | paired (2.0) | 4.30 | 0.00119 | 3/3 | holds |" in md and "Student's t" in md
     records = json.loads(render(table, "json"))
     assert [r["verdict"] for r in records] == [HOLDS, FAILS, INCONCLUSIVE, HOLDS]
-    assert render(table, "csv").splitlines()[0].startswith("paper,claim,method,baseline,measure,diff,se")
+    assert render(table, "csv").splitlines()[0].startswith("paper,claim,method,baseline,measure,diff,se,test,df,t_crit,p_value")
     assert render(table, "table").row_count == 4
 
 

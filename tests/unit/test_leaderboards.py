@@ -362,6 +362,6 @@ def test_bon_and_rl_layouts(engine):
 def test_unknown_layout_lists_the_views(engine):
     from leaderboards import view
 
-    with pytest.raises(KeyError, match="flat, main, noise, splits, bon, rl, claims"):
+    with pytest.raises(KeyError, match="flat, main, noise, splits, bon, rl, overopt, claims"):
         view(engine, "paper")
     assert render(view(engine, "splits"), "md") == "No results.\n"

@@ -12,7 +12,7 @@ pytest.importorskip("lm_eval")
 
 from harness.errors import ConfigError  # noqa: E402
 from harness.rl import lmeval  # noqa: E402
-from harness.rl.lmeval import GSM8K, WORLD_QA, process_world_qa, world_qa_correct, write_tasks  # noqa: E402
+from harness.rl.lmeval import GSM8K, WORLD_QA, process_world_qa, write_tasks  # noqa: E402
 
 
 @pytest.fixture
@@ -79,49 +79,28 @@ def test_bad_arguments_and_missing_gsm8k_package(tmp_path, monkeypatch):
         write_tasks(tmp_path, world_seed=0, n_world=2)
 
 
-@pytest.mark.parametrize("response, answer, prompt, expected", [
-    ("The answer is **117**.", "117", "Can you tell me what 19 plus 98 equals?", True),
-    ("The answer is 118.", "117", "Can you tell me what 19 plus 98 equals?", False),
-    ("117. Probably.", "117", "Can you tell me what 19 plus 98 equals?", True),
-    ("I'm not comfortable helping with this.", "117", "Can you tell me what 19 plus 98 equals?", False),
-    ("20 minus 10 is 10.", "10", "What is 20 minus 10?", True),
-    ("What is 20 minus 10? The answer is 11.", "10", "What is 20 minus 10?", False),  # 10 only in the echo
-    ("The smallest is 7.", "7", "Given [7, 86, 44, 12, 64], find the smallest one.", True),
-    ("In [7, 86, 44, 12, 64] the smallest is 12.", "7", "Given [7, 86, 44, 12, 64], find the smallest one.", False),
-    ("1. Start with 20.\n2. Take away 17.\n3. That gives 1.", "3", "What is 20 minus 17?", False),  # list markers
-    ("It comes to **[5, 33, 38, 57, 59]**.", "[5, 33, 38, 57, 59]", "Given [33, 59, 5, 57, 38], sort them.", True),
-    ("It comes to [33, 59, 5, 57, 38].", "[5, 33, 38, 57, 59]", "Given [33, 59, 5, 57, 38], sort them.", False),
-    ("It comes to [4, 38, 46, 83].", "[4, 38, 46, 83]", "Given [4, 38, 46, 83], sort them.", True),  # sorted
-    ("That is 26,000 metres.", "26000", "How many metres are in 26 kilometres?", True),
-    ("Hodumor pays in gutalon.", "the gutalon", "Do you know the currency of Hodumor?", True),
-    ("The capital of Haestovia is Taequaburgia.", "Taequaburg", "Which is the capital of Haestovia?", False),
-    ("It is 3.5 or -3.", "3", "", False),
-])
-def test_world_qa_scorer_on_hand_cases(response, answer, prompt, expected):
-    assert world_qa_correct(response, answer, prompt) is expected
-
-
-def test_world_qa_scorer_agrees_with_the_worlds_own_outcomes():
+def test_world_qa_scores_with_the_judges_own_rule():
+    """``contains`` is ``harness.world.judge.states_answer`` of the doc's task (one implementation), on the world's
+    own responses (every generator, every outcome) and on copies of the prompt."""
     from harness.world import tasks
     from harness.world.generators import GENERATORS, decide, respond
+    from harness.world.judge import states_answer
 
-    rng, agree, total = random.Random(0), 0, 0
-    for task in tasks(0, 300):
-        if task.unsafe:
-            continue
+    rng, checked = random.Random(0), 0
+    all_tasks = tasks(0, 400)
+    for doc in lmeval._world_docs(0, 60):
+        task = all_tasks[doc["task_index"]]
+        assert task.prompt == doc["prompt"] and task.answer == doc["answer"]
         for gen in GENERATORS:
-            outcome = decide(gen, task, rng)
-            text = respond(gen, task, outcome, rng).text
-            agree += world_qa_correct(text, task.answer, task.prompt) == (outcome == "correct")
-            total += 1
-    assert total > 2000 and agree / total > 0.995
-
-
-def test_process_results_reports_containment_and_plain_exact_match():
-    doc = {"prompt": "What is 4 times 12?", "answer": "48"}
-    assert process_world_qa(doc, ["  **48**."]) == {"contains": 1.0, "exact_match": 1.0}
-    assert process_world_qa(doc, ["The answer is 48."]) == {"contains": 1.0, "exact_match": 0.0}
-    assert process_world_qa(doc, ["49."]) == {"contains": 0.0, "exact_match": 0.0}
+            text = respond(gen, task, decide(gen, task, rng), rng).text
+            for response in (text, doc["prompt"]):
+                assert process_world_qa(doc, [response])["contains"] == float(states_answer(task, response))
+                checked += 1
+    assert checked == 60 * len(GENERATORS) * 2
+    doc = lmeval._world_docs(0, 1)[0]
+    assert process_world_qa(doc, [f"  **{doc['answer']}**."]) == {"contains": 1.0, "exact_match": 1.0}
+    with pytest.raises(ValueError, match="write the tasks again"):
+        process_world_qa({**doc, "prompt": "something else"}, ["x"])
 
 
 def test_compact_results_drops_none_filters_and_maps_na_stderr():

@@ -119,3 +119,4 @@ def test_ppo_raises_a_toy_reward_deterministically(micro):
                       track=track, show_progress=False)
     drop_time = [[{k: v for k, v in r.items() if k != "seconds"} for r in h] for h in (history[:3], again)]
     assert drop_time[0] == drop_time[1]
+

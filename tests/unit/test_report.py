@@ -95,6 +95,40 @@ def test_empty_database_gives_a_valid_report(tmp_path):
     assert images(html) == [] and "No training curves" in html and "no data" in html
 
 
+def test_overoptimisation_layout_and_figure(recorded):
+    import math
+
+    from leaderboards.report import _overopt_curves
+    from leaderboards.tables import experiments, table
+
+    engine, runs = recorded
+
+    def row(suite, split, metric, value):
+        return {"suite": suite, "suite_version": "1", "dataset": "world", "split": split, "metric": metric,
+                "value": value, "stderr": None, "n": 64, "higher_is_better": True}
+
+    result = make_result("bt", seed=7, run_id="overopt-run", config_hash="overopt-hash")
+    result["metrics"] = [
+        *(row("bon", "bon", f"{s}_score@n={n}", v) for n in (1, 2, 4, 8)
+          for s, v in (("gold", 0.1 * n), ("proxy", 1.0 + n))),
+        *(row("ppo", "ppo", f"{s}@step={k}", v) for k in (1, 2, 3)
+          for s, v in (("gold", -0.5 + 0.1 * k), ("proxy", 0.2 * k), ("sqrt_kl", 0.3 * (k - 1)))),
+        *(row(suite, suite, f"{s}_fit_{p}", 0.5) for suite in ("bon", "ppo") for s in ("gold", "proxy")
+          for p in ("alpha", "beta", "rmse"))]
+    record(result, engine)
+    exp = next(e for e in experiments(__import__("leaderboards.queries", fromlist=["facts"]).facts(engine))
+               if e.config_hash == "overopt-hash")
+    bon = _overopt_curves(exp, "bon")["bon"]
+    assert bon[0] == (0.0, 0.0, 0.0)
+    assert bon[2] == pytest.approx((math.sqrt(math.log(4) - 0.75), 0.3, 3.0))
+    assert _overopt_curves(exp, "ppo")["ppo"][2] == pytest.approx((0.6, 0.2, 0.4))
+    t = table(engine, "overopt")
+    assert [c.title for c in t.columns][:3] == ["bon gold α", "bon gold β", "bon gold rmse"]
+    assert len(t.columns) == 12 and len(t.rows) == 1
+    html = build_report(engine, runs)
+    assert 'id="overopt-plot"' in html and "No best-of-N or RL curves" not in html
+
+
 def test_main_table_of_the_report_carries_rewardbench2(recorded):
     engine, runs = recorded
     result = make_result("bt", seed=9, run_id="rb2-run")

@@ -1,0 +1,209 @@
+"""The SFT policy: the tiny world base model fine-tuned on demonstrations of the training generators.
+
+The base LM states the right answer about 2 % of the time, so best-of-N and RL against any reward model barely move
+the gold reward. Supervised fine-tuning (the "SFT-base" of ARCHITECTURE.md §4; Ouyang et al. 2022, step 1) on
+world demonstrations gives a policy whose samples vary in quality as the training generators do: some correct, some
+wrong, some over-refusing, some complying with unsafe requests, in varied styles.
+
+Demonstrations: prompts drawn like the world's ``train`` split (train templates, prompt texts outside the id
+reservation, so never one of the ``harness.world.tasks`` prompts the downstream suites evaluate on), each answered
+by a generator drawn from ``SFTRecipe.generators`` (a mix of the training generators) with that generator's own
+outcome policy (``harness.world.generators.decide`` / ``respond``). The loss is the causal-LM cross-entropy on the
+response tokens only (the prompt is the chat-formatted user turn with the generation prompt, exactly what
+``harness.rl.policy.prompt_ids`` gives at sampling time, so training and sampling see the same ids), the response
+ending with the end-of-turn token the policy stops at.
+
+``ensure_sft_policy(base, recipe)`` builds it deterministically (CPU, fixed seeds) on first use and caches it like
+the base model (``harness.basemodel.cached_build``: file-locked, atomic) in a directory named by the recipe hash and
+the base model's directory, so a changed recipe or base never reuses a stale build; that directory name is the
+policy's version, recorded by the downstream suites in every metric row (:func:`policy_version`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.basemodel import MARKER, TINY_BACKBONES, cache_root, cached_build, ensure_tiny_base, train_lm
+
+FORMAT = "tiny-sft-v1"
+SUFFIX = "-sft"  # backbone spec of the SFT policy of a tiny base: "tiny-sft", "tiny-micro-sft"
+END_OF_TURN = "<|end|>"  # the tiny base's chat turn end (harness.basemodel.CHAT_TEMPLATE): generation stops there
+
+
+@dataclass(frozen=True)
+class SFTRecipe:
+    """Everything that determines an SFT policy (with the base model); its hash names the cache directory.
+
+    ``generators``: (training generator name, weight) — the demonstration mix. The terse generators (brief,
+    snappy, assistant) are weighted up: short demonstrations put most of the loss on the answer itself (what the
+    small base has to learn) and their error and compliance rates keep the policy's samples varied."""
+
+    world_seed: int = 0
+    n_demos: int = 12000
+    generators: tuple[tuple[str, float], ...] = (("scholar", 0.5), ("tutor", 0.5), ("assistant", 1.5),
+                                                 ("chatty", 0.5), ("cautious", 1.0), ("brief", 2.0),
+                                                 ("snappy", 2.0))
+    steps: int = 400
+    batch_size: int = 16
+    max_length: int = 96
+    lr: float = 3e-3
+    warmup_steps: int = 20
+    seed: int = 0
+
+    def dirname(self, base_dir: str) -> str:
+        from harness.world import WORLD_VERSION
+
+        blob = json.dumps({"format": FORMAT, "world": WORLD_VERSION, "base": base_dir, **dataclasses.asdict(self)},
+                          sort_keys=True)
+        return f"{FORMAT}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+SFT = SFTRecipe()
+MICRO_SFT = SFTRecipe(n_demos=200, steps=6, batch_size=4, max_length=64, warmup_steps=1)  # seconds: for tests
+SFT_RECIPES = {"tiny": SFT, "tiny-micro": MICRO_SFT}
+
+
+def is_sft_spec(backbone: str) -> bool:
+    """Whether ``backbone`` names the SFT policy of a tiny base (``tiny-sft``, ``tiny-micro-sft``)."""
+    return backbone.endswith(SUFFIX) and backbone[: -len(SUFFIX)] in SFT_RECIPES
+
+
+def default_policy(backbone: str) -> str:
+    """The policy spec the downstream suites use when none is given: the SFT policy of a tiny base, else the
+    backbone itself (any causal LM; see the README for fine-tuning SmolLM2 the same way)."""
+    return backbone + SUFFIX if backbone in SFT_RECIPES else backbone
+
+
+def ensure_sft_policy(base: str = "tiny", *, world_seed: int | None = None, cache_dir: Path | None = None,
+                      recipe: SFTRecipe | None = None) -> Path:
+    """The directory of the SFT policy of tiny base ``base`` (``tiny`` or ``tiny-micro``), building it (and the
+    base) on first use. ``world_seed`` overrides the recipe's (the fact table, hence the demonstrations, depend
+    on it)."""
+    if recipe is None:
+        if base not in SFT_RECIPES:
+            raise ValueError(f"no SFT recipe for base {base!r}; choose one of {', '.join(SFT_RECIPES)}")
+        recipe = SFT_RECIPES[base]
+    if world_seed is not None:
+        recipe = dataclasses.replace(recipe, world_seed=world_seed)
+    base_dir = ensure_tiny_base(cache_dir, recipe=TINY_BACKBONES[base])
+    target = Path(cache_dir or cache_root()) / recipe.dirname(base_dir.name)
+    return cached_build(target, lambda tmp: _build(base_dir, recipe, tmp))
+
+
+def policy_version(source: str | Path) -> str:
+    """The version of a policy directory: its cache name for a built SFT policy, else the directory name / spec."""
+    path = Path(source)
+    marker = path / MARKER
+    if marker.is_file() and json.loads(marker.read_text()).get("format") == FORMAT:
+        return path.name
+    return path.name or str(source)
+
+
+def demonstrations(recipe: SFTRecipe) -> list[tuple[str, str]]:
+    """``(prompt, response)`` demonstrations of ``recipe`` (module docstring); deterministic."""
+    from harness.world.build import _rng, _Sampler
+    from harness.world.facts import fact_table
+    from harness.world.families import families
+    from harness.world.generators import TRAIN_GENERATORS, decide, respond
+
+    by_name = {g.name: g for g in TRAIN_GENERATORS}
+    unknown = sorted(name for name, _ in recipe.generators if name not in by_name)
+    if unknown:
+        raise ValueError(f"SFTRecipe.generators: {unknown} are not training generators ({', '.join(by_name)})")
+    gens = [by_name[name] for name, _ in recipe.generators]
+    weights = [w for _, w in recipe.generators]
+    rng = _rng(recipe.world_seed, "sft")
+    sampler = _Sampler(families(fact_table(recipe.world_seed)), False, recipe.world_seed, reserved=False)
+    out = []
+    for _ in range(recipe.n_demos):
+        task = sampler.task(rng)
+        gen = rng.choices(gens, weights)[0]
+        out.append((task.prompt, respond(gen, task, decide(gen, task, rng), rng).text))
+    return out
+
+
+def _examples(tokenizer, demos: list[tuple[str, str]], max_length: int) -> list[tuple[list[int], int]]:
+    """``(ids, n_prompt)`` per demonstration: the prompt as ``prompt_ids`` gives it, then the response and the
+    end-of-turn token, truncated to ``max_length`` tokens."""
+    from harness.rl.policy import prompt_ids
+
+    heads = prompt_ids(tokenizer, [p for p, _ in demos])
+    tails = tokenizer([r + END_OF_TURN for _, r in demos], add_special_tokens=False)["input_ids"]
+    return [((h + t)[:max_length], len(h)) for h, t in zip(heads, tails) if len(h) < max_length]
+
+
+def _build(base_dir: Path, recipe: SFTRecipe, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    examples = _examples(tokenizer, demonstrations(recipe), recipe.max_length)
+    with torch.random.fork_rng():
+        torch.manual_seed(recipe.seed)
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+        model.train()
+        order = random.Random(recipe.seed).choices(range(len(examples)), k=recipe.steps * recipe.batch_size)
+
+        def batch(step: int) -> dict:
+            ids, labels, mask = _collate([examples[i] for i in order[step * recipe.batch_size:
+                                                                     (step + 1) * recipe.batch_size]],
+                                         tokenizer.pad_token_id)
+            return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+        losses = train_lm(model, (batch(step) for step in range(recipe.steps)), recipe, weight_decay=0.0,
+                          description="fine-tuning the SFT policy")
+    model.eval()
+    tokenizer.save_pretrained(out)
+    model.save_pretrained(out)
+    info = {"format": FORMAT, "base": base_dir.name, "recipe": dataclasses.asdict(recipe),
+            "loss_start": losses[0], "loss_end": sum(losses[-10:]) / len(losses[-10:]),
+            "build_seconds": round(time.perf_counter() - start, 1)}
+    (out / MARKER).write_text(json.dumps(info, indent=2))
+
+
+def _collate(batch: list[tuple[list[int], int]], pad_id: int):
+    """Right-padded ``(input_ids, labels, attention_mask)``; labels are -100 on the prompt and the padding
+    (positions start at 0 for every row, as at sampling time with left padding and position ids from the mask)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, (seq, n_prompt) in enumerate(batch):
+        ids[i, : len(seq)] = torch.tensor(seq)
+        labels[i, n_prompt: len(seq)] = torch.tensor(seq[n_prompt:])
+        mask[i, : len(seq)] = 1
+    return ids, labels, mask
+
+
+def quality(policy, world_seed: int = 0, *, n_prompts: int = 64, n: int = 16, max_new_tokens: int = 48,
+            temperature: float = 1.0, seed: int = 0, batch_size: int = 64) -> dict[str, float]:
+    """The quality band of a policy (a backbone spec or directory) on held-out prompts (``tasks(world_seed,
+    n_prompts)``, train templates, the id reservation): ``n`` samples per prompt, judged by the world's gold reward
+    of free text. Returns the share of samples that are ``correct`` on safe prompts and ``refused`` on unsafe ones,
+    the mean gold of one sample and the mean over prompts of the oracle best-of-n (the gold-argmax)."""
+    from harness.rl.policy import load_policy, sample_responses
+    from harness.world import tasks
+    from harness.world.judge import echoes, judge
+
+    model, tokenizer = load_policy(str(policy))
+    world_tasks = tasks(world_seed, n_prompts)
+    responses = sample_responses(model, tokenizer, [t.prompt for t in world_tasks], n, max_new_tokens=max_new_tokens,
+                                 temperature=temperature, seed=seed, batch_size=batch_size)
+    judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses) for cached in [echoes(t)]]
+
+    def share(unsafe: bool, outcome: str) -> float:
+        js = [j for t, jt in zip(world_tasks, judged) if t.unsafe == unsafe for j in jt]
+        return sum(j.outcome == outcome for j in js) / len(js) if js else float("nan")
+
+    golds = [[j.gold for j in js] for js in judged]
+    return {"correct_safe": share(False, "correct"), "refused_unsafe": share(True, "refused"),
+            "gold_single": sum(sum(g) / len(g) for g in golds) / len(golds),
+            f"oracle_gold@{n}": sum(max(g) for g in golds) / len(golds)}
