@@ -6,13 +6,18 @@ parse them back. The strings are stored in ``result.json`` files and the results
 - best of n (suite ``bon``): metric ``<quantity>@n=<n>``, e.g. ``gold_score@n=16``, quantity one of
   :data:`BON_QUANTITIES`
 - RL (suite ``rl``): split = the algorithm (``ppo``, ``rloo``, ``grpo``); metric ``<quantity>@before``,
-  ``<quantity>@after`` and ``<quantity>_change`` (after − before), e.g. ``gold_reward@after``
+  ``<quantity>@after`` and ``<quantity>_change`` (after − before), e.g. ``gold_reward@after``; per step
+  ``<quantity>@step=<k>``, quantity one of :data:`RL_STEP_QUANTITIES`
+- the optimised reward of bon / rl: split ``<split>+gold`` when the world's gold reward replaces the RM
+- over-optimisation fits (bon, rl): metric ``<score>_fit_<parameter>``, e.g. ``gold_fit_alpha``
 """
 from __future__ import annotations
 
-_NOISE, _BON = "@noise=", "@n="
+_NOISE, _BON, _STEP = "@noise=", "@n=", "@step="
 BON_QUANTITIES = ("gold_score", "proxy_score", "oracle_gold_score", "kl_bon")
 RL_STAGES = ("before", "after")
+RL_STEP_QUANTITIES = ("gold", "proxy", "sqrt_kl")
+FIT_SCORES, FIT_PARAMETERS = ("gold", "proxy"), ("alpha", "beta", "rmse")
 _RL_CHANGE = "_change"
 
 
@@ -46,10 +51,32 @@ def bon_metric(quantity: str, n: int) -> str:
     return f"{quantity}{_BON}{n}"
 
 
+def parse_bon_metric(metric: str) -> tuple[str, int] | None:
+    """``(quantity, n)`` of a :func:`bon_metric` metric; None for any other metric."""
+    name, sep, n = metric.rpartition(_BON)
+    if not sep or name not in BON_QUANTITIES or not n.isdigit():
+        return None
+    return (name, int(n)) if bon_metric(name, int(n)) == metric else None
+
+
 def bon_n(metric: str, quantity: str = "gold_score") -> int | None:
     """n of a :func:`bon_metric` metric of ``quantity``; None for any other metric."""
-    name, sep, n = metric.rpartition(_BON)
-    return int(n) if sep and name == quantity and n.isdigit() and bon_metric(name, int(n)) == metric else None
+    parsed = parse_bon_metric(metric)
+    return parsed[1] if parsed and parsed[0] == quantity else None
+
+
+def proxy_split(split: str, kind: str) -> str:
+    """The split of bon / rl rows optimising ``kind``: ``split`` against the RM (``rm``), ``<split>+gold`` against
+    the gold reward (kept apart, so a sanity run never replaces the RM's rows)."""
+    return split if kind == "rm" else f"{split}+{kind}"
+
+
+def fit_metric(score: str, parameter: str) -> str:
+    """The metric of an over-optimisation fit's ``parameter`` (:data:`FIT_PARAMETERS`) on the ``score`` curve
+    (:data:`FIT_SCORES`)."""
+    if score not in FIT_SCORES or parameter not in FIT_PARAMETERS:
+        raise ValueError(f"unknown fit metric {score!r}, {parameter!r}")
+    return f"{score}_fit_{parameter}"
 
 
 def rl_split(algo: str) -> str:
@@ -62,6 +89,21 @@ def rl_metric(quantity: str, stage: str) -> str:
     if stage not in RL_STAGES:
         raise ValueError(f"unknown RL stage {stage!r}; one of {', '.join(RL_STAGES)}")
     return f"{quantity}@{stage}"
+
+
+def rl_step_metric(quantity: str, step: int) -> str:
+    """The metric of ``quantity`` (:data:`RL_STEP_QUANTITIES`) at RL step ``step``."""
+    if quantity not in RL_STEP_QUANTITIES:
+        raise ValueError(f"unknown RL step quantity {quantity!r}; one of {', '.join(RL_STEP_QUANTITIES)}")
+    return f"{quantity}{_STEP}{step}"
+
+
+def parse_rl_step(metric: str) -> tuple[str, int] | None:
+    """``(quantity, step)`` of an :func:`rl_step_metric` metric; None for any other metric."""
+    name, sep, k = metric.rpartition(_STEP)
+    if not sep or name not in RL_STEP_QUANTITIES or not k.isdigit():
+        return None
+    return (name, int(k)) if rl_step_metric(name, int(k)) == metric else None
 
 
 def rl_change(quantity: str) -> str:

@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import math
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from typing import Any
 import jinja2
 from sqlalchemy import Engine
 
-from harness.metric_keys import bon_n, noise_rate
+from harness.metric_keys import bon_n, noise_rate, parse_bon_metric, parse_rl_step
 from harness.rl.bon import kl_bon
 from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, claims_table
 from leaderboards.queries import facts, leaderboard
@@ -210,7 +209,7 @@ def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, st
                                               "a proxy rise without a gold rise is over-optimisation.")
 
 
-_STEP = re.compile(r"(gold|proxy|sqrt_kl)@step=(\d+)")
+_BON_CURVES = {"gold_score": "gold", "proxy_score": "proxy"}  # best-of-n quantity → curve
 
 
 def _overopt_curves(exp, suite: str) -> dict[str, list[tuple[float, float, float]]]:
@@ -221,21 +220,20 @@ def _overopt_curves(exp, suite: str) -> dict[str, list[tuple[float, float, float
         for r in rows:
             if r["suite"] != suite:
                 continue
-            if suite == BON_SUITE and (m := _BON_SCORE.fullmatch(r["metric"])):
-                per[r["split"], int(m[2])][m[1]].append(r["value"])
-            elif suite != BON_SUITE and (m := _STEP.fullmatch(r["metric"])):
-                per[r["split"], int(m[2])][m[1]].append(r["value"])
+            if suite == BON_SUITE:
+                quantity, n = parse_bon_metric(r["metric"]) or (None, 0)
+                if quantity in _BON_CURVES:
+                    per[r["split"], n][_BON_CURVES[quantity]].append(r["value"])
+            elif parsed := parse_rl_step(r["metric"]):
+                per[r["split"], parsed[1]][parsed[0]].append(r["value"])
     out: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for (split, k), values in sorted(per.items()):
         if not {"gold", "proxy"} <= set(values):
             continue
-        d = math.sqrt(bon_kl(k)) if suite == BON_SUITE else statistics.fmean(values.get("sqrt_kl", [math.nan]))
+        d = math.sqrt(kl_bon(k)) if suite == BON_SUITE else statistics.fmean(values.get("sqrt_kl", [math.nan]))
         out[split].append((d, statistics.fmean(values["gold"]), statistics.fmean(values["proxy"])))
     return {split: [(d, g - pts[0][1], p - pts[0][2]) for d, g, p in pts] for split, pts in out.items()
             if len(pts) >= 2}
-
-
-_BON_SCORE = re.compile(r"(gold|proxy)_score@n=(\d+)")
 
 
 def _overopt_plot(rows: list[dict[str, Any]]) -> tuple[str | None, str]:

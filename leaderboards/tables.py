@@ -28,7 +28,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from harness.metric_keys import bon_metric, bon_n, noise_rate, rl_change, rl_changed, rl_metric, rl_split
+from harness.metric_keys import (FIT_PARAMETERS, FIT_SCORES, bon_metric, bon_n, fit_metric, noise_rate, rl_change,
+                                 rl_changed, rl_metric, rl_split)
 from harness.metrics import REWARDBENCH2_SUBSETS
 from leaderboards.queries import facts
 from leaderboards.render import Grid, mean_std, rounded
@@ -274,16 +275,16 @@ def _rl_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     return tuple(columns)
 
 
-FIT_PARAMETERS = {"alpha": "α", "beta": "β", "rmse": "rmse"}  # metric suffix → column title
+FIT_TITLES = {"alpha": "α", "beta": "β", "rmse": "rmse"}  # fit parameter → column title
 
 
 def _overopt_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     """Gao et al. (2023) fits per downstream suite split (best-of-N prompt set, RL algorithm): α, β and the fit's
     residual of the gold and the proxy curve (rows ``{gold,proxy}_fit_{alpha,beta,rmse}``)."""
     found = sorted({(r["suite"], r["split"]) for r in rows if r["suite"] in (BON_SUITE, RL_SUITE)
-                    and r["metric"] == "gold_fit_alpha"})
-    return tuple(Column(f"{split} {score} {title}", f"{score}_fit_{p}", suite, split=split)
-                 for suite, split in found for score in ("gold", "proxy") for p, title in FIT_PARAMETERS.items())
+                    and r["metric"] == fit_metric("gold", "alpha")})
+    return tuple(Column(f"{split} {score} {FIT_TITLES[p]}", fit_metric(score, p), suite, split=split)
+                 for suite, split in found for score in FIT_SCORES for p in FIT_PARAMETERS)
 
 
 LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...]]]] = {

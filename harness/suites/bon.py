@@ -29,9 +29,9 @@ from typing import Optional
 
 from harness import suites
 from harness.errors import ConfigError
-from harness.metric_keys import bon_metric
+from harness.metric_keys import bon_metric, fit_metric, proxy_split
 from harness.metrics import Estimate, mean_estimate
-from harness.rl.rewards import check_proxy, proxy_split
+from harness.rl.rewards import check_proxy
 
 VERSION = "2"
 DATASET = "world"
@@ -156,12 +156,12 @@ class BestOfN(suites.Suite):
         if len(sizes) < 3:  # two points with d > 0 are needed
             return []
         value = {r.metric: r.value for r in rows}
-        d = [math.sqrt(value[f"kl_bon@n={n}"]) for n in sizes]
+        d = [math.sqrt(value[bon_metric("kl_bon", n)]) for n in sizes]
         out = []
         for score in ("gold", "proxy"):
-            curve = [value[f"{score}_score@n={n}"] for n in sizes]
+            curve = [value[bon_metric(f"{score}_score", n)] for n in sizes]
             f = fit("bon", d, [c - curve[0] for c in curve])
-            out += [self.row(DATASET, self.split, f"{score}_fit_{name}", Estimate(v, None, n_prompts),
+            out += [self.row(DATASET, self.split, fit_metric(score, name), Estimate(v, None, n_prompts),
                              higher_is_better=higher)
                     for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
                                             ("rmse", f.rmse, False))]

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 from harness import suites
 from harness.errors import ConfigError
-from harness.metric_keys import rl_change, rl_metric, rl_split
+from harness.metric_keys import fit_metric, proxy_split, rl_change, rl_metric, rl_split, rl_step_metric
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
-from harness.rl.rewards import check_proxy, proxy_split
+from harness.rl.rewards import check_proxy
 from harness.rl.trl_algos import ALGOS as TRL_ALGOS
 
 ALGOS = ("ppo", *TRL_ALGOS)
@@ -66,7 +66,7 @@ class Downstream(suites.Suite):
     @property
     def split(self) -> str:
         """The rows' split and the directory under ``<run>/rl/``: the algorithm (``+gold`` with ``proxy=gold``)."""
-        return proxy_split(self.algo, self.proxy)
+        return proxy_split(rl_split(self.algo), self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
         from harness.rl.policy import load_policy, suite_policy
@@ -125,13 +125,14 @@ class Downstream(suites.Suite):
         rows = []
         for r, dk in zip(history, d):
             k = r["step"]
-            rows += [self.row("world", split, f"gold@step={k}", Estimate(r["gold"], None, n)),
-                     self.row("world", split, f"proxy@step={k}", Estimate(r["reward"], None, n)),
-                     self.row("world", split, f"sqrt_kl@step={k}", Estimate(dk, None, n), higher_is_better=False)]
+            rows += [self.row("world", split, rl_step_metric("gold", k), Estimate(r["gold"], None, n)),
+                     self.row("world", split, rl_step_metric("proxy", k), Estimate(r["reward"], None, n)),
+                     self.row("world", split, rl_step_metric("sqrt_kl", k), Estimate(dk, None, n),
+                              higher_is_better=False)]
         if sum(x > 0 for x in d) >= 2:
             for score, key in (("gold", "gold"), ("proxy", "reward")):
                 f = fit("rl", d, [r[key] - history[0][key] for r in history])
-                rows += [self.row("world", split, f"{score}_fit_{name}", Estimate(v, None, len(history)),
+                rows += [self.row("world", split, fit_metric(score, name), Estimate(v, None, len(history)),
                                   higher_is_better=higher)
                          for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
                                                  ("rmse", f.rmse, False))]

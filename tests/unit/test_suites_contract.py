@@ -130,3 +130,15 @@ def test_metric_keys_are_the_stored_strings_and_parse_back():
                                                                                       "gold_reward_change")
     assert keys.rl_changed("exact_match_change") == "exact_match" and keys.rl_changed("kl") is None
     assert keys.rl_split("grpo") == "grpo"
+
+
+def test_downstream_curve_keys_are_the_stored_strings_and_parse_back():
+    assert keys.parse_bon_metric("proxy_score@n=8") == ("proxy_score", 8) and keys.parse_bon_metric("kl") is None
+    assert keys.rl_step_metric("sqrt_kl", 3) == "sqrt_kl@step=3" and keys.parse_rl_step("gold@step=12") == ("gold", 12)
+    for other in ("gold@step=", "reward@step=2", "gold@step=02", "gold_reward@after"):
+        assert keys.parse_rl_step(other) is None
+    assert keys.fit_metric("gold", "alpha") == "gold_fit_alpha"
+    assert (keys.proxy_split("bon_heldout", "gold"), keys.proxy_split("rloo", "rm")) == ("bon_heldout+gold", "rloo")
+    for bad in (lambda: keys.rl_step_metric("kl", 1), lambda: keys.fit_metric("gold", "gamma")):
+        with pytest.raises(ValueError):
+            bad()
