@@ -10,6 +10,7 @@ from harness import config as config_mod
 from harness import suites, trackers
 from harness.config import RunConfig
 from harness.errors import ConfigError, RmbenchError
+from harness.metric_keys import RENAMED_SUITES
 from harness.records import check_store, record
 from harness.results import merge_metrics, write_jsonl_atomic
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
@@ -35,6 +36,7 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     if result is None:
         raise RmbenchError(f"{run_dir} has no {RESULT_FILE}: train it first (or resume it)")
     check_store(db)
+    suite_names = [suites.current_name(name) for name in suite_names]
     options, cfg_overrides = split_overrides(list(overrides))
     cfg = load_run_config(run_dir)
     if cfg_overrides:
@@ -71,11 +73,13 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
 def split_overrides(overrides: list[str]) -> tuple[dict[str, dict], dict]:
     """``--set`` pairs → ({suite: {option: value}}, nested run-config overrides)."""
     parsed = config_mod.parse_overrides(overrides)
-    options = {k: v for k, v in parsed.items() if k in suites.names()}
-    for name, value in options.items():
-        if not isinstance(value, dict):
-            raise ConfigError(f"--set {name}=…: use {name}.OPTION=VALUE")
-    return options, {k: v for k, v in parsed.items() if k not in options}
+    options: dict[str, dict] = {}
+    for key in [k for k in parsed if k in suites.names() or k in RENAMED_SUITES]:
+        if not isinstance(parsed[key], dict):
+            raise ConfigError(f"--set {key}=…: use {key}.OPTION=VALUE")
+        name = suites.current_name(key)
+        options[name] = {**options.get(name, {}), **parsed.pop(key)}
+    return options, parsed
 
 
 def check_requirements(cfg: RunConfig, suite_names: list[str]) -> None:

@@ -1,6 +1,6 @@
-"""Metric-row keys that carry a parameter inside a string, defined once: the suites build them, the leaderboards
-parse them back. The strings are stored in ``result.json`` files and the results database, so they never change
-(old results must still render); each parser is the exact inverse of its builder.
+"""Metric-row keys that carry a parameter inside a string, and the names of renamed suites, defined once: the
+suites build them, the leaderboards parse them back. The strings are stored in ``result.json`` files and the results
+database, so they never change (old results must still render); each parser is the exact inverse of its builder.
 
 - label noise (suite ``noise``): split ``<split>@noise=<rate>``, e.g. ``id@noise=0.2``
 - best of n (suite ``bon``): metric ``<quantity>@n=<n>``, e.g. ``gold_score@n=16``, quantity one of
@@ -13,12 +13,26 @@ parse them back. The strings are stored in ``result.json`` files and the results
 """
 from __future__ import annotations
 
+#: suites renamed since their results were first recorded: old name → current name. Stored rows keep the old name;
+#: the leaderboards read them under the current one, and the old name still runs the suite (with a warning) for one
+#: release
+RENAMED_SUITES = {"ppo": "rl"}  # it runs RLOO and GRPO too
 _NOISE, _BON, _STEP = "@noise=", "@n=", "@step="
 BON_QUANTITIES = ("gold_score", "proxy_score", "oracle_gold_score", "kl_bon")
 RL_STAGES = ("before", "after")
 RL_STEP_QUANTITIES = ("gold", "proxy", "sqrt_kl")
 FIT_SCORES, FIT_PARAMETERS = ("gold", "proxy"), ("alpha", "beta", "rmse")
 _RL_CHANGE = "_change"
+
+
+def suite_name(stored: str) -> str:
+    """The current name of a suite recorded as ``stored``."""
+    return RENAMED_SUITES.get(stored, stored)
+
+
+def stored_suite_names(name: str) -> list[str]:
+    """Every name the rows of suite ``name`` may be recorded under: ``name`` and its old names."""
+    return [name, *sorted(old for old, new in RENAMED_SUITES.items() if new == name)]
 
 
 def noise_split(split: str, rate: float) -> str:

@@ -32,7 +32,7 @@ from leaderboards.tables import BON_SUITE, LAYOUTS, RL_SUITE, PaperTable, experi
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
-RL_DIR = "rl"  # <run>/rl/<algo>/metrics.jsonl, written by the ppo suite
+RL_DIR = "rl"  # <run>/rl/<algo>/metrics.jsonl, written by the rl suite
 RL_CURVES = {"reward": "proxy reward (RM)", "gold": "gold reward", "kl": "KL to the initial policy"}
 _VERDICT_CLASSES = {FAILS: "fails", HOLDS: "holds", INCONCLUSIVE: "inconclusive", NO_DATA: "nodata"}
 
@@ -194,7 +194,7 @@ def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, st
                 if curves["reward"]:
                     lines.append((_mathtext_safe(f"{exp.method} {path.parent.name} ({run_id[-6:]})"), curves))
     if not lines:
-        return None, f"No RL curves ({RL_DIR}/<algo>/{METRICS_FILE}; suite 'ppo') under {runs_dir}."
+        return None, f"No RL curves ({RL_DIR}/<algo>/{METRICS_FILE}; suite 'rl') under {runs_dir}."
 
     def draw(axes):
         for ax, (key, ylabel) in zip(axes, RL_CURVES.items()):
@@ -245,7 +245,7 @@ def _overopt_plot(rows: list[dict[str, Any]]) -> tuple[str | None, str]:
                        for split, pts in _overopt_curves(e, suite).items()])
               for title, suite in (("best-of-N", BON_SUITE), ("RL", RL_SUITE))]
     if not any(lines for _, lines in panels):
-        return None, "No best-of-N or RL curves (suites 'bon' / 'ppo')."
+        return None, "No best-of-N or RL curves (suites 'bon' / 'rl')."
 
     def draw(axes):
         colours: dict[str, str] = {}

@@ -34,7 +34,7 @@ from harness.metrics import REWARDBENCH2_SUBSETS
 from leaderboards.queries import facts
 from leaderboards.render import Grid, mean_std, rounded
 
-OOD_SUITE, NOISE_SUITE, BON_SUITE, RL_SUITE = "ood", "noise", "bon", "ppo"
+OOD_SUITE, NOISE_SUITE, BON_SUITE, RL_SUITE = "ood", "noise", "bon", "rl"
 REWARDBENCH, REWARDBENCH2, RMBENCH, RMB = "rewardbench", "rewardbench2", "rmbench", "rmb"
 RMB_SETS = {"pairwise": "pairwise", "BoN": "bon"}
 """Column suffix → split of the RMB ``accuracy`` rows."""
@@ -292,7 +292,7 @@ LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...
     "noise": ("In-domain accuracy after training with label noise (APLOT Table 4)", _noise_columns),
     "splits": ("Generalisation splits (BSR Table 5)", lambda _: SPLITS_COLUMNS),
     "bon": ("Best-of-N: expected gold score of the proxy-argmax of n samples", _bon_columns),
-    "rl": ("RL against the RM (suite ppo): gold / proxy reward after RL, changes from the start, KL", _rl_columns),
+    "rl": ("RL against the RM (suite rl): gold / proxy reward after RL, changes from the start, KL", _rl_columns),
     "overopt": ("Over-optimisation fits (Gao et al. 2023): best-of-N R(d) = d(α − βd), RL R(d) = d(α − β ln d), "
                 "d = sqrt(KL)", _overopt_columns),
 }

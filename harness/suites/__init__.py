@@ -19,6 +19,7 @@ Metric keys that carry a parameter (``id@noise=0.2``, ``gold_score@n=16``) are b
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from harness.config import from_dict
 from harness.errors import ConfigError, RmbenchError
+from harness.metric_keys import RENAMED_SUITES
 from harness.registry import Registry, import_submodules
 from harness.results import MetricRow
 
@@ -125,8 +127,20 @@ def register(cls: type[Suite]) -> type[Suite]:
     return _registry.register(cls.name)(cls)
 
 
+def current_name(name: str) -> str:
+    """``name``, or the current name of a renamed suite (:data:`harness.metric_keys.RENAMED_SUITES`), with a
+    ``FutureWarning``: the old name is kept for one release."""
+    new = RENAMED_SUITES.get(name)
+    if new is None:
+        return name
+    warnings.warn(f"suite {name!r} is now called {new!r} (its results are recorded under {new!r}); the name {name!r} "
+                  f"goes in the next release", FutureWarning, stacklevel=2)
+    return new
+
+
 def get(name: str) -> type[Suite]:
-    return _registry.get(name)
+    """The suite registered as ``name`` (or as the current name of a renamed suite)."""
+    return _registry.get(current_name(name))
 
 
 def names() -> list[str]:

@@ -52,8 +52,8 @@ def test_unknown_options_name_the_close_match_or_list_the_options():
         suites.get("diagnostics")(zzz=1)
     with pytest.raises(ConfigError, match="suite 'style' takes no options, got depth"):
         suites.get("style")(depth=2)
-    with pytest.raises(ConfigError, match="ppo.stepz'; did you mean: steps"):
-        suites.get("ppo")(stepz=2)  # the RL config's keys are the suite's options too
+    with pytest.raises(ConfigError, match="rl.stepz'; did you mean: steps"):
+        suites.get("rl")(stepz=2)  # the RL config's keys are the suite's options too
 
 
 def test_noise_rates_parse_like_before():
@@ -72,10 +72,10 @@ def test_requirements_are_checked_before_anything_is_loaded(tmp_path):
     RunResult(run_id=tmp_path.name, method="bt", method_config={}, preset="tiny", config_hash="0", config={},
               backbone="tiny", data="pairs.jsonl", seed=0, versions={}, git_sha=None, started_at="", finished_at="",
               wall_times={}, train={}).write(tmp_path)
-    for name in ("bon", "ppo"):
+    for name in ("bon", "rl"):
         with pytest.raises(ConfigError, match=f"the {name} suite needs a run trained on the world"):
             evaluate(tmp_path, [name])
-    check_requirements(RunConfig(), ["bon", "ppo", "id"])  # the world meets them
+    check_requirements(RunConfig(), ["bon", "rl", "id"])  # the world meets them
 
 
 def test_noise_trains_and_evaluates_through_its_context():
@@ -142,3 +142,20 @@ def test_downstream_curve_keys_are_the_stored_strings_and_parse_back():
     for bad in (lambda: keys.rl_step_metric("kl", 1), lambda: keys.fit_metric("gold", "gamma")):
         with pytest.raises(ValueError):
             bad()
+
+
+def test_the_former_ppo_suite_runs_as_rl_with_a_warning(tmp_path):
+    from harness.evaluation import split_overrides
+    from harness.results import merge_metrics
+
+    assert "ppo" not in suites.names() and keys.RENAMED_SUITES == {"ppo": "rl"}
+    with pytest.warns(FutureWarning, match="suite 'ppo' is now called 'rl'"):
+        assert suites.get("ppo") is suites.get("rl")
+    with pytest.warns(FutureWarning):
+        assert split_overrides(["ppo.steps=2", "rl.algo=rloo", "train.lr=1"]) == (
+            {"rl": {"steps": 2, "algo": "rloo"}}, {"train": {"lr": 1}})
+    old = [{"suite": "ppo", "dataset": "world", "split": "ppo", "metric": "kl"},
+           {"suite": "ppo", "dataset": "world", "split": "grpo", "metric": "kl"}]
+    new = [{"suite": "rl", "dataset": "world", "split": "ppo", "metric": "kl"}]
+    assert merge_metrics(old, new) == [old[1], new[0]]  # a re-run under the new name replaces the old rows
+    assert keys.suite_name("ppo") == "rl" and keys.stored_suite_names("rl") == ["rl", "ppo"]

@@ -35,14 +35,14 @@ DEFAULT_LM_EVAL = ("rmbench_world_qa",)
 
 @suites.register
 class Downstream(suites.Suite):
-    name = "ppo"
+    name = "rl"  # formerly "ppo" (harness.metric_keys.RENAMED_SUITES)
     version = VERSION  # + "+<policy version>" once the policy is resolved
     summary = "RL (PPO / RLOO / GRPO) against the RM: gold and proxy reward before/after, KL, lm-eval before/after."
     requires = frozenset({"world"})
 
     @dataclass
     class Options(RLConfig):
-        """The suite's own options, and every ``RLConfig`` key (``--set ppo.steps=2``)."""
+        """The suite's own options, and every ``RLConfig`` key (``--set rl.steps=2``)."""
 
         algo: str = "ppo"
         n_prompts: int = 256
@@ -58,7 +58,7 @@ class Downstream(suites.Suite):
         o = self.options
         if o.algo not in ALGOS:
             raise ConfigError(f"unknown RL algorithm {o.algo!r}; choose one of {', '.join(ALGOS)}")
-        self.algo, self.policy, self.proxy = o.algo, o.policy, check_proxy(o.proxy, "ppo")
+        self.algo, self.policy, self.proxy = o.algo, o.policy, check_proxy(o.proxy, self.name)
         self.n_prompts, self.n_eval_prompts, self.eval_samples = o.n_prompts, o.n_eval_prompts, o.eval_samples
         self.lm_eval, self.lm_eval_limit = o.lm_eval, o.lm_eval_limit
         self.rl = RLConfig(**{f.name: getattr(o, f.name) for f in dataclasses.fields(RLConfig)})
@@ -75,7 +75,7 @@ class Downstream(suites.Suite):
         from harness.world.judge import gold_rewarder
 
         if ctx.run_dir is None:
-            raise ConfigError("the ppo suite writes its policy into the run: evaluate a run directory")
+            raise ConfigError("the rl suite writes its policy into the run: evaluate a run directory")
         seed = ctx.config.data.world.seed
         train_tasks = tasks(seed, self.n_prompts)
         eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True)
