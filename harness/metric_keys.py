@@ -65,12 +65,17 @@ def bon_metric(quantity: str, n: int) -> str:
     return f"{quantity}{_BON}{n}"
 
 
+def _parse_counted(metric: str, sep: str, names: tuple[str, ...], build) -> tuple[str, int] | None:
+    """``(name, k)`` of a metric ``build(name, k)`` = ``<name><sep><k>`` with ``name`` in ``names``; else None."""
+    name, found, k = metric.rpartition(sep)
+    if not found or name not in names or not k.isdigit():
+        return None
+    return (name, int(k)) if build(name, int(k)) == metric else None
+
+
 def parse_bon_metric(metric: str) -> tuple[str, int] | None:
     """``(quantity, n)`` of a :func:`bon_metric` metric; None for any other metric."""
-    name, sep, n = metric.rpartition(_BON)
-    if not sep or name not in BON_QUANTITIES or not n.isdigit():
-        return None
-    return (name, int(n)) if bon_metric(name, int(n)) == metric else None
+    return _parse_counted(metric, _BON, BON_QUANTITIES, bon_metric)
 
 
 def bon_n(metric: str, quantity: str = "gold_score") -> int | None:
@@ -114,10 +119,7 @@ def rl_step_metric(quantity: str, step: int) -> str:
 
 def parse_rl_step(metric: str) -> tuple[str, int] | None:
     """``(quantity, step)`` of an :func:`rl_step_metric` metric; None for any other metric."""
-    name, sep, k = metric.rpartition(_STEP)
-    if not sep or name not in RL_STEP_QUANTITIES or not k.isdigit():
-        return None
-    return (name, int(k)) if rl_step_metric(name, int(k)) == metric else None
+    return _parse_counted(metric, _STEP, RL_STEP_QUANTITIES, rl_step_metric)
 
 
 def rl_change(quantity: str) -> str:
