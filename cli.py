@@ -136,20 +136,20 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              overrides: Annotated[Optional[list[str]], typer.Option(
                  "--set", help="SUITE.OPTION=V (noise.rates=0,0.2) or a run-config key (train.max_steps=5).")] = None,
              batch_size: Annotated[Optional[int], typer.Option(help="Scoring batch size.")] = None,
-             algo: Annotated[Optional[str], typer.Option(help="RL algorithm of the ppo suite: ppo, rloo or grpo "
-                                                         "(same as --set ppo.algo=…).")] = None,
+             algo: Annotated[Optional[str], typer.Option(help="RL algorithm of the rl suite: ppo, rloo or grpo "
+                                                         "(same as --set rl.algo=…).")] = None,
              runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Evaluate a trained run (--run) or a reward model (--model) on one or more suites."""
-    from harness import api
+    from harness import api, suites
     from harness.errors import ConfigError
 
     if (run is None) == (model is None):
         raise ConfigError("give exactly one of --run RUN_DIR or --model CHECKPOINT_DIR")
-    names = [name.strip() for item in suite for name in item.split(",") if name.strip()]
+    names = [suites.current_name(name.strip()) for item in suite for name in item.split(",") if name.strip()]
     if algo is not None:
-        if "ppo" not in names:
-            raise ConfigError("--algo chooses the RL algorithm of the ppo suite: add --suite ppo")
-        overrides = [*(overrides or []), f"ppo.algo={algo}"]
+        if "rl" not in names:
+            raise ConfigError("--algo chooses the RL algorithm of the rl suite: add --suite rl")
+        overrides = [*(overrides or []), f"rl.algo={algo}"]
     kwargs = dict(data=data or None, db=db, batch_size=batch_size, show_progress=not as_json,
                   overrides=overrides or [])
     result = (api.evaluate(run, names, **kwargs) if run is not None

@@ -172,6 +172,8 @@ def _coerce(tp, value, path: str):
     if origin is list:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, (int, float)):  # one number (`--set noise.rates=0.2`) is a list of one
+            value = [value]
         if not isinstance(value, list):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
         (item_tp,) = typing.get_args(tp)

@@ -1,8 +1,7 @@
-"""Evaluating a run: ``--set`` routing between suite options and the run config, suite construction, and merging
-each suite's metric rows and predictions into the run's ``result.json``."""
+"""Evaluating a run: ``--set`` routing between suite options and the run config, suite construction, the suites'
+requirements, their context, and merging each suite's metric rows and predictions into the run's ``result.json``."""
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from harness import config as config_mod
 from harness import suites, trackers
 from harness.config import RunConfig
 from harness.errors import ConfigError, RmbenchError
+from harness.metric_keys import RENAMED_SUITES
 from harness.records import check_store, record
 from harness.results import merge_metrics, write_jsonl_atomic
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
@@ -22,10 +22,11 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     """Run suites on a finished run's checkpoint; predictions and metric rows are merged into its result.
 
     ``overrides`` are ``--set key=value`` strings: a key under a suite's name (``noise.rates=0,0.2``) is an option
-    of that suite (a keyword of its constructor), any other key changes the run config the suites see (e.g.
-    ``train.max_steps=5`` for the runs the noise suite trains). A suite whose constructor takes ``runs_dir`` or
-    ``db`` gets the directory holding this run and this database. ``data`` is one ``--data`` value or a list of
-    them (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
+    of that suite (a field of its ``Options``), any other key changes the run config the suites see (e.g.
+    ``train.max_steps=5`` for the runs the noise suite trains). Every suite's options and requirements are checked
+    before anything is loaded. The runs a suite trains or evaluates through its context live beside this one (the
+    same runs directory) and are recorded in the same database. ``data`` is one ``--data`` value or a list of them
+    (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
     """
     from harness.data.encode import Encoder, chat_template_sha256
     from harness.external import load_reward_model
@@ -35,20 +36,23 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     if result is None:
         raise RmbenchError(f"{run_dir} has no {RESULT_FILE}: train it first (or resume it)")
     check_store(db)
+    suite_names = [suites.current_name(name) for name in suite_names]
     options, cfg_overrides = split_overrides(list(overrides))
     cfg = load_run_config(run_dir)
     if cfg_overrides:
         cfg = config_mod.from_dict(RunConfig, config_mod.deep_merge(config_mod.to_dict(cfg), cfg_overrides))
     suite_options = {name: options.pop(name, {}) for name in suite_names}
-    instances = [make_suite(suites.get(name), suite_options[name], run_dir.parent, db) for name in suite_names]
+    instances = [suites.get(name)(**suite_options[name]) for name in suite_names]
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
+    check_requirements(cfg, suite_names)
     model = model or load_reward_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg.model,
                                        cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
-    ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg,
-                             batch_size or cfg.train.eval_batch_size, show_progress,
-                             (data,) if isinstance(data, str) else tuple(data or ()), run_dir)
+    batch_size = batch_size or cfg.train.eval_batch_size
+    ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
+                             show_progress, (data,) if isinstance(data, str) else tuple(data or ()), run_dir,
+                             *_run_callables(run_dir.parent, db=db, batch_size=batch_size, show_progress=show_progress))
     for suite in instances:
         started = time.perf_counter()
         outcome = suite.run(ctx)
@@ -69,20 +73,35 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
 def split_overrides(overrides: list[str]) -> tuple[dict[str, dict], dict]:
     """``--set`` pairs → ({suite: {option: value}}, nested run-config overrides)."""
     parsed = config_mod.parse_overrides(overrides)
-    options = {k: v for k, v in parsed.items() if k in suites.names()}
-    for name, value in options.items():
-        if not isinstance(value, dict):
-            raise ConfigError(f"--set {name}=…: use {name}.OPTION=VALUE")
-    return options, {k: v for k, v in parsed.items() if k not in options}
+    options: dict[str, dict] = {}
+    for key in [k for k in parsed if k in suites.names() or k in RENAMED_SUITES]:
+        if not isinstance(parsed[key], dict):
+            raise ConfigError(f"--set {key}=…: use {key}.OPTION=VALUE")
+        name = suites.current_name(key)
+        options[name] = {**options.get(name, {}), **parsed.pop(key)}
+    return options, parsed
 
 
-def make_suite(cls: type[suites.Suite], options: dict, runs_dir: Path, db: str | None) -> suites.Suite:
-    """An instance of suite ``cls`` with its ``--set`` options, and the runs directory / database if it asks."""
-    params = inspect.signature(cls).parameters
-    context = {k: v for k, v in (("runs_dir", runs_dir), ("db", db)) if k in params}
-    try:
-        return cls(**context, **options)
-    except TypeError as e:
-        allowed = [k for k in params if k not in context]
-        raise ConfigError(f"suite {cls.name!r}: bad options {sorted(options)} ({e}); options: "
-                          f"{', '.join(allowed) or 'none'}") from None
+def check_requirements(cfg: RunConfig, suite_names: list[str]) -> None:
+    """Fail when a suite's ``requires`` (:data:`harness.suites.REQUIREMENTS`) is not met by the run ``cfg``."""
+    for name in suite_names:
+        for requirement in sorted(suites.get(name).requires):
+            if missing := suites.REQUIREMENTS[requirement](cfg):
+                raise ConfigError(f"the {name} suite needs {missing}")
+
+
+def _run_callables(runs_dir: Path, db: str | None, batch_size: int, show_progress: bool):
+    """The context's ``train_variant`` and ``evaluate_run`` (:class:`harness.suites.EvalContext`) for runs in
+    ``runs_dir``, recorded in ``db``."""
+
+    def train_variant(cfg: RunConfig) -> RunResult:
+        # a local import: harness.training imports this module to evaluate its suites
+        from harness.training import train
+
+        return RunResult.from_json(train(cfg, runs_dir=runs_dir, db=db, show_progress=show_progress))
+
+    def evaluate_run(run_id: str, suite_names: list[str]) -> RunResult:
+        return RunResult.from_json(evaluate(runs_dir / run_id, suite_names, db=db, batch_size=batch_size,
+                                            show_progress=show_progress))
+
+    return train_variant, evaluate_run

@@ -21,9 +21,10 @@ from torch import Tensor, nn
 
 from harness.config import ModelConfig, RunConfig, config_hash, deep_merge, from_dict
 from harness.errors import ConfigError
+from harness.metric_keys import suite_name
 
 EXTERNAL = "external"  # the method name of an evaluated external model (in result.json and the leaderboards)
-DEFAULT_POLICY = "tiny"  # bon / ppo sample from the world's base LM: an external RM has no policy of its own
+DEFAULT_POLICY = "tiny"  # bon / rl sample from the world's base LM: an external RM has no policy of its own
 
 
 def is_rmbench_checkpoint(spec: str | Path) -> bool:
@@ -182,14 +183,14 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
     the model settings and the suite options (``--set``), and the fields its first ``result.json`` holds.
 
     The run config has method ``bt`` (scores are the raw rewards) and the default world (the world suites score on
-    it); ``bon`` / ``ppo`` sample from the world's base LM unless ``bon.policy`` / ``ppo.policy`` is given.
+    it); ``bon`` / ``rl`` sample from the world's base LM unless ``bon.policy`` / ``rl.policy`` is given.
     """
     from harness.evaluation import split_overrides
 
     options, run_settings = split_overrides(list(overrides))
     given = sorted(overrides)  # the identity: a suite added later, without options, lands in the same run
-    for name in ("bon", "ppo"):
-        if name in suite_names and "policy" not in options.get(name, {}):
+    for name in ("bon", "rl"):
+        if name in map(suite_name, suite_names) and "policy" not in options.get(name, {}):
             overrides = [*overrides, f"{name}.policy={DEFAULT_POLICY}"]
     base = {"method": "bt", "preset": EXTERNAL, "suites": [], "model": {"backbone": spec}}
     cfg = from_dict(RunConfig, deep_merge(base, run_settings))

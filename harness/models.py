@@ -56,10 +56,10 @@ class RewardModel(nn.Module):
         source = resolve_backbone(cfg.backbone)
         with torch.random.fork_rng():  # LoRA init (and any newly initialised backbone weight) is seeded
             torch.manual_seed(seed)
-            backbone = _load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
+            backbone = load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
             if cfg.lora.r > 0:
                 backbone = get_peft_model(backbone, _lora_config(cfg.lora))
-        tokenizer = _load_tokenizer(source, cfg)
+        tokenizer = load_tokenizer(source, cfg)
         return cls(cfg, backbone, tokenizer, source=source, need_lm_head=need_lm_head, seed=seed)
 
     @classmethod
@@ -80,12 +80,12 @@ class RewardModel(nn.Module):
         need_lm_head = meta["need_lm_head"]
         if meta["weights"] == "adapter":
             source = resolve_backbone(cfg.backbone)
-            base = _load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
+            base = load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
             backbone = PeftModel.from_pretrained(base, path / "adapter", is_trainable=True)
         else:
             source = meta["backbone_resolved"]
-            backbone = _load_backbone(str(path / "backbone"), cfg, need_lm_head, name=str(path))
-        model = cls(cfg, backbone, _load_tokenizer(str(path), cfg, template=False), source=source,
+            backbone = load_backbone(str(path / "backbone"), cfg, need_lm_head, name=str(path))
+        model = cls(cfg, backbone, load_tokenizer(str(path), cfg, template=False), source=source,
                     need_lm_head=need_lm_head)
         try:
             head = load_file(path / "head.safetensors")
@@ -267,7 +267,7 @@ def _without_zero3_init():
         set_hf_deepspeed_config(AcceleratorState().deepspeed_plugin.dschf)
 
 
-def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: str,
+def load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: str,
                    purpose: str = "need_lm_head (LM log-probs, e.g. for GRM)") -> nn.Module:
     """The backbone body (``AutoModel``), or the whole causal LM when ``need_lm_head`` (``purpose`` says what needs
     it in the error for an encoder). Reward models and policies (``rl.policy.load_policy``) load through here."""
@@ -286,7 +286,7 @@ def _load_backbone(source: str, cfg: ModelConfig, need_lm_head: bool, *, name: s
                                 trust_remote_code=cfg.trust_remote_code)
 
 
-def _load_tokenizer(source: str, cfg: ModelConfig, *, template: bool = True):
+def load_tokenizer(source: str, cfg: ModelConfig, *, template: bool = True):
     """The backbone's tokenizer, with a pad token (EOS or UNK stands in when it has none) and, when ``template``,
     the chat template ``cfg.chat_template`` chooses (a checkpoint's tokenizer already holds the one it was trained
     with)."""

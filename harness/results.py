@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from harness.atomic import write_text_atomic
+from harness.metric_keys import suite_name
 
 TRACKED_PACKAGES = ("rmbench", "torch", "transformers", "tokenizers", "accelerate", "peft", "pot", "trl",
                     "numpy", "sqlalchemy")
@@ -63,6 +64,7 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
 
 def merge_metrics(old: list[dict], new: list[dict]) -> list[dict]:
     """New metric rows replace the old rows of every (suite, dataset, split) they cover, so a re-run suite leaves
-    no stale rows behind (e.g. best-of-N with a smaller ``n_max``); other old rows are kept."""
+    no stale rows behind (e.g. best-of-N with a smaller ``n_max``), rows of its former name included (a renamed
+    suite, :data:`harness.metric_keys.RENAMED_SUITES`); other old rows are kept."""
     covered = {(m["suite"], m["dataset"], m["split"]) for m in new}
-    return [m for m in old if (m["suite"], m["dataset"], m["split"]) not in covered] + list(new)
+    return [m for m in old if (suite_name(m["suite"]), m["dataset"], m["split"]) not in covered] + list(new)

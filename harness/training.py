@@ -12,7 +12,7 @@ from harness import suites, trackers
 from harness.config import RunConfig
 from harness.data import describe
 from harness.errors import RmbenchError
-from harness.evaluation import evaluate
+from harness.evaluation import check_requirements, evaluate
 from harness.records import check_store
 from harness.results import git_sha, versions, write_json_atomic
 from harness.runs import (CHECKPOINT_DIR, MEMBERS_DIR, OUTCOME_FILE, STATE_DIR, RunResult, now, run_id,
@@ -20,10 +20,12 @@ from harness.runs import (CHECKPOINT_DIR, MEMBERS_DIR, OUTCOME_FILE, STATE_DIR, 
 
 
 def check_names(cfg: RunConfig) -> None:
-    """Fail on unknown method / method keys / suites before anything is loaded or written."""
+    """Fail on unknown method / method keys / suites, or suites this run cannot have, before anything is loaded
+    or written."""
     methods.get(cfg.method)(**cfg.method_config)
     for name in cfg.suites:
         suites.get(name)
+    check_requirements(cfg, cfg.suites)
 
 
 def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = None, resume: bool = False,

@@ -39,10 +39,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
 from leaderboards.tables import BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, \
-    REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, _mean_of, experiments, noise_split
+    REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, _mean_of, experiments
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
 LEVEL = 0.05  # two-sided significance level of every verdict

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from harness.metric_keys import stored_suite_names, suite_name
 from leaderboards.schema import Metric, Run
 
 _GROUP = ("method", "config_hash", "suite", "suite_version", "dataset", "split", "metric")
@@ -23,14 +24,18 @@ def facts(engine: Engine, suite: str | None = None, dataset: str | None = None, 
           data: str | None = None) -> list[dict[str, Any]]:
     """Every recorded metric row (one per seed) joined with its run; ``None`` filters match anything.
 
-    ``dataset`` filters the evaluation dataset of a metric row, ``data`` the training data of its run.
+    ``dataset`` filters the evaluation dataset of a metric row, ``data`` the training data of its run. Rows of a
+    renamed suite are read under its current name (``harness.metric_keys.RENAMED_SUITES``), and ``suite`` matches
+    them by either name.
     """
-    filters = {Metric.suite: suite, Metric.dataset: dataset, Metric.split: split, Metric.metric: metric,
-               Run.backbone: backbone, Run.preset: preset, Run.data: data}
+    filters = {Metric.dataset: dataset, Metric.split: split, Metric.metric: metric, Run.backbone: backbone,
+               Run.preset: preset, Run.data: data}
     query = (select(*_FACT_COLUMNS).join(Run, Run.run_id == Metric.run_id)
              .where(*(column == value for column, value in filters.items() if value is not None)))
+    if suite is not None:
+        query = query.where(Metric.suite.in_(stored_suite_names(suite_name(suite))))
     with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+        return [{**row, "suite": suite_name(row["suite"])} for row in conn.execute(query).mappings()]
 
 
 def leaderboard(engine: Engine, **filters: str | None) -> list[dict]:

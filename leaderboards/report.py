@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import math
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,16 +22,17 @@ from typing import Any
 import jinja2
 from sqlalchemy import Engine
 
+from harness.metric_keys import bon_n, noise_rate, parse_bon_metric, parse_rl_step
+from harness.rl.bon import kl_bon
 from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, claims_table
 from leaderboards.queries import facts, leaderboard
 from leaderboards.render import Grid, flat_grid
-from leaderboards.tables import BON_SUITE, LAYOUTS, RL_SUITE, PaperTable, bon_kl, bon_n, experiments, labels, \
-    noise_rate, table
+from leaderboards.tables import BON_SUITE, LAYOUTS, RL_SUITE, PaperTable, experiments, labels, table
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
-RL_DIR = "rl"  # <run>/rl/<algo>/metrics.jsonl, written by the ppo suite
+RL_DIR = "rl"  # <run>/rl/<algo>/metrics.jsonl, written by the rl suite
 RL_CURVES = {"reward": "proxy reward (RM)", "gold": "gold reward", "kl": "KL to the initial policy"}
 _VERDICT_CLASSES = {FAILS: "fails", HOLDS: "holds", INCONCLUSIVE: "inconclusive", NO_DATA: "nodata"}
 
@@ -194,7 +194,7 @@ def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, st
                 if curves["reward"]:
                     lines.append((_mathtext_safe(f"{exp.method} {path.parent.name} ({run_id[-6:]})"), curves))
     if not lines:
-        return None, f"No RL curves ({RL_DIR}/<algo>/{METRICS_FILE}; suite 'ppo') under {runs_dir}."
+        return None, f"No RL curves ({RL_DIR}/<algo>/{METRICS_FILE}; suite 'rl') under {runs_dir}."
 
     def draw(axes):
         for ax, (key, ylabel) in zip(axes, RL_CURVES.items()):
@@ -209,7 +209,7 @@ def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, st
                                               "a proxy rise without a gold rise is over-optimisation.")
 
 
-_STEP = re.compile(r"(gold|proxy|sqrt_kl)@step=(\d+)")
+_BON_CURVES = {"gold_score": "gold", "proxy_score": "proxy"}  # best-of-n quantity → curve
 
 
 def _overopt_curves(exp, suite: str) -> dict[str, list[tuple[float, float, float]]]:
@@ -220,21 +220,20 @@ def _overopt_curves(exp, suite: str) -> dict[str, list[tuple[float, float, float
         for r in rows:
             if r["suite"] != suite:
                 continue
-            if suite == BON_SUITE and (m := _BON_SCORE.fullmatch(r["metric"])):
-                per[r["split"], int(m[2])][m[1]].append(r["value"])
-            elif suite != BON_SUITE and (m := _STEP.fullmatch(r["metric"])):
-                per[r["split"], int(m[2])][m[1]].append(r["value"])
+            if suite == BON_SUITE:
+                quantity, n = parse_bon_metric(r["metric"]) or (None, 0)
+                if quantity in _BON_CURVES:
+                    per[r["split"], n][_BON_CURVES[quantity]].append(r["value"])
+            elif parsed := parse_rl_step(r["metric"]):
+                per[r["split"], parsed[1]][parsed[0]].append(r["value"])
     out: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for (split, k), values in sorted(per.items()):
         if not {"gold", "proxy"} <= set(values):
             continue
-        d = math.sqrt(bon_kl(k)) if suite == BON_SUITE else statistics.fmean(values.get("sqrt_kl", [math.nan]))
+        d = math.sqrt(kl_bon(k)) if suite == BON_SUITE else statistics.fmean(values.get("sqrt_kl", [math.nan]))
         out[split].append((d, statistics.fmean(values["gold"]), statistics.fmean(values["proxy"])))
     return {split: [(d, g - pts[0][1], p - pts[0][2]) for d, g, p in pts] for split, pts in out.items()
             if len(pts) >= 2}
-
-
-_BON_SCORE = re.compile(r"(gold|proxy)_score@n=(\d+)")
 
 
 def _overopt_plot(rows: list[dict[str, Any]]) -> tuple[str | None, str]:
@@ -246,7 +245,7 @@ def _overopt_plot(rows: list[dict[str, Any]]) -> tuple[str | None, str]:
                        for split, pts in _overopt_curves(e, suite).items()])
               for title, suite in (("best-of-N", BON_SUITE), ("RL", RL_SUITE))]
     if not any(lines for _, lines in panels):
-        return None, "No best-of-N or RL curves (suites 'bon' / 'ppo')."
+        return None, "No best-of-N or RL curves (suites 'bon' / 'rl')."
 
     def draw(axes):
         colours: dict[str, str] = {}
@@ -298,7 +297,7 @@ def _line_plot(t: PaperTable, x_of: Callable[[Any], float], xlabel: str, ylabel:
 def _bon_plot(t: PaperTable) -> tuple[str | None, str]:
     if not t.rows:
         return None, "No best-of-N results (suite 'bon', metric 'gold_score@n=K')."
-    return (_line_plot(t, lambda col: bon_kl(bon_n(col.metric)), "KL(best-of-n ‖ base) = log n − (n−1)/n",
+    return (_line_plot(t, lambda col: kl_bon(bon_n(col.metric)), "KL(best-of-n ‖ base) = log n − (n−1)/n",
                        "expected gold score"), "Error bars: std over seeds.")
 
 

@@ -8,19 +8,18 @@ accuracy, prompt- / response- / mutual-OOD Kendall tau), ``bon`` (best-of-N gold
 GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes) and ``overopt`` (Gao et al.'s fitted α, β
 and residual per RM, best-of-N and RL).
 
-The metric-row keys the layouts, claims and plots read are defined here, once. They mirror the suites:
-``harness/suites/ood.py`` (RewardBench: dataset ``rewardbench[-<file>]``, split = section or ``overall``, metric
-``score``; RewardBench 2: dataset ``rewardbench2[-<file>]``, split = subset or ``overall``, metric ``score``; RMB:
-split ``pairwise`` / ``bon``, metric ``accuracy``; other datasets: split ``all``, metric ``accuracy``), ``harness/suites/noise.py`` (split
-``<split>@noise=<rate>``), ``harness/suites/splits.py``; best-of-N rows are expected as suite ``bon``, metric
-``gold_score@n=<n>``; RL rows as suite ``ppo``, split = algorithm (``harness/suites/ppo.py``).
+The metric-row keys the layouts, claims and plots read mirror the suites: ``harness/suites/ood.py`` (RewardBench:
+dataset ``rewardbench[-<file>]``, split = section or ``overall``, metric ``score``; RewardBench 2: dataset
+``rewardbench2[-<file>]``, split = subset or ``overall``, metric ``score``; RMB: split ``pairwise`` / ``bon``, metric
+``accuracy``; other datasets: split ``all``, metric ``accuracy``), ``harness/suites/splits.py``; the keys that carry
+a parameter (label-noise splits, best-of-n metrics, RL algorithm splits and before / after / change metrics) are
+built and parsed by :mod:`harness.metric_keys`, which the noise, bon and RL suites build them with.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -29,42 +28,20 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from harness.metric_keys import (FIT_PARAMETERS, FIT_SCORES, bon_metric, bon_n, fit_metric, noise_rate, rl_change,
+                                 rl_changed, rl_metric, rl_split)
 from harness.metrics import REWARDBENCH2_SUBSETS
 from leaderboards.queries import facts
 from leaderboards.render import Grid, mean_std, rounded
 
-OOD_SUITE, NOISE_SUITE, BON_SUITE, RL_SUITE = "ood", "noise", "bon", "ppo"
+OOD_SUITE, NOISE_SUITE, BON_SUITE, RL_SUITE = "ood", "noise", "bon", "rl"
 REWARDBENCH, REWARDBENCH2, RMBENCH, RMB = "rewardbench", "rewardbench2", "rmbench", "rmb"
 RMB_SETS = {"pairwise": "pairwise", "BoN": "bon"}
 """Column suffix → split of the RMB ``accuracy`` rows."""
 REWARDBENCH_SECTIONS = {"Chat": "Chat", "Chat-Hard": "Chat Hard", "Safety": "Safety", "Reasoning": "Reasoning",
                         "Score": "overall"}
 """Column title → split of the RewardBench ``score`` rows."""
-_NOISE_SPLIT = re.compile(r"(?P<split>.+)@noise=(?P<rate>\d+(?:\.\d+)?)")
-_BON_METRIC = re.compile(r"gold_score@n=(\d+)")
 _EXCLUDED_KEYS = ("method", "seed", "suites")  # not part of an experiment's settings
-
-
-def noise_split(split: str, rate: float) -> str:
-    """The split of noise-suite rows for ``split`` evaluated after training with label-noise ``rate``."""
-    return f"{split}@noise={rate:g}"
-
-
-def noise_rate(split: str, base: str = "id") -> float | None:
-    """Inverse of :func:`noise_split` for the ``base`` split; None for any other split."""
-    match = _NOISE_SPLIT.fullmatch(split)
-    return float(match["rate"]) if match and match["split"] == base else None
-
-
-def bon_n(metric: str) -> int | None:
-    """n of a ``gold_score@n=<n>`` best-of-N metric; None for any other metric."""
-    match = _BON_METRIC.fullmatch(metric)
-    return int(match[1]) if match else None
-
-
-def bon_kl(n: int) -> float:
-    """Analytic KL of best-of-n sampling: log n − (n − 1) / n."""
-    return math.log(n) - (n - 1) / n
 
 
 def is_dataset(name: str, family: str) -> bool:
@@ -275,38 +252,39 @@ def _noise_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
 def _bon_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     """gold@n per n, per prompt set (split ``bon``: train templates, titled plainly; others prefixed)."""
     found = {(r["split"], n) for r in rows if r["suite"] == BON_SUITE and (n := bon_n(r["metric"])) is not None}
-    return tuple(Column(f"{'' if split == BON_SUITE else split + ' '}gold@n={n}", f"gold_score@n={n}", BON_SUITE,
-                        split=split) for split, n in sorted(found))
+    return tuple(Column(f"{'' if split == BON_SUITE else split + ' '}gold@n={n}", bon_metric("gold_score", n),
+                        BON_SUITE, split=split) for split, n in sorted(found))
 
 
 def _rl_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     """Per RL algorithm run (split): gold and proxy reward after RL and their change, final KL, lm-eval changes."""
     algos = sorted({r["split"] for r in rows if r["suite"] == RL_SUITE})
     tasks = sorted({r["dataset"] for r in rows if r["suite"] == RL_SUITE and r["dataset"] != "world"
-                    and r["metric"].endswith("_change")})
+                    and rl_changed(r["metric"])})
     columns = []
     for algo in algos:
-        columns += [Column(f"{algo} gold", "gold_reward@after", RL_SUITE, "world", algo),
-                    Column(f"{algo} Δgold", "gold_reward_change", RL_SUITE, "world", algo),
-                    Column(f"{algo} Δproxy", "proxy_reward_change", RL_SUITE, "world", algo),
-                    Column(f"{algo} KL", "kl", RL_SUITE, "world", algo)]
-        columns += [Column(f"{algo} Δ{metric.removesuffix('_change')} {task}", metric, RL_SUITE, task, algo)
+        split = rl_split(algo)
+        columns += [Column(f"{algo} gold", rl_metric("gold_reward", "after"), RL_SUITE, "world", split),
+                    Column(f"{algo} Δgold", rl_change("gold_reward"), RL_SUITE, "world", split),
+                    Column(f"{algo} Δproxy", rl_change("proxy_reward"), RL_SUITE, "world", split),
+                    Column(f"{algo} KL", "kl", RL_SUITE, "world", split)]
+        columns += [Column(f"{algo} Δ{rl_changed(metric)} {task}", metric, RL_SUITE, task, split)
                     for task in tasks for metric in sorted({r["metric"] for r in rows if r["suite"] == RL_SUITE
-                                                            and r["dataset"] == task and r["split"] == algo
-                                                            and r["metric"].endswith("_change")})]
+                                                            and r["dataset"] == task and r["split"] == split
+                                                            and rl_changed(r["metric"])})]
     return tuple(columns)
 
 
-FIT_PARAMETERS = {"alpha": "α", "beta": "β", "rmse": "rmse"}  # metric suffix → column title
+FIT_TITLES = {"alpha": "α", "beta": "β", "rmse": "rmse"}  # fit parameter → column title
 
 
 def _overopt_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     """Gao et al. (2023) fits per downstream suite split (best-of-N prompt set, RL algorithm): α, β and the fit's
     residual of the gold and the proxy curve (rows ``{gold,proxy}_fit_{alpha,beta,rmse}``)."""
     found = sorted({(r["suite"], r["split"]) for r in rows if r["suite"] in (BON_SUITE, RL_SUITE)
-                    and r["metric"] == "gold_fit_alpha"})
-    return tuple(Column(f"{split} {score} {title}", f"{score}_fit_{p}", suite, split=split)
-                 for suite, split in found for score in ("gold", "proxy") for p, title in FIT_PARAMETERS.items())
+                    and r["metric"] == fit_metric("gold", "alpha")})
+    return tuple(Column(f"{split} {score} {FIT_TITLES[p]}", fit_metric(score, p), suite, split=split)
+                 for suite, split in found for score in FIT_SCORES for p in FIT_PARAMETERS)
 
 
 LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...]]]] = {
@@ -314,7 +292,7 @@ LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...
     "noise": ("In-domain accuracy after training with label noise (APLOT Table 4)", _noise_columns),
     "splits": ("Generalisation splits (BSR Table 5)", lambda _: SPLITS_COLUMNS),
     "bon": ("Best-of-N: expected gold score of the proxy-argmax of n samples", _bon_columns),
-    "rl": ("RL against the RM (suite ppo): gold / proxy reward after RL, changes from the start, KL", _rl_columns),
+    "rl": ("RL against the RM (suite rl): gold / proxy reward after RL, changes from the start, KL", _rl_columns),
     "overopt": ("Over-optimisation fits (Gao et al. 2023): best-of-N R(d) = d(α − βd), RL R(d) = d(α − β ln d), "
                 "d = sqrt(KL)", _overopt_columns),
 }

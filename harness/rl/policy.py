@@ -24,12 +24,12 @@ def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool =
     :func:`policy_source`) as a causal LM in eval mode, loaded like a reward model's backbone; the tokenizer pads on
     the left, as batched generation needs."""
     from harness.config import ModelConfig
-    from harness.models import _load_backbone, _load_tokenizer
+    from harness.models import load_backbone, load_tokenizer
 
     cfg = ModelConfig(backbone=backbone, dtype=dtype, trust_remote_code=trust_remote_code)
     source = policy_source(backbone, world_seed)
-    model = _load_backbone(source, cfg, True, name=backbone, purpose="a policy").eval()
-    tokenizer = _load_tokenizer(source, cfg)
+    model = load_backbone(source, cfg, True, name=backbone, purpose="a policy").eval()
+    tokenizer = load_tokenizer(source, cfg)
     tokenizer.padding_side = "left"
     return model, tokenizer
 

@@ -32,12 +32,6 @@ def check_proxy(kind: str, suite: str) -> str:
     return kind
 
 
-def proxy_split(split: str, kind: str) -> str:
-    """The rows' split: ``split`` against the RM, ``<split>+gold`` against the gold reward (kept apart, so a sanity
-    run never replaces the RM's rows)."""
-    return split if kind == "rm" else f"{split}+{kind}"
-
-
 def optimised_rewarder(kind: str, ctx, tasks, **options):
     """The reward a suite optimises: ``rm`` → :func:`proxy_rewarder` of the run's RM (``options`` passed on),
     ``gold`` → ``harness.world.judge.gold_rewarder`` over ``tasks`` (the ceiling: best-of-N / RL against the gold

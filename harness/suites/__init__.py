@@ -1,31 +1,93 @@
-"""Evaluation suites: each module registers a ``Suite`` that turns a reward model into metric rows.
+"""The suite plugin contract: each module of this package registers a ``Suite`` that turns a reward model into
+metric rows (an out-of-tree package advertises its suites in the ``rmbench.suites`` entry-point group).
 
-A suite's ``version`` is recorded with every metric row; bump it whenever its definition changes.
+A suite is a ``Suite`` subclass in one file, registered by name, with
+
+- ``version``, recorded with every metric row: bump it whenever the suite's definition changes;
+- a nested dataclass ``Options`` holding every option with its default (``--set SUITE.OPTION=VALUE``), built and
+  type-checked by :func:`harness.config.from_dict` (unknown options get a did-you-mean) into ``self.options``; a
+  suite that checks more (ranges, choices) does so in its ``__init__`` after ``super().__init__(**options)``;
+- ``requires`` ⊆ :data:`REQUIREMENTS`, what the evaluated run must be (e.g. trained on the world), checked by the
+  orchestrator (:func:`harness.evaluation.check_requirements`) before anything runs;
+- ``run(ctx)``: everything it needs is on the :class:`EvalContext` (model, method, encoder, config, and callables to
+  train and evaluate other runs). A suite never imports the orchestrator (``harness.api``, ``harness.training``,
+  ``harness.evaluation``).
+
+Metric keys that carry a parameter (``id@noise=0.2``, ``gold_score@n=16``) are built with
+:mod:`harness.metric_keys`, which the leaderboards parse them back with.
 """
 from __future__ import annotations
 
+import dataclasses
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from harness.config import from_dict
+from harness.errors import ConfigError, RmbenchError
+from harness.metric_keys import RENAMED_SUITES
 from harness.registry import Registry, import_submodules
 from harness.results import MetricRow
 
-_registry: Registry[type["Suite"]] = Registry("suite", entry_point_group="rmbench.suites")
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+    from harness.data.encode import Encoder
+    from harness.method import RewardMethod
+    from harness.models import EnsembleRewardModel, RewardModel
+    from harness.runs import RunResult
+
+_registry: Registry[type[Suite]] = Registry("suite", entry_point_group="rmbench.suites")
+
+
+def trained_on_world(config: RunConfig) -> bool:
+    """The run was trained on the world: its gold reward, prompts and splits are the run's own distribution."""
+    return config.data.train == "world"
+
+
+def _world(config: RunConfig) -> str | None:
+    return None if trained_on_world(config) else (f"a run trained on the world (data.train: world), not "
+                                                  f"{config.data.train!r}: its gold reward exists only there")
+
+
+#: what a suite may require of the evaluated run (``Suite.requires``): name → what the run's config lacks (None when
+#: it meets the requirement)
+REQUIREMENTS: dict[str, Callable[[RunConfig], str | None]] = {"world": _world}
+
+
+def _orchestrator_only(name: str) -> Callable:
+    def unavailable(*args, **kwargs):
+        raise RmbenchError(f"EvalContext.{name} is given by the evaluation orchestrator (harness.evaluation."
+                           f"evaluate): run this suite through it")
+
+    return unavailable
 
 
 @dataclass
 class EvalContext:
-    """Everything a suite needs: the model, the method (for ``score``), the encoder and the run config."""
+    """Everything a suite needs: the model, the method (for ``score``), the encoder and the run config, and the
+    orchestrator's callables to train a variant of the run (``train_variant(cfg)``: trains a run of ``cfg`` beside
+    the evaluated one, or reuses it when finished, and returns its result) and to evaluate a run beside it
+    (``evaluate_run(run_id, suite_names)``: runs those suites on it, records and returns its result)."""
 
-    model: object  # harness.models.RewardModel
-    method: object  # harness.method.RewardMethod
-    encoder: object  # harness.data.encode.Encoder
-    config: object  # harness.config.RunConfig
+    model: RewardModel | EnsembleRewardModel
+    method: RewardMethod  # its ``score`` turns the model's head output into the reward
+    encoder: Encoder
+    config: RunConfig
     batch_size: int = 64
     show_progress: bool = True
     data: tuple[str, ...] = ()  # each --data value as given (a FORMAT:SOURCE list, or a pairs file for id)
     run_dir: Path | None = None  # the evaluated run's directory (suites that write artefacts: rl/, …)
+    train_variant: Callable[[RunConfig], RunResult] = field(
+        default_factory=lambda: _orchestrator_only("train_variant"))
+    evaluate_run: Callable[[str, list[str]], RunResult] = field(
+        default_factory=lambda: _orchestrator_only("evaluate_run"))
+
+    @property
+    def on_world(self) -> bool:
+        """The evaluated run was trained on the world (see :func:`trained_on_world`)."""
+        return trained_on_world(self.config)
 
 
 @dataclass
@@ -37,7 +99,17 @@ class SuiteResult:
 class Suite:
     name: ClassVar[str]
     version: ClassVar[str] = "1"
-    summary: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line: what the suite measures
+    requires: ClassVar[frozenset[str]] = frozenset()  # ⊆ REQUIREMENTS
+
+    @dataclass
+    class Options:
+        pass
+
+    def __init__(self, **options):
+        if options and not dataclasses.fields(self.Options):
+            raise ConfigError(f"suite {self.name!r} takes no options, got {', '.join(sorted(options))}")
+        self.options = from_dict(self.Options, options, self.name)
 
     def run(self, ctx: EvalContext) -> SuiteResult:
         raise NotImplementedError
@@ -55,8 +127,20 @@ def register(cls: type[Suite]) -> type[Suite]:
     return _registry.register(cls.name)(cls)
 
 
+def current_name(name: str) -> str:
+    """``name``, or the current name of a renamed suite (:data:`harness.metric_keys.RENAMED_SUITES`), with a
+    ``FutureWarning``: the old name is kept for one release."""
+    new = RENAMED_SUITES.get(name)
+    if new is None:
+        return name
+    warnings.warn(f"suite {name!r} is now called {new!r} (its results are recorded under {new!r}); the name {name!r} "
+                  f"goes in the next release", FutureWarning, stacklevel=2)
+    return new
+
+
 def get(name: str) -> type[Suite]:
-    return _registry.get(name)
+    """The suite registered as ``name`` (or as the current name of a renamed suite)."""
+    return _registry.get(current_name(name))
 
 
 def names() -> list[str]:

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from harness import suites
-from harness.config import from_dict
 from harness.errors import ConfigError
+from harness.metric_keys import bon_metric, fit_metric, proxy_split
 from harness.metrics import Estimate, mean_estimate
-from harness.rl.rewards import check_proxy, proxy_split
+from harness.rl.rewards import check_proxy
 
 VERSION = "2"
 DATASET = "world"
@@ -66,9 +66,12 @@ class BestOfN(suites.Suite):
     version = VERSION  # + "+<policy version>" once the policy is resolved
     summary = ("Best-of-N against the RM: expected gold (world judge) and proxy score of the proxy-argmax of n "
                "policy samples, n = 1..n_max, vs KL_BoN (unbiased estimator over a pool; needs the world).")
+    requires = frozenset({"world"})
+    Options = Options
 
     def __init__(self, **options):
-        opts = from_dict(Options, options, "bon")
+        super().__init__(**options)
+        opts = self.options
         if opts.n_max < 1 or opts.n_max & (opts.n_max - 1):
             raise ConfigError(f"bon.n_max: expected a power of 2 (1, 2, 4, …), got {opts.n_max!r}")
         if opts.n_prompts < 1 or opts.max_new_tokens < 1:
@@ -88,9 +91,6 @@ class BestOfN(suites.Suite):
         from harness.world import tasks
         from harness.world.judge import echoes, judge
 
-        if ctx.config.data.train != "world":
-            raise ConfigError(f"the bon suite needs a run trained on the world (data.train: world), not "
-                              f"{ctx.config.data.train!r}: its gold reward exists only there")
         world_tasks = tasks(ctx.config.data.world.seed, self.n_prompts, heldout_templates=self.heldout_templates)
         prompts = [t.prompt for t in world_tasks]
         responses = self._sample(ctx, prompts)
@@ -130,10 +130,11 @@ class BestOfN(suites.Suite):
         split, n_prompts = self.split, len(world_tasks)
         rows = []
         for n in pool_sizes(self.n_max):
-            rows += [self.row(DATASET, split, f"gold_score@n={n}", best_of_n_over_prompts(proxy, gold, n)),
-                     self.row(DATASET, split, f"proxy_score@n={n}", best_of_n_over_prompts(proxy, proxy, n)),
-                     self.row(DATASET, split, f"oracle_gold_score@n={n}", best_of_n_over_prompts(gold, gold, n)),
-                     self.row(DATASET, split, f"kl_bon@n={n}", Estimate(kl_bon(n), None, n_prompts),
+            rows += [self.row(DATASET, split, bon_metric("gold_score", n), best_of_n_over_prompts(proxy, gold, n)),
+                     self.row(DATASET, split, bon_metric("proxy_score", n), best_of_n_over_prompts(proxy, proxy, n)),
+                     self.row(DATASET, split, bon_metric("oracle_gold_score", n),
+                              best_of_n_over_prompts(gold, gold, n)),
+                     self.row(DATASET, split, bon_metric("kl_bon", n), Estimate(kl_bon(n), None, n_prompts),
                               higher_is_better=False)]
         rows += self._fits(rows, n_prompts)
         for metric, unsafe, outcome, higher in POOL_SHARES:
@@ -155,12 +156,12 @@ class BestOfN(suites.Suite):
         if len(sizes) < 3:  # two points with d > 0 are needed
             return []
         value = {r.metric: r.value for r in rows}
-        d = [math.sqrt(value[f"kl_bon@n={n}"]) for n in sizes]
+        d = [math.sqrt(value[bon_metric("kl_bon", n)]) for n in sizes]
         out = []
         for score in ("gold", "proxy"):
-            curve = [value[f"{score}_score@n={n}"] for n in sizes]
+            curve = [value[bon_metric(f"{score}_score", n)] for n in sizes]
             f = fit("bon", d, [c - curve[0] for c in curve])
-            out += [self.row(DATASET, self.split, f"{score}_fit_{name}", Estimate(v, None, n_prompts),
+            out += [self.row(DATASET, self.split, fit_metric(score, name), Estimate(v, None, n_prompts),
                              higher_is_better=higher)
                     for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
                                             ("rmse", f.rmse, False))]

@@ -7,11 +7,14 @@ id = the in-distribution pairs (``--data`` when given), and the world's OOD rank
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from harness import suites
 from harness.data import training_pairs, world_splits
 from harness.data.encode import encode_pairs
+from harness.errors import ConfigError
 from harness.metrics import Estimate, effective_rank, mean_estimate, pair_calibration_error
 from harness.scoring import score_sequences
 from harness.suites.id import in_distribution_rows
@@ -26,8 +29,16 @@ class Diagnostics(suites.Suite):
     version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "Hidden-state norm and effective rank (train vs eval), reward separation, ECE of σ(Δ) (10 bins)."
 
-    def __init__(self, pairs: int = 256, bins: int = 10):
-        self.pairs, self.bins = int(pairs), int(bins)
+    @dataclass
+    class Options:
+        pairs: int = 256  # pairs per split (train, id); twice as many sequences
+        bins: int = 10  # calibration bins of the ECE
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.pairs, self.bins = self.options.pairs, self.options.bins
+        if self.pairs < 1 or self.bins < 1:
+            raise ConfigError("diagnostics.pairs and diagnostics.bins must be >= 1")
 
     def _hidden(self, ctx, seqs: list, split: str):
         raw, hidden = score_sequences(ctx.model, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
@@ -59,7 +70,7 @@ class Diagnostics(suites.Suite):
         evaluation, dataset = in_distribution_rows(ctx)
         n = min(self.pairs, len(train), len(evaluation))
         metrics = self._pairs(ctx, train[:n], dataset, "train") + self._pairs(ctx, evaluation[:n], dataset, "id")
-        if ctx.config.data.train == "world":
+        if ctx.on_world:
             for split in OOD_SPLITS:
                 ranking = world_splits(ctx.config.data.world)[split]
                 flat = [(r["prompt"], y) for r in ranking for y in r["responses"]][: 2 * n]

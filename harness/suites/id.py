@@ -36,7 +36,7 @@ def in_distribution_rows(ctx) -> tuple[list[dict], str]:
         if len(ctx.data) > 1:
             raise ConfigError(f"the id suite scores one pairs file, got --data {len(ctx.data)} times")
         return read_pairs(ctx.data[0]), safe_name(source_stem(ctx.data[0]))
-    if ctx.config.data.train != "world":
+    if not ctx.on_world:
         raise ConfigError("the id suite needs --data PATH (held-out pairs) when training data is not the world")
     return world_splits(ctx.config.data.world)["id"], "world"
 

@@ -1,4 +1,4 @@
-"""The downstream suites end to end on the micro preset: train → eval --suite bon / ppo → result.json,
+"""The downstream suites end to end on the micro preset: train → eval --suite bon / rl → result.json,
 predictions, RL curves, leaderboard layouts."""
 import json
 
@@ -69,20 +69,20 @@ def test_bon_with_the_gold_proxy_rises_monotonically_and_is_the_oracle(micro_run
     assert bad.exit_code == 2 and "rm, gold" in bad.output
 
 
-RL = ("--set", "ppo.steps=2", "--set", "ppo.prompts_per_step=2", "--set", "ppo.minibatch_size=2", "--set",
-      "ppo.n_prompts=4", "--set", "ppo.n_eval_prompts=3", "--set", "ppo.max_new_tokens=8", "--set",
-      "ppo.lm_eval_limit=2")
+RL = ("--set", "rl.steps=2", "--set", "rl.prompts_per_step=2", "--set", "rl.minibatch_size=2", "--set",
+      "rl.n_prompts=4", "--set", "rl.n_eval_prompts=3", "--set", "rl.max_new_tokens=8", "--set",
+      "rl.lm_eval_limit=2")
 
 
 def test_ppo_and_rloo_suites_record_before_after_kl_curves_and_policy(micro_run):
     run_dir, db = micro_run
     bad = invoke("eval", "--run", run_dir, "--suite", "bon", "--algo", "ppo", "--db", db)
-    assert bad.exit_code == 2 and "--suite ppo" in bad.output
-    bad = invoke("eval", "--run", run_dir, "--suite", "ppo", "--algo", "dpo", "--db", db)
+    assert bad.exit_code == 2 and "--suite rl" in bad.output
+    bad = invoke("eval", "--run", run_dir, "--suite", "rl", "--algo", "dpo", "--db", db)
     assert bad.exit_code == 2 and "ppo, rloo, grpo" in bad.output
 
     for algo in ("ppo", "rloo"):
-        result = invoke("eval", "--run", run_dir, "--suite", "ppo", "--algo", algo, *RL, "--db", db, "--json")
+        result = invoke("eval", "--run", run_dir, "--suite", "rl", "--algo", algo, *RL, "--db", db, "--json")
         assert result.exit_code == 0, result.output
         curve = [json.loads(line) for line in (run_dir / "rl" / algo / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in curve] == [1, 2] and curve[0]["kl"] == 0.0
@@ -90,7 +90,7 @@ def test_ppo_and_rloo_suites_record_before_after_kl_curves_and_policy(micro_run)
         assert (run_dir / "rl" / algo / "policy" / "config.json").exists()
 
     result = json.loads((run_dir / "result.json").read_text())
-    rows = {(m["dataset"], m["split"], m["metric"]): m for m in result["metrics"] if m["suite"] == "ppo"}
+    rows = {(m["dataset"], m["split"], m["metric"]): m for m in result["metrics"] if m["suite"] == "rl"}
     for algo in ("ppo", "rloo"):  # a second algorithm adds its rows, it does not replace the first one's
         before, after = rows["world", algo, "gold_reward@before"], rows["world", algo, "gold_reward@after"]
         assert before["n"] == 3 and -1.75 <= before["value"] <= 1.05
@@ -98,7 +98,7 @@ def test_ppo_and_rloo_suites_record_before_after_kl_curves_and_policy(micro_run)
         assert rows["world", algo, "kl"]["value"] is not None and rows["world", algo, "kl"]["higher_is_better"] is False
         assert ("rmbench_world_qa", algo, "contains@before") in rows
         assert {("world", algo, f"{m}@step={k}") for m in ("gold", "proxy", "sqrt_kl") for k in (1, 2)} <= set(rows)
-    assert result["suite_options"]["ppo"]["algo"] == "rloo" and result["suite_options"]["ppo"]["steps"] == 2
+    assert result["suite_options"]["rl"]["algo"] == "rloo" and result["suite_options"]["rl"]["steps"] == 2
 
     board = invoke("leaderboard", "--db", db, "--layout", "rl", "--format", "json")
     assert board.exit_code == 0, board.output
@@ -113,17 +113,17 @@ def test_demo_runs_the_pipeline_through_best_of_n(tmp_path, tiny_base):
 
 
 def test_ppo_against_the_gold_reward_raises_gold(micro_run):
-    """RL that provably works: optimising the world's gold reward itself (``ppo.proxy=gold``) raises the gold of the
+    """RL that provably works: optimising the world's gold reward itself (``rl.proxy=gold``) raises the gold of the
     policy's samples over the steps (the micro preset's tiny backbone: the default policy is ``tiny-sft``)."""
     run_dir, db = micro_run
-    result = invoke("eval", "--run", run_dir, "--suite", "ppo", "--set", "ppo.proxy=gold", "--set", "ppo.steps=10",
-                    "--set", "ppo.prompts_per_step=8", "--set", "ppo.samples_per_prompt=4", "--set",
-                    "ppo.minibatch_size=8", "--set", "ppo.lr=3e-4", "--set", "ppo.n_prompts=8", "--set",
-                    "ppo.n_eval_prompts=4", "--set", "ppo.max_new_tokens=24", "--set", "ppo.lm_eval=", "--db", db,
+    result = invoke("eval", "--run", run_dir, "--suite", "rl", "--set", "rl.proxy=gold", "--set", "rl.steps=10",
+                    "--set", "rl.prompts_per_step=8", "--set", "rl.samples_per_prompt=4", "--set",
+                    "rl.minibatch_size=8", "--set", "rl.lr=3e-4", "--set", "rl.n_prompts=8", "--set",
+                    "rl.n_eval_prompts=4", "--set", "rl.max_new_tokens=24", "--set", "rl.lm_eval=", "--db", db,
                     "--json")  # the same 8 prompts every step: the per-step gold differs by the policy only
     assert result.exit_code == 0, result.output
     rows = {m["metric"]: m["value"] for m in json.loads((run_dir / "result.json").read_text())["metrics"]
-            if m["suite"] == "ppo" and m["split"] == "ppo+gold"}
+            if m["suite"] == "rl" and m["split"] == "ppo+gold"}
     gold = [rows[f"gold@step={k}"] for k in range(1, 11)]
     assert all(rows[f"proxy@step={k}"] == pytest.approx(gold[k - 1]) for k in range(1, 11))  # gold is the reward
     assert sum(gold[-3:]) / 3 > sum(gold[:3]) / 3 + 0.1, gold

@@ -84,6 +84,7 @@ def test_suite_options_and_world_requirement():
     from types import SimpleNamespace
 
     from harness.errors import ConfigError
+    from harness.evaluation import check_requirements
     from harness.suites.bon import BestOfN, pool_sizes
 
     suite = BestOfN(n_max=8, heldout_templates=True, policy=None)  # as `--set bon.n_max=8 …` parses them
@@ -95,7 +96,7 @@ def test_suite_options_and_world_requirement():
             BestOfN(**bad)
     ctx = SimpleNamespace(config=SimpleNamespace(data=SimpleNamespace(train="pairs.jsonl")))
     with pytest.raises(ConfigError, match="needs a run trained on the world"):
-        BestOfN().run(ctx)
+        check_requirements(ctx.config, [BestOfN.name])  # the orchestrator checks it before any suite runs
 
 
 def test_proxy_rewarder_scores_each_pair_through_score_response_lists(monkeypatch):

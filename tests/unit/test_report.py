@@ -121,7 +121,7 @@ def test_overoptimisation_layout_and_figure(recorded):
     bon = _overopt_curves(exp, "bon")["bon"]
     assert bon[0] == (0.0, 0.0, 0.0)
     assert bon[2] == pytest.approx((math.sqrt(math.log(4) - 0.75), 0.3, 3.0))
-    assert _overopt_curves(exp, "ppo")["ppo"][2] == pytest.approx((0.6, 0.2, 0.4))
+    assert _overopt_curves(exp, "rl")["ppo"][2] == pytest.approx((0.6, 0.2, 0.4))
     t = table(engine, "overopt")
     assert [c.title for c in t.columns][:3] == ["bon gold α", "bon gold β", "bon gold rmse"]
     assert len(t.columns) == 12 and len(t.rows) == 1

@@ -16,14 +16,16 @@ step 1 (the initial policy's samples) are fitted by least squares to R_RL(d) = d
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 
 from harness import suites
-from harness.config import from_dict
 from harness.errors import ConfigError
+from harness.metric_keys import fit_metric, proxy_split, rl_change, rl_metric, rl_split, rl_step_metric
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
-from harness.rl.rewards import check_proxy, proxy_split
+from harness.rl.rewards import check_proxy
 from harness.rl.trl_algos import ALGOS as TRL_ALGOS
 
 ALGOS = ("ppo", *TRL_ALGOS)
@@ -33,26 +35,38 @@ DEFAULT_LM_EVAL = ("rmbench_world_qa",)
 
 @suites.register
 class Downstream(suites.Suite):
-    name = "ppo"
+    name = "rl"  # formerly "ppo" (harness.metric_keys.RENAMED_SUITES)
     version = VERSION  # + "+<policy version>" once the policy is resolved
     summary = "RL (PPO / RLOO / GRPO) against the RM: gold and proxy reward before/after, KL, lm-eval before/after."
+    requires = frozenset({"world"})
 
-    def __init__(self, algo: str = "ppo", n_prompts: int = 256, n_eval_prompts: int = 64, eval_samples: int = 2,
-                 policy: str | None = None, lm_eval: list[str] | str = DEFAULT_LM_EVAL, lm_eval_limit: int = 64,
-                 proxy: str = "rm", **rl_options):
-        if algo not in ALGOS:
-            raise ConfigError(f"unknown RL algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
-        self.algo, self.policy, self.proxy = algo, policy, check_proxy(proxy, "ppo")
-        self.n_prompts, self.n_eval_prompts, self.eval_samples = n_prompts, n_eval_prompts, eval_samples
-        self.lm_eval = [t.strip() for t in lm_eval.split(",") if t.strip()] if isinstance(lm_eval, str) \
-            else list(lm_eval)
-        self.lm_eval_limit = lm_eval_limit
-        self.rl = from_dict(RLConfig, rl_options, "ppo")  # type-checked; unknown keys get a did-you-mean
+    @dataclass
+    class Options(RLConfig):
+        """The suite's own options, and every ``RLConfig`` key (``--set rl.steps=2``)."""
+
+        algo: str = "ppo"
+        n_prompts: int = 256
+        n_eval_prompts: int = 64
+        eval_samples: int = 2
+        policy: str | None = None
+        lm_eval: list[str] = field(default_factory=lambda: list(DEFAULT_LM_EVAL))
+        lm_eval_limit: int = 64
+        proxy: str = "rm"  # the optimised reward: "rm" or "gold" (harness.rl.rewards)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.options
+        if o.algo not in ALGOS:
+            raise ConfigError(f"unknown RL algorithm {o.algo!r}; choose one of {', '.join(ALGOS)}")
+        self.algo, self.policy, self.proxy = o.algo, o.policy, check_proxy(o.proxy, self.name)
+        self.n_prompts, self.n_eval_prompts, self.eval_samples = o.n_prompts, o.n_eval_prompts, o.eval_samples
+        self.lm_eval, self.lm_eval_limit = o.lm_eval, o.lm_eval_limit
+        self.rl = RLConfig(**{f.name: getattr(o, f.name) for f in dataclasses.fields(RLConfig)})
 
     @property
     def split(self) -> str:
         """The rows' split and the directory under ``<run>/rl/``: the algorithm (``+gold`` with ``proxy=gold``)."""
-        return proxy_split(self.algo, self.proxy)
+        return proxy_split(rl_split(self.algo), self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
         from harness.rl.policy import load_policy, suite_policy
@@ -60,8 +74,8 @@ class Downstream(suites.Suite):
         from harness.world import tasks
         from harness.world.judge import gold_rewarder
 
-        if ctx.config.data.train != "world" or ctx.run_dir is None:
-            raise ConfigError("the ppo suite needs a run trained on the world: the gold reward exists only there")
+        if ctx.run_dir is None:
+            raise ConfigError("the rl suite writes its policy into the run: evaluate a run directory")
         seed = ctx.config.data.world.seed
         train_tasks = tasks(seed, self.n_prompts)
         eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True)
@@ -93,8 +107,9 @@ class Downstream(suites.Suite):
         for key in sorted(before):
             b, a = before[key], after[key]
             dataset, metric = key
-            rows += [self.row(dataset, split, f"{metric}@before", b), self.row(dataset, split, f"{metric}@after", a),
-                     self.row(dataset, split, f"{metric}_change", Estimate(a.value - b.value, None, a.n))]
+            rows += [self.row(dataset, split, rl_metric(metric, "before"), b),
+                     self.row(dataset, split, rl_metric(metric, "after"), a),
+                     self.row(dataset, split, rl_change(metric), Estimate(a.value - b.value, None, a.n))]
         rows.append(self.row("world", split, "kl", kl, higher_is_better=False))
         return suites.SuiteResult(metrics=rows + self._curve(history))
 
@@ -110,13 +125,14 @@ class Downstream(suites.Suite):
         rows = []
         for r, dk in zip(history, d):
             k = r["step"]
-            rows += [self.row("world", split, f"gold@step={k}", Estimate(r["gold"], None, n)),
-                     self.row("world", split, f"proxy@step={k}", Estimate(r["reward"], None, n)),
-                     self.row("world", split, f"sqrt_kl@step={k}", Estimate(dk, None, n), higher_is_better=False)]
+            rows += [self.row("world", split, rl_step_metric("gold", k), Estimate(r["gold"], None, n)),
+                     self.row("world", split, rl_step_metric("proxy", k), Estimate(r["reward"], None, n)),
+                     self.row("world", split, rl_step_metric("sqrt_kl", k), Estimate(dk, None, n),
+                              higher_is_better=False)]
         if sum(x > 0 for x in d) >= 2:
             for score, key in (("gold", "gold"), ("proxy", "reward")):
                 f = fit("rl", d, [r[key] - history[0][key] for r in history])
-                rows += [self.row("world", split, f"{score}_fit_{name}", Estimate(v, None, len(history)),
+                rows += [self.row("world", split, fit_metric(score, name), Estimate(v, None, len(history)),
                                   higher_is_better=higher)
                          for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
                                                  ("rmse", f.rmse, False))]
