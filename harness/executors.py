@@ -244,7 +244,8 @@ def _accelerate_launch(spec: SweepSpec, job: Job, processes: int) -> dict:
         out = Path(tmp) / "outcome.json"
         payload = json.dumps({"spec": dataclasses.asdict(spec), "job": dataclasses.asdict(job)})
         subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
-                        "--multi_gpu", "-m", "harness.executors", payload, str(out)], check=True)
+                        "--multi_gpu", "--main_process_port", "0",  # a free port: jobs may share a node
+                        "-m", "harness.executors", payload, str(out)], check=True)
         return json.loads(out.read_text())
 
 
