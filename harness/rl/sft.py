@@ -21,14 +21,13 @@ policy's version, recorded by the downstream suites in every metric row (:func:`
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.basemodel import MARKER, TINY_BACKBONES, cache_root, cached_build, ensure_tiny_base, train_lm
+from harness.basemodel import MARKER, TINY_BACKBONES, LMRecipe, cache_root, cached_build, ensure_tiny_base, train_lm
 
 FORMAT = "tiny-sft-v1"
 SUFFIX = "-sft"  # backbone spec of the SFT policy of a tiny base: "tiny-sft", "tiny-micro-sft"
@@ -36,8 +35,8 @@ END_OF_TURN = "<|end|>"  # the tiny base's chat turn end (harness.basemodel.CHAT
 
 
 @dataclass(frozen=True)
-class SFTRecipe:
-    """Everything that determines an SFT policy (with the base model); its hash names the cache directory.
+class SFTRecipe(LMRecipe):
+    """Everything that determines an SFT policy (with the base model).
 
     ``generators``: (training generator name, weight) — the demonstration mix. The terse generators (brief,
     snappy, assistant) are weighted up: short demonstrations put most of the loss on the answer itself (what the
@@ -49,18 +48,10 @@ class SFTRecipe:
                                                  ("chatty", 0.5), ("cautious", 1.0), ("brief", 2.0),
                                                  ("snappy", 2.0))
     steps: int = 400
-    batch_size: int = 16
     max_length: int = 96
-    lr: float = 3e-3
-    warmup_steps: int = 20
-    seed: int = 0
 
     def dirname(self, base_dir: str) -> str:
-        from harness.world import WORLD_VERSION
-
-        blob = json.dumps({"format": FORMAT, "world": WORLD_VERSION, "base": base_dir, **dataclasses.asdict(self)},
-                          sort_keys=True)
-        return f"{FORMAT}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        return self.cache_name(FORMAT, base=base_dir)
 
 
 SFT = SFTRecipe()
