@@ -24,8 +24,11 @@ def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: 
     config hash covers the path (two checkpoints never share leaderboard rows); an external model gets the run
     :func:`harness.external.external_run` describes. Then :func:`harness.evaluation.evaluate` runs on it.
     """
+    from harness import suites
     from harness.external import external_run, is_rmbench_checkpoint
 
+    for name in suite_names:  # an unknown suite fails before any model is looked up
+        suites.get(suites.current_name(name))
     if is_rmbench_checkpoint(model_path):
         run = _checkpoint_run(Path(model_path).resolve())
     else:

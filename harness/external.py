@@ -55,6 +55,8 @@ def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
 
     if (Path(spec) / "result.json").is_file():
         raise ConfigError(f"{spec} is an rmbench run: evaluate it with --run {spec}")
+    if spec.startswith((".", "/", "~")) and not Path(spec).expanduser().exists():  # a path, never a Hub id
+        raise ConfigError(f"cannot load reward model {spec!r}: no such file or directory")
     adapter = peft_adapter(spec)
     source = spec if adapter is None else adapter.base_model_name_or_path
     try:

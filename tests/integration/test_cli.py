@@ -65,6 +65,8 @@ def test_bad_data_fails_cleanly_and_writes_nothing(tmp_path, tiny_base):
     (("train", "btt", "--preset", "micro"), "unknown method 'btt'; did you mean: bt"),
     (("train", "bt", "--preset", "micr"), "unknown preset 'micr'; did you mean: micro"),
     (("train", "bt", "--preset", "micro", "--set", "suites=[idd]"), "unknown suite 'idd'; did you mean: id"),
+    (("eval", "--model", "/no/such/model", "--suite", "idd"), "unknown suite 'idd'; did you mean: id"),
+    (("eval", "--model", "/no/such/model", "--suite", "id"), "'/no/such/model': no such file or directory"),
 ])
 def test_unknown_names_exit_2_with_close_matches(tmp_path, args, message):
     result = invoke(*args, "--runs-dir", tmp_path / "runs")
