@@ -25,6 +25,10 @@ class Fit(NamedTuple):
     rmse: float  # root mean square residual of the fit
     n: int  # points fitted
 
+    def parameters(self) -> tuple[tuple[str, float, bool], ...]:
+        """(name, value, higher is better) of α, β and the residual: the metric rows the suites record."""
+        return (("alpha", self.alpha, True), ("beta", self.beta, False), ("rmse", self.rmse, False))
+
 
 def _feature(form: str, d: float) -> float:
     if form == "bon":

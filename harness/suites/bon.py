@@ -163,8 +163,7 @@ class BestOfN(suites.Suite):
             f = fit("bon", d, [c - curve[0] for c in curve])
             out += [self.row(DATASET, self.split, fit_metric(score, name), Estimate(v, None, n_prompts),
                              higher_is_better=higher)
-                    for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
-                                            ("rmse", f.rmse, False))]
+                    for name, v, higher in f.parameters()]
         return out
 
     def _predictions(self, world_tasks, responses, proxy, judged) -> list[dict]:

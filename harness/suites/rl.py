@@ -134,8 +134,7 @@ class Downstream(suites.Suite):
                 f = fit("rl", d, [r[key] - history[0][key] for r in history])
                 rows += [self.row("world", split, fit_metric(score, name), Estimate(v, None, len(history)),
                                   higher_is_better=higher)
-                         for name, v, higher in (("alpha", f.alpha, True), ("beta", f.beta, False),
-                                                 ("rmse", f.rmse, False))]
+                         for name, v, higher in f.parameters()]
         return rows
 
     def _train(self, model, tokenizer, prompts, proxy, gold, out_dir, ctx) -> list[dict]:

@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,14 +19,9 @@ from pathlib import Path
 import pytest
 
 from leaderboards import engine_for, leaderboard, rebuild, record, table
+from ports import free_port
 
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_server_user() -> tuple[list[str], str | None]:
@@ -53,7 +47,7 @@ def pg_url():
     root = Path(tempfile.mkdtemp(prefix="rmbench-pg-"))
     if user:
         shutil.chown(root, user)
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     run = lambda *args: subprocess.run([*prefix, *map(str, args)], check=True, capture_output=True,  # noqa: E731
                                        text=True, timeout=60)
     try:

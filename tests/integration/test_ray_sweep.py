@@ -20,15 +20,10 @@ from pathlib import Path
 import pytest
 
 from cli_runner import invoke
+from ports import free_port
 
 pytestmark = pytest.mark.slow
 SMALL = ("train.max_steps=3", "data.world.n_id=80", "data.world.n_ood=12", "data.validation_pairs=16")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -50,7 +45,7 @@ def ray_address():
     ray_bin = Path(sys.executable).with_name("ray")
     if not ray_bin.exists():
         pytest.skip(f"ray is importable but its command-line tool {ray_bin} is missing")
-    port, temp = _free_port(), tempfile.mkdtemp(prefix="rmray", dir="/tmp")  # short: Ray's socket paths are limited
+    port, temp = free_port(), tempfile.mkdtemp(prefix="rmray", dir="/tmp")  # short: Ray's socket paths are limited
     # one authentication mode for the head and every driver, whatever a token file in ~/.ray (written by a local
     # ray.init()) would make each of them choose
     env_patch = pytest.MonkeyPatch()

@@ -2,13 +2,13 @@
 training starts; a record that fails after training says the result is safe in result.json."""
 from __future__ import annotations
 
-import socket
 import sqlite3
 import sys
 
 import pytest
 
 from cli_runner import invoke
+from ports import free_port
 from harness import api
 from harness.data.formats import DataSpec, load
 from harness.errors import DataError
@@ -16,12 +16,6 @@ from leaderboards import engine_for
 from leaderboards.store import StoreError, masked
 
 PASSWORD = "s3cret-pw"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _train_cli(tmp_path, db: str):
@@ -44,7 +38,7 @@ def test_corrupt_sqlite_file_is_one_line_before_training(tmp_path):
 
 def test_unreachable_postgresql_is_one_line_with_the_password_masked(tmp_path):
     pytest.importorskip("psycopg", reason="the psycopg driver is not installed")
-    url = f"postgresql+psycopg://rmbench:{PASSWORD}@127.0.0.1:{_free_port()}/x"
+    url = f"postgresql+psycopg://rmbench:{PASSWORD}@127.0.0.1:{free_port()}/x"
     line = _train_cli(tmp_path, url)
     assert "rmbench:***@127.0.0.1" in line and "cannot reach" in line and "server is running" in line
 
