@@ -130,6 +130,17 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1e-4}}`` → ``{"train.lr": 1e-4}``: the dotted keys of ``--set``, leaf values as they are."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def parse_overrides(pairs: list[str]) -> dict:
     """``["train.lr=3e-4", "method_config.gamma=0.5"]`` → nested dict; values parsed as YAML scalars."""
     out: dict = {}

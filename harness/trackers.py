@@ -26,16 +26,12 @@ EXTRAS = ("tensorboard", "wandb", "mlflow", "trackio")  # trackers with an rmben
 _active: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rmbench_trackers", default=None)
 
 
-def flat_hparams(config: dict, prefix: str = "") -> dict:
+def flat_hparams(config: dict) -> dict:
     """``{"train": {"lr": 1e-4}}`` → ``{"train.lr": 1e-4}``; lists become strings (trackers take scalars)."""
-    out = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_hparams(value, f"{name}."))
-        else:
-            out[name] = value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
-    return out
+    from harness.config import flatten
+
+    return {name: value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+            for name, value in flatten(config).items()}
 
 
 def check(names: list[str]) -> None:

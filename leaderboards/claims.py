@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from harness.config import flatten
 from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
@@ -175,12 +176,7 @@ def _imposed(method: str) -> dict[str, Any]:
         defaults = methods.get(method).config_defaults or {}
     except Exception:  # noqa: BLE001 — an unknown (uninstalled) method imposes nothing we can see
         return {}
-
-    def flat(tree, prefix=""):
-        for key, value in tree.items():
-            yield from flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [(prefix + key, value)]
-
-    return dict(flat(defaults))
+    return flatten(defaults)
 
 
 def comparable(claim: Claim, a: Experiment, b: Experiment) -> bool:

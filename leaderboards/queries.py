@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from harness.config import flatten
 from harness.metric_keys import stored_suite_names, suite_name
 from leaderboards.schema import Metric, Run
 
@@ -61,16 +62,6 @@ def leaderboard(engine: Engine, **filters: str | None) -> list[dict]:
 _NOT_SETTINGS = ("seed", "suites", "sweep", "train.report_to", "method", "preset")  # not axes of an experiment
 
 
-def _flat(config: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def experiment_settings(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """(method, config_hash) → the config keys whose values differ among that method's experiments in ``rows``
     (the axes of a ``sweep --grid``, e.g. ``{"data.label_noise": 0.2}``), with this experiment's values.
@@ -79,7 +70,7 @@ def experiment_settings(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dic
     configs: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         if (row["method"], row["config_hash"]) not in configs:
-            flat = _flat({**(row["config"] or {}), "method_config": row["method_config"]})  # with its defaults
+            flat = flatten({**(row["config"] or {}), "method_config": row["method_config"]})  # with its defaults
             configs[row["method"], row["config_hash"]] = {
                 k: v for k, v in flat.items() if not any(k == n or k.startswith(f"{n}.") for n in _NOT_SETTINGS)}
     by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from harness.config import flatten
 from harness.metric_keys import (FIT_PARAMETERS, FIT_SCORES, bon_metric, bon_n, fit_metric, noise_rate, rl_change,
                                  rl_changed, rl_metric, rl_split)
 from harness.metrics import REWARDBENCH2_SUBSETS
@@ -129,14 +130,9 @@ def _mean_of(rows: list[dict[str, Any]]) -> tuple[float, float | None, bool]:
     return statistics.fmean(row["value"] for row in rows), stderr, rows[0]["higher_is_better"]
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = json.dumps(value, sort_keys=True, default=str)
-    return out
+def _flatten(tree: dict[str, Any]) -> dict[str, str]:
+    """Dotted keys → JSON-encoded leaf values (comparable and hashable)."""
+    return {key: json.dumps(value, sort_keys=True, default=str) for key, value in flatten(tree).items()}
 
 
 def experiments(rows: Iterable[dict[str, Any]]) -> list[Experiment]:
