@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from harness.basemodel import TINY_BACKBONES
 from harness.errors import ConfigError, UnknownNameError
 from harness.registry import close_matches
 from harness.world import WORLD_VERSION, WorldConfig
@@ -233,7 +234,8 @@ def to_dict(cfg) -> dict:
 def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
     passing a default explicitly changes nothing), the method's ``version``, the world's ``WORLD_VERSION`` and the
-    reward model's ``MODEL_VERSION`` (so a changed loss, world or head is a new experiment); not the seed (seeds
+    reward model's ``MODEL_VERSION`` and, for a built-in ``tiny`` backbone, its build recipe's cache name (so a changed
+    loss, world, head or base model is a new experiment); not the seed (seeds
     of one config are aggregated), the suites, nor what only changes where a run executes or logs (``sweep``,
     ``train.report_to``).
 
@@ -249,4 +251,6 @@ def config_hash(cfg: RunConfig) -> str:
     d["train"].pop("report_to")
     d["method_config"] = method(**cfg.method_config).config_dict()
     d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
+    if (recipe := TINY_BACKBONES.get(cfg.model.backbone)) is not None:  # "tiny" names whatever its recipe builds
+        d["versions"]["backbone"] = recipe.dirname()
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -85,3 +85,17 @@ def test_a_changed_reward_model_architecture_is_a_new_run(monkeypatch):
     before = run_id(cfg)
     monkeypatch.setattr(config, "MODEL_VERSION", "next")
     assert run_id(cfg) != before
+
+
+def test_a_changed_tiny_base_recipe_is_a_new_run(monkeypatch):
+    """"tiny" names whatever its recipe builds: a changed pre-training recipe must not return the old base's runs."""
+    import dataclasses
+
+    from harness import basemodel
+
+    cfg = config.resolve("micro", method="bt")
+    encoder = config.resolve("micro", method="bt", overrides=["model.backbone=minilm"])
+    before = run_id(cfg), run_id(encoder)
+    monkeypatch.setitem(basemodel.TINY_BACKBONES, "tiny", dataclasses.replace(basemodel.TINY, steps=301))
+    assert run_id(cfg) != before[0]
+    assert run_id(encoder) == before[1]  # other backbones are named by their spec alone
