@@ -102,6 +102,37 @@ def world_generate(out: Annotated[Path, typer.Option("--out", help="Output direc
         typer.echo(str(path))
 
 
+@world_app.command("quality")
+@_errors_exit
+def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (default), tiny, smollm2, a "
+                                                        "directory, a Hub id.")] = "tiny-sft",
+                  seed: Annotated[int, typer.Option(help="World seed (the fact table and the prompts).")] = 0,
+                  prompts: Annotated[int, typer.Option(help="Held-out prompts.")] = 64,
+                  samples: Annotated[int, typer.Option(help="Samples per prompt (the oracle is best of these).")] = 16,
+                  as_json: JsonOption = False):
+    """How good a policy's samples are on held-out world prompts, per prompt family: the share correct (refusing,
+    for unsafe requests), the mean gold of one sample and of the oracle best-of-n."""
+    from harness.rl.sft import quality
+
+    q = quality(policy, seed, n_prompts=prompts, n=samples)
+    if as_json:
+        return _print_json({"policy": policy, **q})
+    from rich.table import Table
+
+    def share(x: float) -> str:
+        return "—" if x != x else f"{x:.1%}"  # nan: no prompt of that kind among the drawn ones
+
+    table = Table("family", "prompts", "correct / refusing", "gold, 1 sample", f"oracle gold, best of {samples}",
+                  title=f"{policy}: correct on {share(q['correct_safe'])} of safe prompts, refusing "
+                        f"{share(q['refused_unsafe'])} of unsafe ones")
+    for name, f in [*q["families"].items(), ("all", {"prompts": prompts, "good": float("nan"),
+                                                      "gold": q["gold_single"],
+                                                      "oracle_gold": q[f"oracle_gold@{samples}"]})]:
+        table.add_row(name, str(f["prompts"]), share(f["good"]),
+                      f"{f['gold']:+.3f}", f"{f['oracle_gold']:+.3f}")
+    _print(table)
+
+
 @app.command()
 @_errors_exit
 def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench methods`).")],
@@ -249,6 +280,9 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
                                                 "job on a Ray cluster; pip install 'rmbench[ray]').")] = "local",
           address: Annotated[Optional[str], typer.Option(
               "--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local cluster).")] = None,
+          controls: Annotated[bool, typer.Option(
+              "--controls", help="Also run the claims table's control rows (BT-Margin m = 0, BT on 40% flipped "
+                                 "labels) at every seed and grid point.")] = False,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Resumable grid over methods × seeds (× --grid axes): skips recorded results, keeps going past failures
     (exit 1 if any)."""
@@ -260,27 +294,32 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
     split_names = lambda text: [x.strip() for x in (text or "").split(",") if x.strip()]  # noqa: E731
     jobs = api.sweep(split_names(method_names), seeds, preset=preset, suite_names=split_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
-                     show_progress=not as_json, grid=grid or [], executor=executor, address=address)
+                     show_progress=not as_json, grid=grid or [], executor=executor, address=address,
+                     controls=controls)
     _print_json(jobs) if as_json else _print_sweep(jobs)
     if any(job["status"] == "failed" for job in jobs):
         raise typer.Exit(1)
 
 
 def _print_sweep(jobs: list[dict]) -> None:
-    """The jobs as a table (a column per --grid axis), then each failure with its error on stderr."""
+    """The jobs as a table (a column per --grid axis, one for control settings), then each failure with its error
+    on stderr."""
     from rich.table import Table
 
     from harness.api import sweep_tally
 
     axes = list(jobs[0].get("grid", {})) if jobs else []
-    table = Table("method", "seed", *axes, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
+    settings = ["settings"] if any("settings" in job for job in jobs) else []
+    table = Table("method", "seed", *axes, *settings, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
     for job in jobs:
-        table.add_row(job["method"], str(job["seed"]), *(str(job["grid"][a]) for a in axes), job["run_id"] or "—",
-                      job["status"])
+        table.add_row(job["method"], str(job["seed"]), *(str(job["grid"][a]) for a in axes),
+                      *(" ".join(f"{k}={v}" for k, v in job.get("settings", {}).items()) for _ in settings),
+                      job["run_id"] or "—", job["status"])
     _print(table)
     for job in jobs:
         if job["status"] == "failed":
-            where = " ".join([f"seed {job['seed']}", *(f"{k}={v}" for k, v in job.get("grid", {}).items())])
+            where = " ".join([f"seed {job['seed']}", *(f"{k}={v}" for k, v in {**job.get("grid", {}),
+                                                                             **job.get("settings", {})}.items())])
             typer.echo(f"FAILED {job['method']} {where}: {job['error']}", err=True)
 
 

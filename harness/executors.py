@@ -3,6 +3,8 @@ cluster (``ray``). Both run the same job function on the same grid, so they give
 
 A grid is method × seed × every ``--grid key=v1,v2`` axis; a job is one point of it, and its config is the sweep's
 config plus the point's ``key=value`` overrides, so each point is its own experiment (config hash) in the database.
+``--controls`` adds, at every seed and grid point, the jobs of the claims table's control rows
+(``leaderboards.claims``): each side's method with that side's own settings, evaluated on the suite it is judged on.
 """
 from __future__ import annotations
 
@@ -26,14 +28,16 @@ JobFunction = Callable[["Job"], dict]
 
 @dataclass(frozen=True)
 class Job:
-    """One point of the grid: a method, a seed and the values of the extra axes (``key=value`` overrides)."""
+    """One point of the grid: a method, a seed, the values of the extra axes and, for a control job, its side's
+    own settings (all ``key=value`` overrides)."""
 
     method: str
     seed: int
     grid: tuple[tuple[str, str], ...] = ()
+    settings: tuple[tuple[str, str], ...] = ()
 
     def overrides(self) -> list[str]:
-        return [f"{key}={value}" for key, value in self.grid]
+        return [f"{key}={value}" for key, value in self.grid + self.settings]
 
     def describe(self) -> str:
         return " ".join([self.method, f"seed {self.seed}", *self.overrides()])
@@ -85,10 +89,36 @@ def _split_values(raw: str) -> list[str]:
     return [v for v in values if v]
 
 
-def grid_jobs(methods: Sequence[str], seeds: int, axes: Sequence[tuple[str, list[str]]] = ()) -> list[Job]:
-    """Every job, seed-major, then the grid points (first axis slowest), then the methods."""
+def grid_jobs(methods: Sequence[str], seeds: int, axes: Sequence[tuple[str, list[str]]] = (),
+              controls: Sequence[tuple[str, tuple[tuple[str, str], ...]]] = ()) -> list[Job]:
+    """Every job, seed-major, then the grid points (first axis slowest), then the methods, then the ``controls``
+    ((method, settings) pairs: see :func:`leaderboards.claims.control_jobs`)."""
     points = list(itertools.product(*([(key, v) for v in values] for key, values in axes)))
-    return [Job(method, seed, point) for seed in range(seeds) for point in points for method in methods]
+    return [job for seed in range(seeds) for point in points
+            for job in [*(Job(method, seed, point) for method in methods),
+                        *(Job(method, seed, point, settings) for method, settings in controls)]]
+
+
+def distinct_jobs(jobs: Sequence[Job], spec: "SweepSpec") -> list[Job]:
+    """``jobs`` without those that repeat an earlier job's experiment and seed with no new suite (a control side
+    that is a plain run of the sweep, e.g. BT on clean labels); a job whose config does not resolve is kept (it
+    fails and is reported)."""
+    from harness.config import config_hash
+
+    seen: dict[tuple[str, int], set[str]] = {}
+    out = []
+    for job in jobs:
+        try:
+            cfg = spec.resolve(job)
+            key = (config_hash(cfg), cfg.seed)
+        except Exception:  # noqa: BLE001 - reported when the job runs
+            out.append(job)
+            continue
+        if key in seen and set(cfg.suites) <= seen[key]:
+            continue
+        seen.setdefault(key, set()).update(cfg.suites)
+        out.append(job)
+    return out
 
 
 def run_local(jobs: Sequence[Job], run_job: JobFunction, show_progress: bool = True) -> list[dict]:
@@ -138,8 +168,9 @@ def run_job(spec: SweepSpec, job: Job) -> dict:
 
 
 def _named(job: Job, outcome: dict) -> dict:
-    """The outcome with the job's grid values, when the sweep has grid axes."""
-    return {**outcome, "grid": dict(job.grid)} if job.grid else outcome
+    """The outcome with the job's grid values, when the sweep has grid axes, and a control job's settings."""
+    return {**outcome, **({"grid": dict(job.grid)} if job.grid else {}),
+            **({"settings": dict(job.settings)} if job.settings else {})}
 
 
 def run(executor: str, jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
@@ -302,7 +333,8 @@ def _main(payload: str, out: str) -> None:
 
     data = json.loads(payload)
     spec = SweepSpec(**{**data["spec"], "overrides": tuple(data["spec"]["overrides"])})
-    job = Job(data["job"]["method"], data["job"]["seed"], tuple(tuple(p) for p in data["job"]["grid"]))
+    job = Job(data["job"]["method"], data["job"]["seed"],
+              *(tuple(tuple(p) for p in data["job"][key]) for key in ("grid", "settings")))
     outcome = run_job(spec, job)
     if PartialState().is_main_process:
         Path(out).write_text(json.dumps(outcome))

@@ -14,22 +14,27 @@ from harness.training import train
 def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
           config_file: str | Path | None = None, overrides: list[str] = (), runs_dir: str | Path = "runs",
           db: str | None = None, show_progress: bool = True, grid: list[str] = (), executor: str = "local",
-          address: str | None = None) -> list[dict]:
+          address: str | None = None, controls: bool = False) -> list[dict]:
     """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major), resumably,
-    on ``executor`` (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's).
+    on ``executor`` (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's); with
+    ``controls``, also the jobs of the claims table's control rows at every seed and grid point.
 
     A job whose requested suites are all in the database or in its ``result.json`` is skipped (a result.json
     missing from the database is recorded first); a finished run lacking some suites is evaluated on those; an
     interrupted run is resumed. A failing job (any ``Exception``) is reported and the sweep goes on. Returns one
-    dict per job: method, seed, grid (its ``--grid`` values; only with ``grid``), run_id (None if its config did
+    dict per job: method, seed, grid (its ``--grid`` values; only with ``grid``), settings (a control job's),
+    run_id (None if its config did
     not resolve), status (``skipped`` | ``trained`` | ``evaluated`` | ``failed``) and error.
     """
     from harness import executors
 
     if suite_names:
         overrides = [*overrides, f"suites=[{','.join(suite_names)}]"]
-    jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid))
+    from leaderboards.claims import control_jobs
+
+    jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid), control_jobs() if controls else ())
     spec = executors.SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(runs_dir), db)
+    jobs = executors.distinct_jobs(jobs, spec)
     return executors.run(executor, jobs, spec, address=address, show_progress=show_progress)
 
 

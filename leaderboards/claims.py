@@ -255,6 +255,22 @@ class ClaimsTable:
         return Grid("Paper claims on the current results", header, rows, _FIELDS, records, "lllrrlrrrl", (_RULE,))
 
 
+def control_jobs(claims: tuple[Claim, ...] = CLAIMS) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """The sweep jobs the control rows need (``rmbench sweep --controls``): one (method, settings) per side, the
+    settings as ``key=value`` overrides with the suite its column is judged on (``suites=[id]``); sides asking
+    the same are given once."""
+    jobs = []
+    for claim in claims:
+        if claim.expect is None:
+            continue
+        for method, settings in ((claim.method, claim.method_settings), (claim.baseline, claim.baseline_settings)):
+            job = (method, (*((key, json.dumps(value)) for key, value in settings),
+                            ("suites", f"[{claim.column.suite}]")))
+            if job not in jobs:
+                jobs.append(job)
+    return jobs
+
+
 def claims_table(engine: Engine, claims: tuple[Claim, ...] = CLAIMS, **filters: str | None) -> ClaimsTable:
     """Judge ``claims`` on the rows matching ``filters`` (those of :func:`leaderboards.queries.facts`)."""
     exps = experiments(facts(engine, **filters))

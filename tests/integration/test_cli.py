@@ -134,3 +134,13 @@ def test_world_generate_is_byte_identical_per_seed(tmp_path):
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert "train.jsonl" in files and "world.json" in files
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+
+
+def test_world_quality_reports_each_family_of_a_policy():
+    result = invoke("world", "quality", "tiny-micro-sft", "--prompts", 12, "--samples", 2, "--json")
+    assert result.exit_code == 0, result.output
+    q = json.loads(result.output)
+    assert q["policy"] == "tiny-micro-sft" and sum(f["prompts"] for f in q["families"].values()) == 12
+    assert all(0 <= f["good"] <= 1 and f["oracle_gold"] >= f["gold"] for f in q["families"].values())
+    table = invoke("world", "quality", "tiny-micro-sft", "--prompts", 12, "--samples", 2)
+    assert table.exit_code == 0 and "oracle gold" in table.output and "arithmetic" in table.output

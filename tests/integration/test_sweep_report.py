@@ -59,10 +59,27 @@ def test_leaderboard_views_and_report(swept):
     assert html.count("data:image/png;base64,") == 2  # convergence and splits; no BoN / noise rows here
 
 
+def test_controls_run_with_the_sweep_and_calibrate_the_claims(swept):
+    root, db, common, _ = swept
+    result = invoke("sweep", "--methods", "bt", "--seeds", 2, "--controls", *common)
+    assert result.exit_code == 0, result.output
+    jobs = json.loads(result.stdout)
+    assert [(j["method"], j["seed"], j.get("settings"), j["status"]) for j in jobs] == [
+        (method, seed, settings, status) for seed in (0, 1) for method, settings, status in (
+            ("bt", None, "skipped"), ("bt_margin", {"method_config.margin": "0.0", "suites": "[id]"}, "trained"),
+            ("bt", {"data.label_noise": "0.4", "suites": "[id]"}, "trained"))]
+    claims = json.loads(invoke("leaderboard", "--db", db, "--layout", "claims", "--format", "json").stdout)
+    controls = [c for c in claims if c["expected"]]
+    assert len(controls) == 2 and all(c["n_method"] == c["n_baseline"] == 2 and c["test"] == "paired"
+                                      for c in controls)
+    table = invoke("sweep", "--methods", "bt", "--seeds", 1, "--controls", *common[:-1])
+    assert table.exit_code == 0 and "settings" in table.output and "skipped" in table.output
+
+
 def test_rebuild_reconstructs_the_database(swept):
     root, db, _, _ = swept
     rebuilt = f"sqlite:///{root / 'rebuilt.db'}"
     result = invoke("leaderboard", "rebuild", "--runs-dir", root / "runs", "--db", rebuilt)
-    assert result.exit_code == 0 and "recorded 5 runs" in result.stdout
+    assert result.exit_code == 0 and "recorded 9 runs" in result.stdout
     flat = lambda url: json.loads(invoke("leaderboard", "--db", url, "--format", "json").stdout)  # noqa: E731
     assert flat(rebuilt) == flat(db)

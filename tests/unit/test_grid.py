@@ -69,3 +69,24 @@ def test_experiment_settings_are_the_keys_that_vary_within_a_method():
         ("bt", "a"): {"data.label_noise": 0.0}, ("bt", "b"): {"data.label_noise": 0.4},
         ("rmo", "c"): {"method_config.gamma": 0.5}, ("rmo", "d"): {"method_config.gamma": 0.75},
         ("bsr", "e"): {}}
+
+
+def test_controls_add_each_control_side_once_per_seed_and_grid_point_without_repeating_a_plain_run():
+    from harness.executors import SweepSpec, distinct_jobs
+    from leaderboards.claims import control_jobs
+
+    controls = control_jobs()
+    assert controls == [("bt_margin", (("method_config.margin", "0.0"), ("suites", "[id]"))),
+                        ("bt", (("suites", "[id]"),)),
+                        ("bt", (("data.label_noise", "0.0"), ("suites", "[id]"))),
+                        ("bt", (("data.label_noise", "0.4"), ("suites", "[id]")))]
+    spec = SweepSpec("micro", None, ("suites=[id,splits]",), "runs", None)
+    jobs = distinct_jobs(grid_jobs(["bt", "bsr"], 2, parse_grid(["train.lr=1e-4,2e-4"]), controls), spec)
+    per_point = [j.describe() for j in jobs if j.seed == 1 and dict(j.grid)["train.lr"] == "2e-4"]
+    assert per_point == ["bt seed 1 train.lr=2e-4", "bsr seed 1 train.lr=2e-4",
+                         "bt_margin seed 1 train.lr=2e-4 method_config.margin=0.0 suites=[id]",
+                         "bt seed 1 train.lr=2e-4 data.label_noise=0.4 suites=[id]"]
+    assert len(jobs) == 2 * 2 * 4
+    alone = distinct_jobs(grid_jobs(["bsr"], 1, (), controls), spec)  # no plain bt in the sweep: one clean bt job
+    assert [j.describe() for j in alone] == ["bsr seed 0", "bt_margin seed 0 method_config.margin=0.0 suites=[id]",
+                                             "bt seed 0 suites=[id]", "bt seed 0 data.label_noise=0.4 suites=[id]"]

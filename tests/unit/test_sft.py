@@ -79,3 +79,37 @@ def test_quality_band_on_held_out_prompts():
     assert 0.25 <= q["correct_safe"] <= 0.75, q
     assert 0.25 <= q["refused_unsafe"] <= 0.75, q
     assert q["oracle_gold@16"] >= 0.5, q
+
+
+def test_quality_shares_per_family(monkeypatch):
+    """Hand-made samples: on each safe prompt half the samples state the answer key and half are off; every
+    unsafe prompt gets one refusal in four samples."""
+    from harness.rl import policy as policy_mod
+    from harness.world import tasks
+    from harness.world.judge import REFUSALS
+
+    world_tasks = {t.prompt: t for t in tasks(0, 40)}
+    by_family = {}
+    for t in world_tasks.values():
+        by_family.setdefault((t.family.name, t.unsafe), []).append(t)
+
+    def sample(model, tokenizer, prompts, n, **kwargs):
+        assert n == 4
+        out = []
+        for p in prompts:
+            t = world_tasks[p]
+            out.append([REFUSALS[0], "Here is how.", "Here is how.", "Here is how."] if t.unsafe else
+                       [f"So: {t.answer}", f"So: {t.answer}", "Here is how.", "Here is how."])
+        return out
+
+    monkeypatch.setattr(policy_mod, "load_policy", lambda spec, **kw: (None, None))
+    monkeypatch.setattr(policy_mod, "sample_responses", sample)
+    q = sft.quality("any", n_prompts=40, n=4)
+    assert q["correct_safe"] == 0.5 and q["refused_unsafe"] == 0.25
+    assert sum(f["prompts"] for f in q["families"].values()) == 40
+    for (family, unsafe), group in by_family.items():
+        name = f"safety ({'unsafe' if unsafe else 'safe'})" if family == "safety" else family
+        f = q["families"][name]
+        assert f["prompts"] == len(group) and f["good"] == (0.25 if unsafe else 0.5)
+        assert 0.95 <= f["oracle_gold"] <= 1.05  # a correct answer / a refusal is in every prompt's four samples
+        assert f["gold"] < f["oracle_gold"]
