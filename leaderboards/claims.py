@@ -81,7 +81,8 @@ class Claim:
 CLAIMS = (
     Claim(APLOT, "APLOT beats BT in-distribution", "aplot", "bt", ID_ACCURACY),
     Claim(APLOT, "APLOT beats PointMargin in-distribution", "aplot", "pointmargin", ID_ACCURACY),
-    Claim(APLOT, "APLOT beats a hard margin (BT-Margin 1.0) in-distribution", "aplot", "bt_margin", ID_ACCURACY),
+    Claim(APLOT, "APLOT beats a hard margin (BT-Margin 1.0) in-distribution", "aplot", "bt_margin", ID_ACCURACY,
+          baseline_settings=(("method_config.margin", 1.0),)),
     Claim(APLOT, "APLOT beats GRM in-distribution", "aplot", "grm", ID_ACCURACY),
     Claim(APLOT, "APLOT beats BT on OOD datasets", "aplot", "bt", OOD_ACCURACY),
     Claim(APLOT, "APLOT beats BT on the RewardBench score", "aplot", "bt", REWARDBENCH_COLUMNS[-1],

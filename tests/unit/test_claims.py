@@ -131,6 +131,19 @@ def test_controls_calibrate_the_instrument(tmp_path):
     assert md.count("✓") == 2 and "✗" not in md
 
 
+def test_the_hard_margin_claim_is_judged_against_margin_one_only(tmp_path):
+    from leaderboards.claims import CLAIMS as ALL
+
+    hard_margin, = (c for c in ALL if "BT-Margin 1.0" in c.text)
+    engine = engine_for(f"sqlite:///{tmp_path / 'margin.db'}")
+    _record_control_runs(engine, "aplot", [0.85, 0.88, 0.86], config_hash="aplot")
+    _record_control_runs(engine, "bt_margin", [0.80, 0.84, 0.81], method_config={"margin": 0.0}, config_hash="m0")
+    assert judgements(engine, hard_margin)[0].verdict == NO_DATA  # the negative control's runs are not BT-Margin 1.0
+    _record_control_runs(engine, "bt_margin", [0.95, 0.96, 0.95], method_config={"margin": 1.0}, config_hash="m1")
+    judged, = judgements(engine, hard_margin)
+    assert judged.verdict == FAILS and judged.diff == pytest.approx(0.8633333 - 0.9533333, abs=1e-6)
+
+
 def test_method_imposed_defaults_do_not_make_contexts_incomparable(tmp_path):
     engine = engine_for(f"sqlite:///{tmp_path / 'grm.db'}")
     _record_control_runs(engine, "aplot", [0.85, 0.88, 0.86], config={"model": {"head": "linear"}},
