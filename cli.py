@@ -308,12 +308,14 @@ def _print_sweep(jobs: list[dict]) -> None:
 
     from harness.api import sweep_tally
 
+    from rich.markup import escape
+
     axes = list(jobs[0].get("grid", {})) if jobs else []
     settings = ["settings"] if any("settings" in job for job in jobs) else []
     table = Table("method", "seed", *axes, *settings, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
-    for job in jobs:
-        table.add_row(job["method"], str(job["seed"]), *(str(job["grid"][a]) for a in axes),
-                      *(" ".join(f"{k}={v}" for k, v in job.get("settings", {}).items()) for _ in settings),
+    for job in jobs:  # values are escaped: "suites=[id]" is not Rich markup
+        table.add_row(job["method"], str(job["seed"]), *(escape(str(job["grid"][a])) for a in axes),
+                      *(escape(" ".join(f"{k}={v}" for k, v in job.get("settings", {}).items())) for _ in settings),
                       job["run_id"] or "—", job["status"])
     _print(table)
     for job in jobs:

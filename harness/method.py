@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 from torch import Tensor
 
-from harness.config import RunConfig
+from harness.config import RunConfig, from_dict
 from harness.data.encode import EncodedPairs
 from harness.errors import ConfigError
 from harness.registry import close_matches
@@ -89,7 +89,9 @@ class RewardMethod:
         if unknown:
             key = unknown[0]
             raise ConfigError(f"unknown {self.name} config key {key!r}{close_matches(key, fields)}")
-        self.config = self.Config(**overrides)
+        # typed like the run config (an int given for a float field is that float), so `margin=0` and `margin=0.0`
+        # are one configuration, hence one run identity
+        self.config = from_dict(self.Config, overrides, "method_config")
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         raise NotImplementedError

@@ -99,3 +99,12 @@ def test_a_changed_tiny_base_recipe_is_a_new_run(monkeypatch):
     monkeypatch.setitem(basemodel.TINY_BACKBONES, "tiny", dataclasses.replace(basemodel.TINY, steps=301))
     assert run_id(cfg) != before[0]
     assert run_id(encoder) == before[1]  # other backbones are named by their spec alone
+
+
+def test_a_method_option_given_as_int_or_float_is_one_run():
+    """`--set method_config.margin=0` and `=0.0` are the same configuration (the field is a float)."""
+    as_int, as_float = (config.resolve("micro", method="bt_margin", overrides=[f"method_config.margin={v}"])
+                        for v in ("0", "0.0"))
+    assert run_id(as_int) == run_id(as_float)
+    with pytest.raises(RmbenchError, match="method_config.margin: expected float"):
+        run_id(config.resolve("micro", method="bt_margin", overrides=["method_config.margin=wide"]))
