@@ -304,11 +304,10 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
 def _print_sweep(jobs: list[dict]) -> None:
     """The jobs as a table (a column per --grid axis, one for control settings), then each failure with its error
     on stderr."""
+    from rich.markup import escape
     from rich.table import Table
 
     from harness.api import sweep_tally
-
-    from rich.markup import escape
 
     axes = list(jobs[0].get("grid", {})) if jobs else []
     settings = ["settings"] if any("settings" in job for job in jobs) else []

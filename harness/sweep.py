@@ -23,15 +23,14 @@ def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_na
     missing from the database is recorded first); a finished run lacking some suites is evaluated on those; an
     interrupted run is resumed. A failing job (any ``Exception``) is reported and the sweep goes on. Returns one
     dict per job: method, seed, grid (its ``--grid`` values; only with ``grid``), settings (a control job's),
-    run_id (None if its config did
-    not resolve), status (``skipped`` | ``trained`` | ``evaluated`` | ``failed``) and error.
+    run_id (None if its config did not resolve), status (``skipped`` | ``trained`` | ``evaluated`` | ``failed``)
+    and error.
     """
     from harness import executors
+    from leaderboards.claims import control_jobs
 
     if suite_names:
         overrides = [*overrides, f"suites=[{','.join(suite_names)}]"]
-    from leaderboards.claims import control_jobs
-
     jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid), control_jobs() if controls else ())
     spec = executors.SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(runs_dir), db)
     jobs = executors.distinct_jobs(jobs, spec)
