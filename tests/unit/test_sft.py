@@ -73,8 +73,8 @@ def test_default_policy_is_the_sft_policy_of_a_tiny_base():
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="beyond the 2.6 M-parameter base: 4 % correct on safe prompts (64 x 16), 62 % "
-                                       "refusing unsafe ones, oracle best-of-16 gold -0.19; 5x longer SFT does not "
-                                       "move it (docs/downstream.md, 'The SFT policy')")
+                                       "refusing unsafe ones, oracle best-of-16 gold -0.19; a 30x longer SFT reaches "
+                                       "9.6 %, oracle +0.07 (docs/downstream.md, 'The SFT policy')")
 def test_quality_band_on_held_out_prompts():
     q = sft.quality("tiny-sft", n_prompts=64, n=16)
     assert 0.25 <= q["correct_safe"] <= 0.75, q
