@@ -100,17 +100,17 @@ def grid_jobs(methods: Sequence[str], seeds: int, axes: Sequence[tuple[str, list
 
 
 def distinct_jobs(jobs: Sequence[Job], spec: "SweepSpec") -> list[Job]:
-    """``jobs`` without those that repeat an earlier job's experiment and seed with no new suite (a control side
+    """``jobs`` without those that repeat an earlier job's run (experiment and seed) with no new suite (a control side
     that is a plain run of the sweep, e.g. BT on clean labels); a job whose config does not resolve is kept (it
     fails and is reported)."""
-    from harness.config import config_hash
+    from harness.runs import run_id
 
-    seen: dict[tuple[str, int], set[str]] = {}
+    seen: dict[str, set[str]] = {}
     out = []
     for job in jobs:
         try:
             cfg = spec.resolve(job)
-            key = (config_hash(cfg), cfg.seed)
+            key = run_id(cfg)
         except Exception:  # noqa: BLE001 - reported when the job runs
             out.append(job)
             continue
