@@ -10,16 +10,19 @@ process info, the margins of a proxy RM or of the starting model). A method impo
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 from torch import Tensor
 
-from harness.config import RunConfig, from_dict
+from harness.coerce import from_dict
 from harness.data.encode import EncodedPairs
 from harness.errors import ConfigError
 from harness.registry import close_matches
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
+
+if TYPE_CHECKING:  # the run config sits above the methods (it resolves their defaults): a type only
+    from harness.config import RunConfig
 
 #: what a method may ask the model for, beyond the rewards
 REQUIREMENTS = frozenset({"hidden", "lm_logprobs", "ref_logprobs"})

@@ -17,6 +17,7 @@ import contextvars
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.coerce import flatten
 from harness.errors import ConfigError
 
 PROJECT = "rmbench"
@@ -28,8 +29,6 @@ _active: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rmben
 
 def flat_hparams(config: dict) -> dict:
     """``{"train": {"lr": 1e-4}}`` → ``{"train.lr": 1e-4}``; lists become strings (trackers take scalars)."""
-    from harness.config import flatten
-
     return {name: value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
             for name, value in flatten(config).items()}
 

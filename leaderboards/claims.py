@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from harness.config import flatten
+from harness.coerce import flatten
 from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from harness.config import flatten
+from harness.coerce import flatten
 from harness.metric_keys import (FIT_PARAMETERS, FIT_SCORES, bon_metric, bon_n, fit_metric, noise_rate, rl_change,
                                  rl_changed, rl_metric, rl_split)
 from harness.metrics import REWARDBENCH2_SUBSETS

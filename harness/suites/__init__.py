@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from harness.config import from_dict
+from harness.coerce import from_dict
 from harness.errors import ConfigError, RmbenchError
 from harness.metric_keys import RENAMED_SUITES
 from harness.registry import Registry, import_submodules
