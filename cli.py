@@ -308,18 +308,20 @@ def _print_sweep(jobs: list[dict]) -> None:
     from rich.table import Table
 
     from harness.api import sweep_tally
+    from harness.coerce import show
 
     axes = list(jobs[0].get("grid", {})) if jobs else []
     settings = ["settings"] if any("settings" in job for job in jobs) else []
     table = Table("method", "seed", *axes, *settings, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
     for job in jobs:  # values are escaped: "suites=[id]" is not Rich markup
-        table.add_row(job["method"], str(job["seed"]), *(escape(str(job["grid"][a])) for a in axes),
-                      *(escape(" ".join(f"{k}={v}" for k, v in job.get("settings", {}).items())) for _ in settings),
+        table.add_row(job["method"], str(job["seed"]), *(escape(show(job["grid"][a])) for a in axes),
+                      *(escape(" ".join(f"{k}={show(v)}" for k, v in job.get("settings", {}).items()))
+                        for _ in settings),
                       job["run_id"] or "—", job["status"])
     _print(table)
     for job in jobs:
         if job["status"] == "failed":
-            where = " ".join([f"seed {job['seed']}", *(f"{k}={v}" for k, v in {**job.get("grid", {}),
+            where = " ".join([f"seed {job['seed']}", *(f"{k}={show(v)}" for k, v in {**job.get("grid", {}),
                                                                              **job.get("settings", {})}.items())])
             typer.echo(f"FAILED {job['method']} {where}: {job['error']}", err=True)
 

@@ -37,17 +37,39 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``["train.lr=3e-4", "method_config.gamma=0.5"]`` → nested dict; values parsed as YAML scalars."""
-    out: dict = {}
+    values = []
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
+        values.append((key.strip(), yaml.safe_load(raw) if raw.strip() else ""))
+    return nest(values)
+
+
+def nest(values) -> dict:
+    """``[("train.lr", 3e-4), ("suites", ["id"])]`` → ``{"train": {"lr": 3e-4}, "suites": ["id"]}``: dotted keys with
+    their (typed) values as the nested mapping a config is merged with; the inverse of :func:`flatten`."""
+    out: dict = {}
+    for key, value in values:
         node = out
-        *parents, leaf = key.strip().split(".")
+        *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+        node[leaf] = value
     return out
+
+
+def show(value: Any) -> str:
+    """A setting's value as ``--set`` / ``--grid`` take it (YAML flow style): ``0.4``, ``true``, ``[id, splits]``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return f"[{','.join(map(show, value))}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def from_dict(cls, data: dict, where: str = ""):

@@ -125,12 +125,15 @@ def _read_yaml(path) -> dict:
 
 
 def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrides: list[str] = (),
-            seed: int | None = None, method: str | None = None) -> RunConfig:
-    """The resolved run configuration (see module docstring for the order)."""
+            seed: int | None = None, method: str | None = None, values: dict | None = None) -> RunConfig:
+    """The resolved run configuration (see module docstring for the order). ``values`` is a nested mapping of typed
+    settings applied with (after) the ``--set`` ``overrides`` strings: a sweep job's grid point and settings."""
     data = {"preset": preset, **preset_dict(preset)}
     if config_file is not None:
         data = deep_merge(data, _read_yaml(config_file))
     data = deep_merge(data, parse_overrides(list(overrides)))
+    if values:
+        data = deep_merge(data, values)
     if method is not None:
         if data.get("method", method) != method:
             data["method_config"] = {}  # a preset's method settings belong to its own method

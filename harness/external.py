@@ -12,16 +12,13 @@ tokenizer's pad token, else its EOS, as trl's ``RewardTrainer`` sets it (recorde
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from harness.config import ModelConfig, RunConfig, config_hash, deep_merge, from_dict
+from harness.config import ModelConfig
 from harness.errors import ConfigError
-from harness.metric_keys import suite_name
 
 EXTERNAL = "external"  # the method name of an evaluated external model (in result.json and the leaderboards)
 DEFAULT_POLICY = "tiny"  # bon / rl sample from the world's base LM: an external RM has no policy of its own
@@ -178,30 +175,3 @@ def revision(spec: str) -> str:
 
     path = Path(cached_file(spec, "config.json"))
     return path.parent.name if path.parent.parent.name == "snapshots" else "unknown"
-
-
-def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dict:
-    """The run of an external model: run id ``external-<name>-<hash>``, the hash over the model id, its revision,
-    the model settings and the suite options (``--set``), and the fields its first ``result.json`` holds.
-
-    The run config has method ``bt`` (scores are the raw rewards) and the default world (the world suites score on
-    it); ``bon`` / ``rl`` sample from the world's base LM unless ``bon.policy`` / ``rl.policy`` is given.
-    """
-    from harness.evaluation import split_overrides
-
-    options, run_settings = split_overrides(list(overrides))
-    given = sorted(overrides)  # the identity: a suite added later, without options, lands in the same run
-    for name in ("bon", "rl"):
-        if name in map(suite_name, suite_names) and "policy" not in options.get(name, {}):
-            overrides = [*overrides, f"{name}.policy={DEFAULT_POLICY}"]
-    base = {"method": "bt", "preset": EXTERNAL, "suites": [], "model": {"backbone": spec}}
-    cfg = from_dict(RunConfig, deep_merge(base, run_settings))
-    model_config = sequence_classifier_config(spec, cfg.model.trust_remote_code)
-    rev = revision(spec)
-    key = {"model": spec, "revision": rev, "config": config_hash(cfg), "options": given}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
-    return {"run_id": f"{EXTERNAL}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest, "overrides": overrides,
-            "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
-                       "external_model": {"id": spec, "revision": rev, "architectures": model_config.architectures,
-                                 "pad_token_id": model_config.pad_token_id}}}

@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from harness.losses import bt_loss  # noqa: F401 - the methods' shared maths, defined beside the trainer's
 from harness.types import LossOutput, RewardOutput
-
-
-def bt_loss(delta: Tensor) -> Tensor:
-    """Bradley-Terry negative log-likelihood −log σ(Δ), per pair (numerically stable)."""
-    return -F.logsigmoid(delta)
 
 
 def pair_metrics(out: RewardOutput, **extra: Tensor) -> dict[str, Tensor]:

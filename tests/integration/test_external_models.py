@@ -9,7 +9,8 @@ from harness.basemodel import resolve_backbone
 from harness.config import ModelConfig
 from harness.data.encode import Encoder, chat_template_sha256
 from harness.errors import ConfigError
-from harness.external import ExternalRewardModel, external_run, sequence_classifier_config
+from harness.checkpoint_runs import external_run
+from harness.external import ExternalRewardModel, sequence_classifier_config
 from harness.scoring import score_sequences
 from cli_runner import invoke
 

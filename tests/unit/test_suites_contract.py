@@ -12,7 +12,7 @@ from harness import metric_keys as keys
 from harness import suites
 from harness.config import RunConfig, from_dict, to_dict
 from harness.errors import ConfigError, RmbenchError
-from harness.evaluation import check_requirements, evaluate
+from harness.lab import Lab
 from harness.runs import RunResult
 
 SUITES_DIR = Path(suites.__file__).parent
@@ -74,8 +74,8 @@ def test_requirements_are_checked_before_anything_is_loaded(tmp_path):
               wall_times={}, train={}).write(tmp_path)
     for name in ("bon", "rl"):
         with pytest.raises(ConfigError, match=f"the {name} suite needs a run trained on the world"):
-            evaluate(tmp_path, [name])
-    check_requirements(RunConfig(), ["bon", "rl", "id"])  # the world meets them
+            Lab(db="sqlite://").evaluate(tmp_path, [name])
+    suites.check_requirements(RunConfig(), ["bon", "rl", "id"])  # the world meets them
 
 
 def test_noise_trains_and_evaluates_through_its_context():
@@ -145,7 +145,7 @@ def test_downstream_curve_keys_are_the_stored_strings_and_parse_back():
 
 
 def test_the_former_ppo_suite_runs_as_rl_with_a_warning(tmp_path):
-    from harness.evaluation import split_overrides
+    from harness.suites import split_overrides
     from harness.results import merge_metrics
 
     assert "ppo" not in suites.names() and keys.RENAMED_SUITES == {"ppo": "rl"}
