@@ -249,3 +249,11 @@ def effective_rank(hidden) -> float:
         return math.nan
     p = sigma / sigma.sum()
     return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def kl_bon(n: int) -> float:
+    """Analytic KL(best-of-n ‖ base) = log n − (n − 1) / n (0 for n = 1): Stiennon et al. (2020), App. G.3;
+    Gao et al. (2023), §2."""
+    if n < 1:
+        raise ValueError(f"best-of-n needs n >= 1, got {n}")
+    return math.log(n) - (n - 1) / n

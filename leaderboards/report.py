@@ -23,7 +23,7 @@ import jinja2
 from sqlalchemy import Engine
 
 from harness.metric_keys import bon_n, noise_rate, parse_bon_metric, parse_rl_step
-from harness.rl.bon import kl_bon
+from harness.metrics import kl_bon
 from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, claims_table
 from leaderboards.queries import facts, leaderboard
 from leaderboards.render import Grid, flat_grid
