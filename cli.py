@@ -112,7 +112,7 @@ def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (
                   as_json: JsonOption = False):
     """How good a policy's samples are on held-out world prompts, per prompt family: the share correct (refusing,
     for unsafe requests), the mean gold of one sample and of the oracle best-of-n."""
-    from harness.rl.sft import quality
+    from harness.rl.quality import quality
 
     q = quality(policy, seed, n_prompts=prompts, n=samples)
     if as_json:
