@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from harness.config import ModelConfig
 from harness.errors import ConfigError
+from harness.layout import RESULT_FILE
 
 EXTERNAL = "external"  # the method name of an evaluated external model (in result.json and the leaderboards)
 DEFAULT_POLICY = "tiny"  # bon / rl sample from the world's base LM: an external RM has no policy of its own
@@ -50,7 +51,7 @@ def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
     label."""
     from transformers import AutoConfig
 
-    if (Path(spec) / "result.json").is_file():
+    if (Path(spec) / RESULT_FILE).is_file():
         raise ConfigError(f"{spec} is an rmbench run: evaluate it with --run {spec}")
     if spec.startswith((".", "/", "~")) and not Path(spec).expanduser().exists():  # a path, never a Hub id
         raise ConfigError(f"cannot load reward model {spec!r}: no such file or directory")

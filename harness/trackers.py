@@ -19,9 +19,9 @@ from pathlib import Path
 
 from harness.coerce import flatten
 from harness.errors import ConfigError
+from harness.layout import TRACKER_DIR
 
 PROJECT = "rmbench"
-TRACKER_DIR = "trackers"
 EXTRAS = ("tensorboard", "wandb", "mlflow", "trackio")  # trackers with an rmbench extra of the same name
 
 _active: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rmbench_trackers", default=None)

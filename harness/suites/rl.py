@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 
 from harness import suites
 from harness.errors import ConfigError
-from harness.metric_keys import fit_metric, proxy_split, rl_change, rl_metric, rl_split, rl_step_metric
+from harness.layout import METRICS_FILE, RL_DIR
+from harness.metric_keys import (
+    fit_metric,
+    proxy_split,
+    rl_change,
+    rl_metric,
+    rl_split,
+    rl_step_metric,
+)
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
 from harness.rl.rewards import check_proxy
@@ -81,7 +89,7 @@ class Downstream(suites.Suite):
         eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True)
         proxy = optimised_rewarder(self.proxy, ctx, train_tasks + eval_tasks)
         gold = gold_rewarder(train_tasks + eval_tasks)
-        out_dir = ctx.run_dir / "rl" / self.split
+        out_dir = ctx.run_dir / RL_DIR / self.split
         out_dir.mkdir(parents=True, exist_ok=True)
         backbone, policy_version = suite_policy(self.policy, ctx)
         self.version = f"{VERSION}+{policy_version}"
@@ -138,7 +146,7 @@ class Downstream(suites.Suite):
         return rows
 
     def _train(self, model, tokenizer, prompts, proxy, gold, out_dir, ctx) -> list[dict]:
-        path = out_dir / "metrics.jsonl"
+        path = out_dir / METRICS_FILE
         with open(path, "w", encoding="utf-8") as fh:  # a re-run starts the curve afresh
             def on_step(record: dict) -> None:
                 fh.write(json.dumps(record) + "\n")
