@@ -1,9 +1,9 @@
 """The margins the trainer serves through a method's context (``MethodContext.proxy_margins`` / ``base_margins``).
 
-RMO (``docs/methods.md``) drives its filter, batches and amplification by δ_proxy, the Δ of a proxy RM trained on the full
-training set, and δ_base, the margin of the starting model. Both are computed here, on the trainer's encoded
-training pairs, so that a method needs nothing from the orchestrator; the proxy run itself is trained by the
-callable the trainer was given (:meth:`harness.lab.Lab.train_proxy`).
+RMO (``docs/methods.md``) drives its filter, batches and amplification by δ_proxy, the Δ of a proxy RM trained on
+the full training set, and δ_base, the margin of the starting model. Both are computed here, on the trainer's encoded
+training pairs, so that a method needs nothing from the orchestrator; the proxy run itself is trained by the callable
+the trainer was given (:meth:`harness.lab.Lab.train_proxy`).
 """
 from __future__ import annotations
 

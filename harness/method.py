@@ -1,4 +1,4 @@
-"""The method plugin contract (ARCHITECTURE.md §2).
+"""The method plugin contract (``docs/architecture.md``, "Contracts").
 
 A method is a ``RewardMethod`` subclass in one file of ``methods/`` (or an out-of-tree package advertising it in the
 ``rmbench.methods`` entry-point group), registered by name, with a nested dataclass ``Config`` that holds every
@@ -61,7 +61,7 @@ class MethodContext:
         return self._proxy(method, dict(method_config or {}))
 
     def base_margins(self) -> np.ndarray:
-        """δ_base of the starting model on every training pair (METHODS.md, RMO): the summed response log-prob
+        """δ_base of the starting model on every training pair (``docs/methods.md``, RMO): the summed response log-prob
         gap logπ_base(y_w|x) − logπ_base(y_l|x) for a causal backbone, the freshly built RM's Δ for an encoder."""
         return self._base()
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics, each matching its official definition (METHODS.md "Evaluation definitions")."""
+"""Evaluation metrics, each matching its official definition (``docs/methods.md``, "Evaluation definitions")."""
 from __future__ import annotations
 
 import math

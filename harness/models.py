@@ -210,7 +210,7 @@ def _make_head(kind: str, hidden_size: int, seed: int, linear_bias: bool = False
     a decoder run then exports exactly (``harness.export``). ``linear_bias`` reads checkpoints written before."""
     if kind == "linear":
         head = nn.Sequential(nn.Linear(hidden_size, 1, bias=linear_bias, device="meta"))
-    elif kind == "mlp":  # the official GRM value head: dropout on the hidden state first (METHODS.md, GRM)
+    elif kind == "mlp":  # the official GRM value head: dropout on the hidden state first (docs/methods.md, GRM)
         head = nn.Sequential(nn.Dropout(0.1), nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(),
                              nn.Linear(1024, 1, device="meta"))
     else:

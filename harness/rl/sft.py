@@ -1,7 +1,7 @@
 """The SFT policy: the tiny world base model fine-tuned on demonstrations of the training generators.
 
 The base LM states the right answer about 2 % of the time, so best-of-N and RL against any reward model barely move
-the gold reward. Supervised fine-tuning (the "SFT-base" of ARCHITECTURE.md §4; Ouyang et al. 2022, step 1) on
+the gold reward. Supervised fine-tuning (the "SFT-base" of ``docs/architecture.md``; Ouyang et al. 2022, step 1) on
 world demonstrations gives a policy whose samples vary in quality as the training generators do: some correct, some
 wrong, some over-refusing, some complying with unsafe requests, in varied styles.
 
