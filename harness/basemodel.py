@@ -21,6 +21,8 @@ from pathlib import Path
 
 from harness.atomic import atomic_directory
 from harness.errors import ConfigError
+from harness.progress import console, progress_bar
+from harness.world import WORLD_VERSION, corpus
 
 FORMAT = "tiny-base-v1"
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<|user|>", "<|assistant|>", "<|end|>")
@@ -55,8 +57,6 @@ class LMRecipe:
     def cache_name(self, fmt: str, **inputs) -> str:
         """``<fmt>-<hash>`` of the recipe, the world version (it changes the corpus, hence the build) and
         ``inputs`` (e.g. the base model a build starts from)."""
-        from harness.world import WORLD_VERSION
-
         blob = json.dumps({"format": fmt, "world": WORLD_VERSION, **inputs, **dataclasses.asdict(self)}, sort_keys=True)
         return f"{fmt}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
@@ -115,8 +115,6 @@ def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY
 
 
 def _build(recipe: TinyRecipe, out: Path) -> None:
-    from harness.world import corpus
-
     start = time.perf_counter()
     texts = corpus(seed=recipe.corpus_seed, n_texts=recipe.n_texts)
     tokenizer = train_tokenizer(texts, recipe)
@@ -190,8 +188,6 @@ def train_lm(model, batches, recipe, *, weight_decay: float, description: str) -
     (β = 0.9, 0.95) at ``recipe.lr`` with :func:`_lr_factor`'s schedule, gradients clipped to norm 1, one step per
     batch (``model(**batch)`` must return the loss); returns the per-step losses."""
     import torch
-
-    from harness.progress import console, progress_bar
 
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=weight_decay, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe))

@@ -17,7 +17,12 @@ from pathlib import Path
 
 import torch
 
+from harness.atomic import atomic_directory
+from harness.data.encode import Encoder, pad_sequences
 from harness.errors import ConfigError
+from harness.external import EXTERNAL, is_rmbench_checkpoint
+from harness.models import META, RewardModel, _is_causal_lm
+from harness.runs import CHECKPOINT_DIR, read_result
 
 EXPORT_TOLERANCE = 1e-4  # max |reward difference| accepted by the check (fp32 gives ~1e-6; bf16 weights more)
 CHECK_TEXTS = [("What is the capital of France?", "Paris."), ("Say hello.", "Hello! How can I help you today?"),
@@ -28,9 +33,6 @@ PAD_TOKEN = "<|rmbench_pad|>"
 def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
     """The checkpoint of a run directory (``RUN/checkpoint``, or the checkpoint an evaluated one points at), or the
     directory itself when it is a checkpoint."""
-    from harness.external import EXTERNAL, is_rmbench_checkpoint
-    from harness.runs import CHECKPOINT_DIR, read_result
-
     path = Path(run_or_checkpoint)
     if is_rmbench_checkpoint(path):
         return path
@@ -46,8 +48,6 @@ def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
 
 def exportable(meta: dict, config, head) -> None:
     """Raise a ``ConfigError`` saying why a checkpoint has no exact ``*ForSequenceClassification`` equivalent."""
-    from harness.models import _is_causal_lm
-
     if "ensemble" in meta:
         raise ConfigError(f"an ensemble of {len(meta['ensemble'])} reward models scores with its members' rewards "
                           f"together; one sequence classifier cannot express that: export a member instead "
@@ -71,9 +71,6 @@ def export(run_or_checkpoint: str | Path, out: str | Path) -> dict:
     """Write ``out`` (atomically): a checkpoint ``AutoModelForSequenceClassification.from_pretrained(out)`` loads,
     with ``num_labels=1``; returns ``{"out", "architecture", "pad_token_id", "max_abs_diff"}``."""
     from transformers import AutoModelForSequenceClassification
-
-    from harness.atomic import atomic_directory
-    from harness.models import META, RewardModel
 
     path = checkpoint_of(run_or_checkpoint)
     meta = json.loads((path / META).read_text())
@@ -128,8 +125,6 @@ def _check(model, out: Path) -> float:
     """Max |reward difference| between ``model`` and the classifier loaded from ``out``, one batch of
     ``CHECK_TEXTS`` chosen/plain pairs, encoded as rmbench encodes and right-padded with the exported pad id."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from harness.data.encode import Encoder, pad_sequences
 
     tokenizer = AutoTokenizer.from_pretrained(out)
     classifier = AutoModelForSequenceClassification.from_pretrained(out).eval()

@@ -18,25 +18,22 @@ import torch
 from torch import Tensor, nn
 
 from harness.config import ModelConfig
+from harness.data.encode import set_chat_template
 from harness.errors import ConfigError
 from harness.layout import RESULT_FILE
+from harness.models import META, _is_causal_lm, _torch_dtype, load_checkpoint
 
 EXTERNAL = "external"  # the method name of an evaluated external model (in result.json and the leaderboards)
 DEFAULT_POLICY = "tiny"  # bon / rl sample from the world's base LM: an external RM has no policy of its own
 
 
 def is_rmbench_checkpoint(spec: str | Path) -> bool:
-    from harness.models import META
-
     return (Path(spec) / META).is_file()
 
 
 def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | None = None):
     """The model a run scores with: an rmbench checkpoint (single or ensemble) or an external sequence classifier.
     ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own template."""
-    from harness.data.encode import set_chat_template
-    from harness.models import load_checkpoint
-
     if not is_rmbench_checkpoint(spec):
         return ExternalRewardModel.load(str(spec), cfg)
     model = load_checkpoint(spec)
@@ -96,8 +93,6 @@ class ExternalRewardModel(nn.Module):
     the pooled token [N, H]."""
 
     def __init__(self, model: nn.Module, tokenizer, *, source: str):
-        from harness.models import _is_causal_lm
-
         super().__init__()
         self.model, self.tokenizer, self.source = model, tokenizer, source
         self.decoder = _is_causal_lm(model.config)
@@ -105,9 +100,6 @@ class ExternalRewardModel(nn.Module):
     @classmethod
     def load(cls, spec: str, cfg: ModelConfig) -> "ExternalRewardModel":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from harness.data.encode import set_chat_template
-        from harness.models import _torch_dtype
 
         config = sequence_classifier_config(spec, cfg.trust_remote_code)
         adapter = peft_adapter(spec)

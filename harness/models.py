@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from harness.atomic import atomic_directory
 from harness.basemodel import resolve_backbone
 from harness.config import LoraSettings, ModelConfig, from_dict
+from harness.data.encode import set_chat_template
 from harness.errors import ConfigError
 from harness.registry import close_matches
 
@@ -291,8 +292,6 @@ def load_tokenizer(source: str, cfg: ModelConfig, *, template: bool = True):
     the chat template ``cfg.chat_template`` chooses (a checkpoint's tokenizer already holds the one it was trained
     with)."""
     from transformers import AutoTokenizer
-
-    from harness.data.encode import set_chat_template
 
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
     if template:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from harness.data.encode import EncodedPairs, pad_sequences, padded_width
+from harness.data.encode import EncodedPairs, encode_pairs, pad_sequences, padded_width
 from harness.progress import progress_bar
 from harness.types import PreferenceBatch, RewardOutput
 
@@ -131,8 +131,6 @@ def score_pair_rows(ctx, rows: list[dict], description: str) -> tuple[list[int],
     """Encode (:func:`~harness.data.encode.encode_pairs`) and score preference rows for a suite: (indices of
     identical-after-truncation pairs, which are not scored, chosen scores, rejected scores for the remaining rows in
     order)."""
-    from harness.data.encode import encode_pairs
-
     scored, identical = encode_pairs(rows, ctx.encoder).without_identical()
     chosen, rejected = score_pairs(ctx.model, ctx.method, scored, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
                                    ctx.show_progress, description)

@@ -38,12 +38,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+import methods
 from harness.coerce import flatten
 from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
 from leaderboards.tables import BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, \
-    REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, mean_of, experiments, frozen
+    REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, experiments, frozen, mean_of
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
 LEVEL = 0.05  # two-sided significance level of every verdict
@@ -170,8 +171,6 @@ def _settings_match(exp: Experiment, settings) -> bool:
 def _imposed(method: str) -> dict[str, Any]:
     """The run-config defaults a method imposes (``RewardMethod.config_defaults``), as dotted keys; {} for a method
     this installation does not know."""
-    import methods
-
     try:
         defaults = methods.get(method).config_defaults or {}
     except Exception:  # noqa: BLE001 — an unknown (uninstalled) method imposes nothing we can see

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 from harness import world
+from harness.data import formats
 from harness.data.io import read_pairs
 from harness.errors import ConfigError, DataError
 
@@ -49,8 +50,6 @@ def training_pairs(data_cfg, seed: int) -> tuple[list[dict], list[dict], list[in
     ``validation_pairs`` rows are held out of training (seeded) for the convergence curve; label noise is applied
     to the training rows only.
     """
-    from harness.data import formats
-
     if data_cfg.train == "world":
         rows = world_splits(data_cfg.world)["train"]
     elif Path(data_cfg.train).exists():

@@ -5,6 +5,7 @@ import copy
 
 from harness.errors import ConfigError
 from harness.scoring import score_response_lists
+from harness.world.judge import gold_rewarder
 
 PROXIES = ("rm", "gold")  # the run's reward model | the world's gold reward of free text (an oracle RM)
 
@@ -36,6 +37,4 @@ def optimised_rewarder(kind: str, ctx, tasks, **options):
     """The reward a suite optimises: ``rm`` → :func:`proxy_rewarder` of the run's RM (``options`` passed on),
     ``gold`` → ``harness.world.judge.gold_rewarder`` over ``tasks`` (the ceiling: best-of-N / RL against the gold
     reward itself must raise it)."""
-    from harness.world.judge import gold_rewarder
-
     return gold_rewarder(tasks) if kind == "gold" else proxy_rewarder(ctx, **options)

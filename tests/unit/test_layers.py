@@ -44,3 +44,24 @@ def test_every_harness_module_sits_in_a_layer():
     modules = {f"harness.{m.name}" for m in pkgutil.iter_modules(harness.__path__)}
     assert modules - named == set(), "add these modules to a layer of the contract in pyproject.toml"
     assert {"harness.lab", "harness.api", "harness.config", "leaderboards", "methods"} <= named
+
+
+def test_project_imports_sit_at_the_top_of_their_module():
+    """A project import inside a function hides a dependency from the contracts: only a deferred optional or heavy
+    dependency may be imported there, saying why on its line (``# deferred: …``); type-only imports are fine."""
+    import ast
+
+    hidden = []
+    for path in sorted(p for d in ("harness", "methods", "leaderboards") for p in (ROOT / d).rglob("*.py")):
+        source = path.read_text()
+        tree = ast.parse(source)
+        typing_only = {n.lineno for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node) if hasattr(n, "lineno")}
+        lines = source.splitlines()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and node.col_offset and node.lineno not in typing_only:
+                module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if (module or "").split(".")[0] in ("harness", "methods", "leaderboards", "cli") \
+                        and "# deferred:" not in lines[node.lineno - 1]:
+                    hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert hidden == []
