@@ -346,7 +346,7 @@ def demo(runs_dir: RunsOption = Path("runs"), db: DbOption = None,
     console.print(f"tiny world LM at {ensure_tiny_base()}")
     console.print(f"SFT policy (the tiny LM fine-tuned on training-generator demonstrations) at {ensure_sft_policy()}")
     console.rule("[bold]2/4 train bt on the preference world, evaluate id + splits")
-    cfg = config_mod.resolve(preset, None, ["suites=[id,splits]"], None, "bt")
+    cfg = config_mod.resolve(preset, method="bt", values={"suites": ["id", "splits"]})
     result = api.train(cfg, runs_dir=runs_dir, db=db, force=force)
     _report(result, False)
     console.rule("[bold]3/4 best-of-N with the SFT policy: proxy RM vs gold reward")
