@@ -36,7 +36,7 @@ def evaluate_model(lab, model_path: str | Path, suite_names: list[str], **kwargs
         run = _checkpoint_run(Path(model_path).resolve())
     else:
         run = external_run(str(model_path), suite_names, list(kwargs.get("overrides") or []))
-        kwargs["overrides"] = run["overrides"]
+        kwargs["suite_values"] = run["suite_values"]
     run_dir, cfg = lab.runs_dir / run["run_id"], run["cfg"]
     if RunResult.read(run_dir) is None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -70,13 +70,13 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
     the model settings and the suite options (``--set``), and the fields its first ``result.json`` holds.
 
     The run config has method ``bt`` (scores are the raw rewards) and the default world (the world suites score on
-    it); ``bon`` / ``rl`` sample from the world's base LM unless ``bon.policy`` / ``rl.policy`` is given.
+    it); ``bon`` / ``rl`` sample from the world's base LM unless ``bon.policy`` / ``rl.policy`` is given: that
+    default is returned as ``suite_values`` (``{"bon": {"policy": "tiny"}}``), the options the evaluation adds.
     """
     options, run_settings = suites.split_overrides(list(overrides))
     given = sorted(overrides)  # the identity: a suite added later, without options, lands in the same run
-    for name in ("bon", "rl"):
-        if name in map(suite_name, suite_names) and "policy" not in options.get(name, {}):
-            overrides = [*overrides, f"{name}.policy={DEFAULT_POLICY}"]
+    defaults = {name: {"policy": DEFAULT_POLICY} for name in ("bon", "rl")
+                if name in map(suite_name, suite_names) and "policy" not in options.get(name, {})}
     base = {"method": "bt", "preset": EXTERNAL, "suites": [], "model": {"backbone": spec}}
     cfg = from_dict(RunConfig, deep_merge(base, run_settings))
     model_config = sequence_classifier_config(spec, cfg.model.trust_remote_code)
@@ -84,7 +84,7 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
     key = {"model": spec, "revision": rev, "config": config_hash(cfg), "options": given}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
-    return {"run_id": f"{EXTERNAL}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest, "overrides": overrides,
+    return {"run_id": f"{EXTERNAL}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest, "suite_values": defaults,
             "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
                        "external_model": {"id": spec, "revision": rev, "architectures": model_config.architectures,
                                  "pad_token_id": model_config.pad_token_id}}}

@@ -22,7 +22,8 @@ from harness.suites import check_requirements, split_overrides  # noqa: F401 - e
 
 
 def evaluate(lab, run_dir: Path, suite_names: list[str], *, data: str | list[str] | None = None,
-             batch_size: int | None = None, model=None, method=None, overrides: list[str] = ()) -> dict:
+             batch_size: int | None = None, model=None, method=None, overrides: list[str] = (),
+             suite_values: dict[str, dict] | None = None) -> dict:
     """Run suites on a finished run's checkpoint in ``lab`` (a :class:`harness.lab.Lab`: its database and progress);
     predictions and metric rows are merged into its result.
 
@@ -31,7 +32,8 @@ def evaluate(lab, run_dir: Path, suite_names: list[str], *, data: str | list[str
     ``train.max_steps=5`` for the runs the noise suite trains). Every suite's options and requirements are checked
     before anything is loaded. The runs a suite trains or evaluates through its context live beside this one (the
     same runs directory) and are recorded in the same database. ``data`` is one ``--data`` value or a list of them
-    (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
+    (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``). ``suite_values`` are
+    more suite options, as values (``{"bon": {"policy": "tiny"}}``), over those of ``overrides``.
     """
     run_dir = Path(run_dir)
     result = RunResult.read(run_dir)
@@ -40,6 +42,8 @@ def evaluate(lab, run_dir: Path, suite_names: list[str], *, data: str | list[str
     check_store(lab.db)
     suite_names = [suites.current_name(name) for name in suite_names]
     options, cfg_overrides = split_overrides(list(overrides))
+    for name, values in (suite_values or {}).items():  # options given as values (an external model's policy)
+        options[name] = {**options.get(name, {}), **values}
     cfg = load_run_config(run_dir)
     if cfg_overrides:
         cfg = config_mod.from_dict(RunConfig, config_mod.deep_merge(config_mod.to_dict(cfg), cfg_overrides))

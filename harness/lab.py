@@ -51,10 +51,11 @@ class Lab:
         return training.train(self, cfg, resume=resume, force=force)
 
     def evaluate(self, run_dir: str | Path, suite_names: list[str], *, data: str | list[str] | None = None,
-                 batch_size: int | None = None, overrides: list[str] = (), model=None, method=None) -> dict:
+                 batch_size: int | None = None, overrides: list[str] = (), suite_values: dict | None = None,
+                 model=None, method=None) -> dict:
         """Run suites on a finished run (:func:`harness.evaluation.evaluate`)."""
         return evaluation.evaluate(self, Path(run_dir), suite_names, data=data, batch_size=batch_size,
-                                   overrides=overrides, model=model, method=method)
+                                   overrides=overrides, suite_values=suite_values, model=model, method=method)
 
     def evaluate_model(self, model_path: str | Path, suite_names: list[str], **kwargs) -> dict:
         """Run suites on a model that is not a run (:func:`harness.checkpoint_runs.evaluate_model`)."""
