@@ -28,6 +28,7 @@ class Diagnostics(suites.Suite):
     name = "diagnostics"
     version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "Hidden-state norm and effective rank (train vs eval), reward separation, ECE of σ(Δ) (10 bins)."
+    requires = frozenset({"held_out_pairs"})  # in_distribution_rows: --data, or the world's id split
 
     @dataclass
     class Options:

@@ -180,7 +180,7 @@ def test_rmbench_per_domain_files_take_the_domain_from_the_file_name(length_scor
 
 
 def test_csv_cut_inside_a_quoted_last_field_is_a_data_error():
-    with pytest.raises(DataError, match=r"truncated\.csv, row 4: malformed CSV: unexpected end of data"):
+    with pytest.raises(DataError, match=r"truncated\.csv, row 4: malformed CSV: the file ends inside a quoted field"):
         load(f"generic:{FIXTURES}/generic/truncated.csv:prompt=q,chosen=a,rejected=b")
 
 
