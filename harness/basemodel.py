@@ -321,7 +321,8 @@ def check_backbone(name: str) -> None:
         try:
             cached = try_to_load_from_cache(name, "config.json")
         except HFValidationError as e:
-            raise ConfigError(f"model.backbone {name!r}: not a local directory nor a Hub id ({str(e).splitlines()[0]})") from None
+            problem = str(e).splitlines()[0]
+            raise ConfigError(f"model.backbone {name!r}: not a local directory nor a Hub id ({problem})") from None
         if not isinstance(cached, str):
             raise ConfigError(f"model.backbone {name!r}: not a local directory, and HF_HUB_OFFLINE is set while "
                               f"the Hub model is not in the local cache")

@@ -52,7 +52,7 @@ class ModelConfig:
     head: Literal["linear", "mlp"] = "linear"  # reward head on the last non-pad hidden state
     lora: LoraSettings = field(default_factory=LoraSettings)
     max_length: int = setting(256, ge=MIN_MAX_LENGTH)  # truncation keeps the prompt head and the response tail
-    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # "auto" = bf16 on a CUDA device that supports it, else fp32
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on a CUDA device that supports it, else fp32
     trust_remote_code: bool = False
     chat_template: str = "auto"  # "auto" = the tokenizer's own | "none" = plain layout | path of a Jinja template
     gradient_checkpointing: bool = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import random
 import re
 from pathlib import Path
@@ -50,7 +49,7 @@ def pair_source(source: str, what: str):
     it: a local file or directory (a ``Path``), or one ``FORMAT:SOURCE[:options]`` spec as ``--data`` takes it (a
     :class:`~harness.data.formats.DataSpec`). ``what`` names the setting in the one-line error for a source that
     names nothing: an unknown format (``UnknownNameError``, listing the known ones), a missing file (``DataError``),
-    a Hub id while ``HF_HUB_OFFLINE`` is set (``DataError``)."""
+    a Hub id while ``HF_HUB_OFFLINE`` is set (``DataError``, :func:`~harness.data.formats.check_source`)."""
     from harness.data import formats
 
     path = Path(source).expanduser()
@@ -62,9 +61,7 @@ def pair_source(source: str, what: str):
         specs = formats.parse_specs(source)
         if len(specs) != 1:
             raise ConfigError(f"{what}: one FORMAT:SOURCE, got {len(specs)} in {source!r}")
-        if not Path(specs[0].source).exists() and os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-            raise DataError("no such file, and HF_HUB_OFFLINE is set so it is not loaded from the Hub",
-                            file=specs[0].source)
+        formats.check_source(specs[0])
         return specs[0]
     raise DataError(f"no such file or directory ({what} takes a pairs file, a directory or a FORMAT:SOURCE spec "
                     f"such as unified_feedback:llm-blender/Unified-Feedback)", file=source)
