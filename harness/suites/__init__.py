@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from harness.config import from_dict
+from harness.data import pair_source
 from harness.errors import ConfigError, RmbenchError
 from harness.metric_keys import RENAMED_SUITES
 from harness.registry import Registry, import_submodules
@@ -52,7 +53,12 @@ def _world(config: RunConfig, data: tuple[str, ...]) -> str | None:
 
 
 def _held_out_pairs(config: RunConfig, data: tuple[str, ...]) -> str | None:
-    return None if data or trained_on_world(config) else (
+    if len(data) > 1:
+        return f"one pairs file, got --data {len(data)} times"
+    if data:
+        pair_source(data[0], "--data")  # an unknown format or a missing file fails here, before a model is loaded
+        return None
+    return None if trained_on_world(config) else (
         f"held-out pairs from the training distribution: the run trains on {config.data.train!r}, not the world, so "
         f"give them with `rmbench eval --run RUN_DIR --suite SUITE --data PAIRS_FILE` (train with other suites, "
         f"--set suites=[] for none)")
