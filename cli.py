@@ -93,8 +93,9 @@ def world_generate(out: Annotated[Path, typer.Option("--out", help="Output direc
                    as_json: JsonOption = False):
     """Write the preference world's splits as JSONL (same seed → byte-identical files)."""
     from harness import world
+    from harness.config import from_dict
 
-    cfg = world.WorldConfig(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style)
+    cfg = from_dict(world.WorldConfig, dict(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style))
     paths = world.write(world.generate(cfg), out)
     if as_json:
         return _print_json([str(p) for p in paths])
