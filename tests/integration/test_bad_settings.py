@@ -52,6 +52,7 @@ def cut_csv(tmp_path) -> Path:
     (("--set", "method_config.lam=1"), "unknown bt config key 'lam'"),
     (("--set", "model.backbone=/no/such/model"), "model.backbone '/no/such/model': no such model directory"),
     (("--preset", "micr"), "unknown preset 'micr'; did you mean: micro"),
+    (("--suites", "id,splitz"), "unknown suite 'splitz'; did you mean: splits"),
 ])
 def test_a_bad_run_setting_is_one_line_and_exit_2(tmp_path, args, message):
     result = invoke(*MICRO, *args, "--runs-dir", tmp_path / "runs", "--db", f"sqlite:///{tmp_path / 'rm.db'}")
