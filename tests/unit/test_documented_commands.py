@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import typer
 import typer.main
-
 from typer._click.exceptions import MissingParameter  # Typer's own Click: what make_context raises
 
 from cli import app
