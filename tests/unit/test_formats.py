@@ -8,7 +8,7 @@ import pytest
 from harness.data import formats
 from harness.errors import ConfigError, DataError
 
-FIXTURES = "tests/fixtures"
+FIXTURES = str(Path(__file__).resolve().parents[1] / "fixtures")
 JB_FILE = f"{FIXTURES}/judgebench/data/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"
 
 
