@@ -65,7 +65,8 @@ details summary{cursor:pointer;font-weight:600}
 <section id="{{ section.id }}"><h2>{{ section.title }}</h2>
 {% if section.grid %}{% set grid = section.grid %}
 {% if grid.rows %}
-<div class="wide"><table><thead><tr>{% for head, align in zip(grid.header, grid.align) %}<th class="{{ align }}">{{ head }}</th>
+<div class="wide"><table><thead><tr>
+{% for head, align in zip(grid.header, grid.align) %}<th class="{{ align }}">{{ head }}</th>
 {% endfor %}</tr></thead><tbody>
 {% for row in grid.rows %}<tr>{% for cell, align in zip(row, grid.align) %}<td class="{{ align }} {{ verdict_class(cell) }}">
 {%- if cell.startswith("**") and cell.endswith("**") %}<strong>{{ cell[2:-2] }}</strong>{% else %}{{ cell }}{% endif -%}
