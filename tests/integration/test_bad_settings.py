@@ -130,6 +130,10 @@ def world_run(tmp_path) -> Path:
     (("--suite", "idd"), 2, "unknown suite 'idd'; did you mean: id"),
     (("--suite", "id", "--algo", "ppo"), 2, "--algo chooses the RL algorithm of the rl suite: add --suite rl"),
     (("--suite", "noise", "--set", "splits.x=1"), 2, "options for a suite that is not run"),
+    (("--suite", "bon", "--set", "bon.temperature=0"), 2, "bon.temperature: must be > 0, got 0.0"),
+    (("--suite", "bon", "--set", "bon.n_max=3"), 2, "bon.n_max: expected a power of 2 (1, 2, 4, …), got 3"),
+    (("--suite", "diagnostics", "--set", "diagnostics.bins=0"), 2, "diagnostics.bins: must be ≥ 1, got 0"),
+    (("--suite", "noise", "--set", "train.lr=-1"), 2, "train.lr: must be > 0, got -1.0"),
 ])
 def test_bad_evaluation_settings_fail_before_the_model_is_loaded(world_run, pairs, monkeypatch, args, code,
                                                                  message):
