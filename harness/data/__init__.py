@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from harness import world
+from harness.data import formats
 from harness.data.io import read_pairs
 from harness.errors import ConfigError, DataError
 
@@ -50,8 +51,6 @@ def pair_source(source: str, what: str):
     :class:`~harness.data.formats.DataSpec`). ``what`` names the setting in the one-line error for a source that
     names nothing: an unknown format (``UnknownNameError``, listing the known ones), a missing file (``DataError``),
     a Hub id while ``HF_HUB_OFFLINE`` is set (``DataError``, :func:`~harness.data.formats.check_source`)."""
-    from harness.data import formats
-
     path = Path(source).expanduser()
     if path.exists():
         return path
@@ -71,8 +70,6 @@ def read_pair_source(source: str, what: str) -> list[dict]:
     """The canonical pairs of ``source`` (see :func:`pair_source`): a JSONL file (any suffix but the other table
     types': ``{prompt, chosen, rejected[, margin]}`` rows) with :func:`~harness.data.io.read_pairs`; a CSV, JSON or
     Parquet file or a directory as the ``generic`` format (columns prompt, chosen, rejected); a spec by its format."""
-    from harness.data import formats
-
     target = pair_source(source, what)
     if isinstance(target, Path) and target.is_file() and formats.data_suffix(target) in (None, ".jsonl"):
         return read_pairs(target)
