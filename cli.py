@@ -219,7 +219,8 @@ def serve(run: Annotated[Optional[Path], typer.Argument(help="A run directory (r
                                                      "requests.")] = 5.0,
           token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding the bearer token "
                                                              "every request must send.")] = None,
-          device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu, cuda, cuda:1, …")] = "auto"):
+          device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu, cuda, cuda:1, "
+                                              "…")] = "auto"):
     """Serve a reward model over HTTP for RL trainers: POST /get_reward (OpenRLHF --remote_rm_url), POST /score,
     GET /health, GET /info (docs/serve.md). Stops on SIGTERM after finishing the requests in flight."""
     from harness import api

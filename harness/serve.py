@@ -119,7 +119,7 @@ def parse(body: bytes, schema):
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise RequestError(422, f"malformed JSON: {e}", field="body") from None
+        raise RequestError(422, f"body: malformed JSON ({e})", field="body") from None
     if not isinstance(data, dict):
         raise RequestError(422, f"body: expected a JSON object, got {type(data).__name__}", field="body")
     try:
