@@ -295,7 +295,7 @@ def create_app(scorer, info: dict, settings: ServeSettings = ServeSettings(), to
     async def guarded(request: Request, handler):
         try:
             authorise(request)
-            return await handler(await body(request))
+            return await handler(await body(request) if request.method == "POST" else b"")
         except RequestError as e:
             return refuse(e)
         except ClientDisconnect:  # nobody to answer; the server goes on
@@ -332,20 +332,18 @@ def create_app(scorer, info: dict, settings: ServeSettings = ServeSettings(), to
 
     @app.get("/health")
     async def health(request: Request):
-        try:
-            authorise(request)
-        except RequestError as e:
-            return refuse(e)
-        return {"status": "ok", "queued": batcher.queue.qsize()}
+        async def handle(_):
+            return {"status": "ok", "queued": batcher.queue.qsize()}
+
+        return await guarded(request, handle)
 
     @app.get("/info")
     async def get_info(request: Request):
-        try:
-            authorise(request)
-        except RequestError as e:
-            return refuse(e)
-        return {**info, "settings": {k: v for k, v in asdict(settings).items() if k not in ("host", "port")},
-                "auth": token is not None, "served": {**counters, "model_calls": batcher.rounds}}
+        async def handle(_):
+            return {**info, "settings": {k: v for k, v in asdict(settings).items() if k not in ("host", "port")},
+                    "auth": token is not None, "served": {**counters, "model_calls": batcher.rounds}}
+
+        return await guarded(request, handle)
 
     return app
 
