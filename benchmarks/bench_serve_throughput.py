@@ -10,7 +10,7 @@ split, chosen and rejected responses, the first ``--texts`` of them.
 * **offline**: ``Scorer.encode`` + ``Scorer.rewards`` over all texts in one call (the suites' path,
   ``harness.scoring.sequence_rewards``: tokenised once, sorted by length, token-budget batches of ``--max-batch``),
   in this process.
-* **served**: ``rmbench serve --model CKPT --device cpu`` in a child process (same thread count); ``--concurrency``
+* **served**: ``rmbench serve --model CKPT --device DEVICE`` in a child process (same thread count); ``--concurrency``
   client threads (``harness.reward_client``, one keep-alive connection each) post ``POST /score`` requests of
   ``--items`` texts each until every text is scored; wall time from the first request to the last answer.
 
@@ -51,13 +51,13 @@ def texts(n: int) -> tuple[list[str], list[str]]:
     return [p for p, _ in pairs], [r for _, r in pairs]
 
 
-def start_server(ckpt: Path, port: int, max_batch: int, threads: int) -> subprocess.Popen:
+def start_server(ckpt: Path, port: int, max_batch: int, threads: int, device: str) -> subprocess.Popen:
     from harness.reward_client import RewardClient, RewardServerError
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.Popen(RMBENCH + ["serve", "--model", str(ckpt), "--port", str(port),
-                             "--max-batch", str(max_batch), "--device", "cpu", "--max-items", "4096"], env=env)
+                             "--max-batch", str(max_batch), "--device", device, "--max-items", "4096"], env=env)
     client = RewardClient(f"http://127.0.0.1:{port}", timeout=10)
     deadline = time.monotonic() + 300
     while True:
@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=64, help="scoring batch size, offline and served")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads, here and in the server")
+    parser.add_argument("--device", default="cpu", help="where both score: cpu or cuda")
     args = parser.parse_args()
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -116,14 +117,15 @@ def main() -> None:
     from ports import free_port
 
     cfg = config.resolve(args.preset)
-    model = RewardModel.build(cfg.model).eval()
+    model = RewardModel.build(cfg.model).eval().to(args.device)
     scorer = Scorer(model, methods.get("bt")(), Encoder(model.tokenizer, cfg.model.max_length), args.max_batch)
     prompts, responses = texts(args.texts)
 
     def offline_pass() -> list[float]:
         return scorer.rewards(scorer.encode(prompts, responses)[0])
 
-    print(f"CPU, torch {torch.__version__}, {threads} torch thread(s) in each process, {os.cpu_count()} cores "
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
+    print(f"{device}, torch {torch.__version__}, {threads} torch thread(s) in each process, {os.cpu_count()} cores "
           f"(shared machine: other jobs may be running); {len(prompts)} texts, preset {args.preset}, "
           f"max batch {args.max_batch}; median of {args.repeats} interleaved rounds\n", flush=True)
     rows = []
@@ -131,7 +133,7 @@ def main() -> None:
         ckpt = Path(tmp) / "rm"
         model.save(ckpt)
         port = free_port()
-        proc = start_server(ckpt, port, args.max_batch, threads)
+        proc = start_server(ckpt, port, args.max_batch, threads, args.device)
         client = RewardClient(f"http://127.0.0.1:{port}", timeout=600)
         try:
             with ThreadPoolExecutor(args.concurrency) as pool:

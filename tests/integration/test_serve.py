@@ -130,14 +130,14 @@ def test_truncation_is_counted(served, encoder):
 
 def test_sixteen_concurrent_clients_get_the_offline_rewards(served, encoder):
     _, url, offline, *_ = served
-    pairs = list(offline)
+    pairs = list(offline)[:120]  # a CPU-sized load: repeated texts in one model call are scored once
     shared = client(url)
     failures, done = [], []
 
     def worker(k: int):
         rng = random.Random(k)
         for i in range(50):
-            batch = rng.sample(pairs, rng.randint(1, 8))
+            batch = rng.sample(pairs, rng.randint(1, 4))
             try:
                 if i % 2:
                     got = shared.score([p for p, _ in batch], [r for _, r in batch])
