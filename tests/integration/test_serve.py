@@ -246,3 +246,26 @@ def test_sigterm_finishes_the_request_in_flight(served):
     assert b" 200 " in answer[:20], answer
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["rewards"] == pytest.approx([expected], abs=1e-5)
     assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has drained
+
+
+def test_model_option_scores_a_checkpoint_as_its_run(served):
+    from harness.reward_source import load_scorer
+
+    run_dir, _, offline, *_ = served
+    scorer, info = load_scorer(model=str(run_dir / "checkpoint"), device="cpu")
+    pairs = list(offline)[:16]
+    rewards = scorer.rewards(scorer.encode([p for p, _ in pairs], [r for _, r in pairs])[0])
+    assert rewards == pytest.approx([offline[pr] for pr in pairs], abs=1e-5)
+    assert info["run_id"] is None and info["model"] == str((run_dir / "checkpoint").resolve())
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "exactly one of RUN_DIR or --model"),
+    (("--max-batch", "0"), "--max-batch must be >= 1"),
+    (("--token-file", "/nonexistent/token"), "--token-file: cannot read"),
+    (("--device", "warp9"), "--device"),
+])
+def test_bad_serve_settings_exit_2_before_serving(served, args, message):
+    run_dir = served[0]
+    result = invoke("serve", *(() if not args else (run_dir,)), *args)
+    assert result.exit_code == 2 and message in result.output, result.output
