@@ -39,6 +39,7 @@ from starlette.requests import ClientDisconnect, Request  # at module level: Fas
 from harness.errors import ConfigError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ROUND_BATCHES = 8  # a model call takes up to this many × max_batch sequences of waiting requests
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def create_app(scorer, info: dict, settings: ServeSettings = ServeSettings(), to
 
     score_request, get_reward_request = _models()
     expected = None if token is None else f"Bearer {token}".encode()
-    batcher = MicroBatcher(scorer, settings.max_wait_ms / 1000, max(settings.max_batch, 1) * 8)
+    batcher = MicroBatcher(scorer, settings.max_wait_ms / 1000, settings.max_batch * ROUND_BATCHES)
     counters = {"requests": 0, "errors": 0, "texts": 0, "truncated": 0}
 
     @asynccontextmanager

@@ -99,8 +99,11 @@ class Encoder:
         The split is at the end of ``prompt`` when the text starts with it (the prompt the trainer rendered), else
         after the last generation prompt of the chat template (``<|assistant|>\\n``, ``<|im_start|>assistant\\n``,
         …), else (no template, or no generation prompt in the text) the whole text is the response to an empty
-        prompt. Left padding (leading pad tokens, as a trainer decodes a left-padded batch) is dropped."""
+        prompt. Left padding (leading pad tokens, as a trainer decodes a left-padded batch; not when the pad token is
+        the BOS token) is dropped."""
         pad = getattr(self.tokenizer, "pad_token", None)
+        if pad == getattr(self.tokenizer, "bos_token", None):  # a template may open with the BOS it pads with
+            pad = None
         while pad and text.startswith(pad):
             text = text[len(pad):]
         if prompt is not None and text.startswith(prompt):
