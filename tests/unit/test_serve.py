@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness.config import ConfigError
+from harness.errors import ConfigError
 from harness.data.encode import Encoder
 from harness.metric_keys import proxy_split
 from harness.rl.rewards import check_proxy
