@@ -39,13 +39,14 @@ def documented_commands() -> list[tuple[str, str, bool]]:
 
 
 def to_argv(line: str) -> list[str]:
-    """The arguments a reader would type: a ``# comment`` and a ``| pipe`` dropped, the first of ``(A | B)`` and of
+    """The arguments a reader would type: a ``# comment``, a ``| pipe``, a trailing ``&`` and a ``> redirection``
+    dropped, the first of ``(A | B)`` and of
     ``a|b|c`` alternatives, ``[optional]`` parts included, ``…`` elisions dropped (a placeholder value when an option
     needs one)."""
     line = re.sub(r"\(([^()|]*?)\s\|\s[^()]*\)", r"\1", line)  # (--run RUN_DIR | --model DIR) → --run RUN_DIR
     argv = []
     for token in shlex.split(line, comments=True):
-        if token == "|":
+        if token in ("|", "&") or token.startswith((">", "<", "2>")):  # a pipe, a background job, a redirection
             break
         token = _unbracket(token).split("|")[0]
         if token in ("...", "…"):
@@ -113,6 +114,7 @@ def test_documented_command_parses(where, line, inline):
     (" eval (--run RUN_DIR | --model DIR) --suite id [--data ...]", ["eval", "--run", "RUN_DIR", "--suite", "id",
                                                                      "--data", "VALUE"]),
     (" leaderboard [--layout flat|main] | head", ["leaderboard", "--layout", "flat"]),
+    (" serve runs/RUN --port 5000 & > log.txt", ["serve", "runs/RUN", "--port", "5000"]),
     (' sweep ... --set "x=[a,b]"', ["sweep", "--set", "x=[a,b]"]),
 ])
 def test_a_documented_line_becomes_the_arguments_a_reader_types(line, argv):
