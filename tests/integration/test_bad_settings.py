@@ -161,3 +161,16 @@ def test_bad_command_options_are_exit_2(tmp_path, args, message):
     result = invoke(*[str(a).format(tmp=tmp_path) for a in args])
     _fails_at_once(result, 2, message, tmp_path / "runs")
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (("--set", "train.lr=-1"), 2, "train.lr: must be > 0, got -1.0"),
+    (("--set", "data.train={tmp}/missing.jsonl"), 3, "missing.jsonl: no such file or directory"),
+    (("--db", "notadb://x"), 2, "unsupported database 'notadb'"),
+])
+def test_a_sweep_whose_jobs_all_have_a_bad_setting_fails_at_once(tmp_path, args, code, message):
+    """What every job shares fails the sweep before any job starts (a job's own bad setting fails that job alone:
+    tests/integration/test_sweep_report.py)."""
+    result = invoke("sweep", "--methods", "bt,bsr", "--seeds", 2, "--preset", "micro",
+                    *[str(a).format(tmp=tmp_path) for a in args], "--runs-dir", tmp_path / "runs")
+    _fails_at_once(result, code, message, tmp_path / "runs")
