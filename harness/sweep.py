@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import config as config_mod
-from harness.evaluation import evaluate
 from harness.errors import RmbenchError
+from harness.evaluation import evaluate
 from harness.records import check_store, record
 from harness.runs import RunResult, run_id
 from harness.training import check_names, train
