@@ -7,6 +7,7 @@ repository's working tree gained a file (``git status --porcelain --ignored`` be
 holds under ``pytest -n N`` too)."""
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# hypothesis keeps its example database in the working directory it was imported in unless told otherwise
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "rmbench-tests-hypothesis"))
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # under `pytest -n N`: the N workers share the cores (set before torch)
     os.environ.setdefault("OMP_NUM_THREADS",
                           str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
@@ -43,9 +46,12 @@ def working_tree_entries() -> set[str] | None:
     return {line[3:] for line in out.splitlines() if line[:2] in ("??", "!!") and not line.endswith(_TOOLING)}
 
 
+_BEFORE = working_tree_entries()  # taken when this file is imported: before collection, which imports test modules
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _working_tree_gains_no_file():
-    before = working_tree_entries()
+    before = _BEFORE
     yield
     after = working_tree_entries()
     if before is not None and after is not None and (new := sorted(after - before)):
