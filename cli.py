@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -58,6 +59,11 @@ def _errors_exit(command):
     return run
 
 
+def _names(text: str | None) -> list[str]:
+    """``"id, splits"`` → ``["id", "splits"]`` (a comma-separated option's names; none for None or "")."""
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
 def _print_json(payload) -> None:
     (_json_stdout or sys.stdout).write(json.dumps(payload, indent=2, default=str) + "\n")
 
@@ -93,8 +99,9 @@ def world_generate(out: Annotated[Path, typer.Option("--out", help="Output direc
                    as_json: JsonOption = False):
     """Write the preference world's splits as JSONL (same seed → byte-identical files)."""
     from harness import world
+    from harness.config import from_dict
 
-    cfg = world.WorldConfig(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style)
+    cfg = from_dict(world.WorldConfig, dict(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style))
     paths = world.write(world.generate(cfg), out)
     if as_json:
         return _print_json([str(p) for p in paths])
@@ -140,6 +147,8 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
           config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
           overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override: a.b=value.")] = None,
           seed: Annotated[Optional[int], typer.Option(help="Run seed.")] = None,
+          suite_names: Annotated[Optional[str], typer.Option("--suites", help="Comma-separated suites to evaluate "
+                                                              "after training (default: the preset's).")] = None,
           resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
           force: Annotated[bool, typer.Option(help="Delete an existing run and train again.")] = False,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
@@ -147,6 +156,8 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
     from harness import api, config as config_mod
 
     cfg = config_mod.resolve(preset, config, overrides or [], seed, method)
+    if suite_names is not None:
+        cfg = dataclasses.replace(cfg, suites=_names(suite_names))
     result = api.train(cfg, runs_dir=runs_dir, db=db, resume=resume, force=force, show_progress=not as_json)
     if result:  # empty on the non-main processes of a multi-process run: only rank 0 reports
         _report(result, as_json)
@@ -202,6 +213,35 @@ def export(run: Annotated[Path, typer.Argument(help="A run directory (or an rmbe
     typer.echo(f"wrote {info['out']} ({info['architecture']}, pad_token_id {info['pad_token_id']}; max |reward "
                f"difference| to rmbench {info['max_abs_diff']:.2e}); load it with "
                f"AutoModelForSequenceClassification.from_pretrained({str(info['out'])!r})")
+
+
+@app.command()
+@_errors_exit
+def serve(run: Annotated[Optional[Path], typer.Argument(help="A run directory (runs/<run_id>).")] = None,
+          model: Annotated[Optional[str], typer.Option("--model", help="A reward model that is not a run (as for "
+                                                       "`eval --model`).")] = None,
+          host: Annotated[str, typer.Option(help="Interface to bind (loopback unless told otherwise).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
+          max_batch: Annotated[int, typer.Option(help="Sequences per model batch (the longest batch; shorter "
+                                                 "sequences fill the same token budget).")] = 64,
+          max_items: Annotated[int, typer.Option(help="Texts per request (more: 413).")] = 1024,
+          max_bytes: Annotated[int, typer.Option(help="Request body bytes (more: 413).")] = 8 * 1024 * 1024,
+          max_wait_ms: Annotated[float, typer.Option(help="How long a model call waits to batch more "
+                                                     "requests.")] = 5.0,
+          token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding the bearer token "
+                                                             "every request must send.")] = None,
+          device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu, cuda, cuda:1, "
+                                              "…")] = "auto"):
+    """Serve a reward model over HTTP for RL trainers: POST /get_reward (OpenRLHF --remote_rm_url), POST /score,
+    GET /health, GET /info (docs/serve.md). Stops on SIGTERM after finishing the requests in flight."""
+    from harness import api
+    from harness.errors import ConfigError
+
+    if (run is None) == (model is None):
+        raise ConfigError("give exactly one of RUN_DIR or --model DIR")
+    api.serve(run, model, token_file=token_file, device=device, host=host, port=port, max_batch=max_batch,
+              max_items=max_items, max_bytes=max_bytes, max_wait_ms=max_wait_ms,
+              announce=lambda line: typer.echo(line, err=True))
 
 
 def _report(result: dict, as_json: bool, suite_names: list[str] | None = None) -> None:
@@ -291,8 +331,7 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
 
     if address and executor != "ray":
         raise ConfigError("--address is the Ray cluster's: add --executor ray")
-    split_names = lambda text: [x.strip() for x in (text or "").split(",") if x.strip()]  # noqa: E731
-    jobs = api.sweep(split_names(method_names), seeds, preset=preset, suite_names=split_names(suite_names),
+    jobs = api.sweep(_names(method_names), seeds, preset=preset, suite_names=_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
                      show_progress=not as_json, grid=grid or [], executor=executor, address=address,
                      controls=controls)

@@ -33,7 +33,7 @@ def evaluate_model(lab, model_path: str | Path, suite_names: list[str], **kwargs
     for name in suite_names:  # an unknown suite fails before any model is looked up
         suites.get(suites.current_name(name))
     if is_rmbench_checkpoint(model_path):
-        run = _checkpoint_run(Path(model_path).resolve())
+        run = checkpoint_run(Path(model_path).resolve())
     else:
         run = external_run(str(model_path), suite_names, list(kwargs.get("overrides") or []))
         kwargs["suite_values"] = run["suite_values"]
@@ -50,7 +50,7 @@ def evaluate_model(lab, model_path: str | Path, suite_names: list[str], **kwargs
     return lab.evaluate(run_dir, suite_names, **kwargs)
 
 
-def _checkpoint_run(path: Path) -> dict:
+def checkpoint_run(path: Path) -> dict:
     """The run-like directory of a saved rmbench checkpoint (see :func:`evaluate_model`)."""
     try:
         meta = json.loads((path / META).read_text())

@@ -7,12 +7,14 @@ pairs into a nested mapping, :func:`flatten` writes one back as dotted keys, :fu
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from harness.domains import domain_of
 from harness.errors import ConfigError
 from harness.registry import close_matches
 
@@ -73,7 +75,14 @@ def show(value: Any) -> str:
 
 
 def from_dict(cls, data: dict, where: str = ""):
-    """Build dataclass ``cls`` from ``data``, recursively, rejecting unknown keys and wrong types."""
+    """Build dataclass ``cls`` from ``data``, recursively: the one validator of every setting (run config, world,
+    a method's ``Config``, a suite's ``Options``).
+
+    Rejects unknown keys (with close matches), wrong types, a value outside a ``Literal``'s choices, a non-finite
+    float, and a value outside the domain declared on its field (:func:`harness.domains.setting`); then, when
+    ``cls`` defines ``invalid()`` (constraints between its fields, returning ``(key, problem)`` or None), that.
+    Every error is one ``ConfigError`` line that names the dotted key.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -84,7 +93,13 @@ def from_dict(cls, data: dict, where: str = ""):
         if key not in fields:
             raise ConfigError(f"unknown config key {path!r}{close_matches(key, list(fields))}")
         kwargs[key] = _coerce(hints[key], value, path)
-    return cls(**kwargs)
+        if (domain := domain_of(fields[key])) is not None and not domain.contains(kwargs[key]):
+            raise ConfigError(f"{path}: must be {domain.describe()}, got {kwargs[key]!r}")
+    obj = cls(**kwargs)
+    if callable(check := getattr(obj, "invalid", None)) and (problem := check()) is not None:
+        key, message = problem
+        raise ConfigError(f"{where + '.' if where else ''}{key}: {message}")
+    return obj
 
 
 def _coerce(tp, value, path: str):
@@ -105,6 +120,11 @@ def _coerce(tp, value, path: str):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
         (item_tp,) = typing.get_args(tp)
         return [_coerce(item_tp, v, path) for v in value]
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise ConfigError(f"{path}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
@@ -113,9 +133,12 @@ def _coerce(tp, value, path: str):
         return value
     if tp is float and not isinstance(value, bool):
         try:  # YAML 1.1 reads "1e-5" (no dot) as a string
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{path}: expected float, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        return number
     if tp is bool and not isinstance(value, bool):
         raise ConfigError(f"{path}: expected true/false, got {value!r}")
     if tp in (int, float, str) and (not isinstance(value, tp) or isinstance(value, bool) and tp is not bool):

@@ -51,14 +51,15 @@ def evaluate(lab, run_dir: Path, suite_names: list[str], *, data: str | list[str
     instances = [suites.get(name)(**suite_options[name]) for name in suite_names]
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
-    check_requirements(cfg, suite_names)
+    data = (data,) if isinstance(data, str) else tuple(data or ())
+    check_requirements(cfg, suite_names, data)
     model = model or load_reward_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg.model,
                                        cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
     batch_size = batch_size or cfg.train.eval_batch_size
     beside = lab.beside(run_dir)  # the runs a suite trains or evaluates live beside this one
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
-                             lab.show_progress, (data,) if isinstance(data, str) else tuple(data or ()), run_dir,
+                             lab.show_progress, data, run_dir,
                              beside.train_variant,
                              lambda run, names: beside.evaluate_run(run, names, batch_size=batch_size))
     for suite in instances:

@@ -8,10 +8,12 @@ import dataclasses
 from pathlib import Path
 
 from harness import executors
-from harness.executors import Job, SweepSpec, sweep_tally  # noqa: F401 - sweep_tally: the sweep's own summary
 from harness.config import config_hash
-from harness.records import record
+from harness.errors import RmbenchError
+from harness.executors import Job, SweepSpec, sweep_tally  # noqa: F401 - sweep_tally: the sweep's own summary
+from harness.records import check_store, record
 from harness.runs import RunResult, run_id
+from harness.training import check_names
 from leaderboards.claims import control_jobs
 from leaderboards.queries import recorded_suites
 
@@ -35,7 +37,23 @@ def sweep(lab, method_names: list[str], seeds: int, *, preset: str = "tiny", sui
     spec = SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(lab.runs_dir), lab.db,
                      tuple(suite_names) if suite_names else None)
     jobs = executors.distinct_jobs(jobs, spec)
+    _check_before_any_job(jobs, spec, lab.db)
     return executors.run(executor, jobs, spec, lab.sweep_job, address=address, show_progress=lab.show_progress)
+
+
+def _check_before_any_job(jobs: list, spec, db: str | None) -> None:
+    """Fail the sweep at once when no job could start (a bad setting they all share: ``--set train.lr=-1``, a
+    missing data file) or the database cannot be used; a job whose own settings are bad (a grid value, a method
+    config key another method lacks) fails alone when it runs, and the others run."""
+    problems = []
+    for job in jobs:
+        try:
+            check_names(spec.resolve(job))
+        except RmbenchError as e:
+            problems.append(e)
+    if jobs and len(problems) == len(jobs):
+        raise problems[0]
+    check_store(db)
 
 
 def sweep_job(lab, spec: SweepSpec, job: Job) -> dict:

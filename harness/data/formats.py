@@ -114,18 +114,22 @@ def parse_specs(text: str | list[str] | tuple[str, ...]) -> list[DataSpec]:
     return out
 
 
+def check_source(spec: DataSpec) -> None:
+    """Fail, without reading anything, when ``spec``'s source is neither a local path nor a Hub id to load."""
+    if Path(spec.source).exists():
+        return
+    if looks_local(spec.source):
+        raise DataError("no such file", file=spec.source)
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        raise DataError("no such file, and HF_HUB_OFFLINE is set so it is not loaded from the Hub", file=spec.source)
+
+
 def load(spec: DataSpec) -> Loaded:
     """The canonical rows of ``spec``: the local path when it exists, else the Hub id when online."""
     fmt, options = get(spec.format), dict(spec.options)
     path = Path(spec.source)
-    if path.exists():
-        records = read_records(path)
-    elif looks_local(spec.source):
-        raise DataError("no such file", file=spec.source)
-    elif os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-        raise DataError("no such file, and HF_HUB_OFFLINE is set so it is not loaded from the Hub", file=spec.source)
-    else:
-        records = hub_records(fmt, spec.source, options)
+    check_source(spec)
+    records = read_records(path) if path.exists() else hub_records(fmt, spec.source, options)
     try:
         loaded = fmt.convert(records, options)
     except (ConnectionError, OSError) as e:  # from the Hub: network, unknown dataset id, missing config

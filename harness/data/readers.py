@@ -87,7 +87,9 @@ def csv_records(path: Path) -> Iterator[Record]:
                 yield name, start, dict(zip(header, fields))
             start = reader.line_num + 1
     except csv.Error as e:  # a quoted field cut by the end of the file, a stray quote, a field over the size limit
-        raise DataError(f"malformed CSV: {e}", file=name, row=start) from e
+        cut = "unexpected end of data" in str(e)  # what csv says when the file ends inside a quoted field
+        raise DataError(f"malformed CSV: {'the file ends inside a quoted field' if cut else e}", file=name,
+                        row=start) from e
 
 
 def numbered(name: str, rows: list) -> Iterator[Record]:
