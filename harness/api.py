@@ -55,21 +55,7 @@ def serve(run=None, model: str | None = None, *, token_file=None, device: str = 
     """Serve the reward model of a run directory ``run`` or of ``model`` over HTTP until SIGTERM / SIGINT:
     ``settings`` are :class:`harness.serve.ServeSettings` fields (host, port, max_batch, …), ``token_file`` holds
     the bearer token every request must carry."""
-    from harness.reward_source import load_scorer
-    from harness.serve import ServeSettings, read_token, run_server
-
-    settings = ServeSettings(**settings)
-    token = read_token(token_file)
-    scorer, info = load_scorer(run, model, batch_size=settings.max_batch, device=device)
-    run_server(scorer, info, settings, token, announce=announce)
-
-
-def serve(run=None, model: str | None = None, *, token_file=None, device: str = "auto", announce=print,
-          **settings) -> None:
-    """Serve the reward model of a run directory ``run`` or of ``model`` over HTTP until SIGTERM / SIGINT:
-    ``settings`` are :class:`harness.serve.ServeSettings` fields (host, port, max_batch, …), ``token_file`` holds
-    the bearer token every request must carry."""
-    from harness.reward_source import load_scorer  # deferred: loads torch and the model stack only to serve
+    from harness.reward_source import load_scorer  # deferred: torch and the model stack, only to serve
     from harness.serve import ServeSettings, read_token, run_server  # deferred: FastAPI and uvicorn, only to serve
 
     settings = ServeSettings(**settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 from harness.errors import ConfigError
+from harness.reward_client import RewardClient, is_url
 from harness.scoring import score_response_lists
 from harness.world.judge import gold_rewarder
 
@@ -32,14 +33,10 @@ def proxy_rewarder(ctx, *, description: str = "proxy reward", show_progress: boo
 def remote_rewarder(url: str):
     """``(prompts, responses) -> rewards`` of the reward model served at ``url`` (``POST /score``: rendered with
     the served model's chat template and scored on its path, so equal to what that model scores offline)."""
-    from harness.reward_client import RewardClient
-
     return RewardClient(url).score
 
 
 def check_proxy(kind: str, suite: str) -> str:
-    from harness.reward_client import is_url
-
     if kind not in PROXIES and not is_url(kind):
         raise ConfigError(f"{suite}.proxy: expected one of {', '.join(PROXIES)} or the http(s) URL of an "
                           f"`rmbench serve` server, got {kind!r}")
