@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from harness.basemodel import TINY_BACKBONES
+from harness.basemodel import TINY_BACKBONES, tiny_recipe
 from harness.errors import ConfigError, UnknownNameError
 from harness.registry import close_matches
-from harness.world import WORLD_VERSION, WorldConfig
+from harness.world import WORLD_IDS, WorldConfig
 
 
 @dataclass
@@ -52,13 +52,27 @@ class ModelConfig:
     gradient_checkpointing: bool = False
 
 
+LABEL_NOISE_MODES = ("uniform", "bt")
+
+
 @dataclass
 class DataConfig:
     train: str = "world"  # "world" or a local file / directory / Hub id in a supported format
     world: WorldConfig = field(default_factory=WorldConfig)
-    label_noise: float = 0.0  # fraction of training pairs whose chosen/rejected are swapped (seeded)
+    label_noise: float = 0.0  # mode "uniform": fraction of training pairs whose chosen/rejected are swapped (seeded)
+    label_noise_mode: str = "uniform"  # "uniform" | "bt": each pair's label drawn from σ(Δgold / T) (needs gold)
+    label_noise_temperature: float = 1.0  # T of mode "bt" (> 0)
     max_train_pairs: int = 0  # 0 = all
     validation_pairs: int = 512  # held out from the in-domain split for the convergence curve
+
+    def check(self) -> None:
+        """One-line ``ConfigError`` on a world or label-noise setting outside its domain (before any work)."""
+        self.world.check()
+        if self.label_noise_mode not in LABEL_NOISE_MODES:
+            raise ConfigError(f"data.label_noise_mode must be one of {', '.join(LABEL_NOISE_MODES)}, "
+                              f"got {self.label_noise_mode!r}")
+        if not self.label_noise_temperature > 0:
+            raise ConfigError(f"data.label_noise_temperature must be > 0, got {self.label_noise_temperature!r}")
 
 
 @dataclass
@@ -224,7 +238,9 @@ def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrid
     if seed is not None:
         data["seed"] = seed
     data = deep_merge(methods.get(data.get("method", "bt")).config_defaults, data)
-    return from_dict(RunConfig, data)
+    cfg = from_dict(RunConfig, data)
+    cfg.data.check()
+    return cfg
 
 
 def to_dict(cfg) -> dict:
@@ -233,7 +249,8 @@ def to_dict(cfg) -> dict:
 
 def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
-    passing a default explicitly changes nothing), the method's ``version``, the world's ``WORLD_VERSION`` and the
+    passing a default explicitly changes nothing), the method's ``version``, the world's generator identity
+    (``harness.world.WORLD_IDS``; the world's fields as ``WorldConfig.identity`` gives them) and the
     reward model's ``MODEL_VERSION`` and, for a built-in ``tiny`` backbone, its build recipe's cache name (so a changed
     loss, world, head or base model is a new experiment); not the seed (seeds
     of one config are aggregated), the suites, nor what only changes where a run executes or logs (``sweep``,
@@ -250,7 +267,12 @@ def config_hash(cfg: RunConfig) -> str:
         d.pop(key)
     d["train"].pop("report_to")
     d["method_config"] = method(**cfg.method_config).config_dict()
-    d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
-    if (recipe := TINY_BACKBONES.get(cfg.model.backbone)) is not None:  # "tiny" names whatever its recipe builds
-        d["versions"]["backbone"] = recipe.dirname()
+    d["data"]["world"] = cfg.data.world.identity()
+    if cfg.data.label_noise_mode == "uniform":  # the settings of the other modes (absent from runs before them)
+        d["data"].pop("label_noise_mode")
+        d["data"].pop("label_noise_temperature")
+    world_version = cfg.data.world.version
+    d["versions"] = {"method": method.version, "world": WORLD_IDS[world_version], "model": MODEL_VERSION}
+    if cfg.model.backbone in TINY_BACKBONES:  # "tiny" names whatever its recipe builds (on the run's world)
+        d["versions"]["backbone"] = tiny_recipe(cfg.model.backbone, world_version).dirname()
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

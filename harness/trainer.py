@@ -78,7 +78,7 @@ class Trainer:
         requires = self.method.requires
         try:
             self.model = RewardModel.build(cfg.model, need_lm_head=bool({"lm_logprobs", "ref_logprobs"} & requires),
-                                           seed=cfg.seed)
+                                           seed=cfg.seed, world_version=cfg.data.world.version)
         except ConfigError as e:  # e.g. an encoder backbone for a method that needs LM log-probs
             raise ConfigError(f"method {cfg.method!r}: {e}") from e
         # the frozen initial model (LoRA: the same model with its adapter disabled), taken before any step
