@@ -231,7 +231,7 @@ def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Option
                 split: Optional[str] = None, metric: Optional[str] = None, preset: PresetFilter = None,
                 backbone: BackboneFilter = None, data: DataFilter = None,
                 layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | rl | "
-                                                    "overopt | claims")] = "flat",
+                                                    "shortcut | overopt | claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
                 db: DbOption = None):
     """Mean ± std over seeds: every recorded metric (flat, best first), a paper-style table or the papers' claims."""
