@@ -127,15 +127,20 @@ def _pairs(split: str, n: int, sampler: _Sampler, rng: random.Random) -> list[di
         task = sampler.task(rng)
         a, b = _responses(rng, task, TRAIN_GENERATORS, 2)
         c, r = (a, b) if a.gold > b.gold else (b, a)
-        rows.append({
-            "id": _row_id(split, i), "prompt": task.prompt, "chosen": c.text, "rejected": r.text,
-            "source": f"world/{task.family.name}", "gold_chosen": c.gold, "gold_rejected": r.gold,
-            "meta": {"family": task.family.name, "template": task.template, "unsafe": task.unsafe,
-                     "generator_chosen": c.generator, "generator_rejected": r.generator,
-                     "outcome_chosen": c.outcome, "outcome_rejected": r.outcome,
-                     "words_chosen": c.words, "words_rejected": r.words},
-        })
+        rows.append(_pair_row(split, i, task, c, r))
     return rows
+
+
+def _pair_row(split: str, i: int, task: Task, c: Response, r: Response, **meta) -> dict:
+    """A pair row (chosen ``c``, rejected ``r``); ``meta`` adds keys after v1's."""
+    return {
+        "id": _row_id(split, i), "prompt": task.prompt, "chosen": c.text, "rejected": r.text,
+        "source": f"world/{task.family.name}", "gold_chosen": c.gold, "gold_rejected": r.gold,
+        "meta": {"family": task.family.name, "template": task.template, "unsafe": task.unsafe,
+                 "generator_chosen": c.generator, "generator_rejected": r.generator,
+                 "outcome_chosen": c.outcome, "outcome_rejected": r.outcome,
+                 "words_chosen": c.words, "words_rejected": r.words, **meta},
+    }
 
 
 def _pairs_v2(split: str, n: int, sampler: _Sampler, rng: random.Random, spurious: float,
@@ -144,14 +149,7 @@ def _pairs_v2(split: str, n: int, sampler: _Sampler, rng: random.Random, spuriou
     for i in range(1, n + 1):
         task = sampler.task(rng)
         c, r, kind, shortcut = v2.pair(rng, task, spurious, same_share)
-        rows.append({
-            "id": _row_id(split, i), "prompt": task.prompt, "chosen": c.text, "rejected": r.text,
-            "source": f"world/{task.family.name}", "gold_chosen": c.gold, "gold_rejected": r.gold,
-            "meta": {"family": task.family.name, "template": task.template, "unsafe": task.unsafe,
-                     "generator_chosen": c.generator, "generator_rejected": r.generator,
-                     "outcome_chosen": c.outcome, "outcome_rejected": r.outcome,
-                     "words_chosen": c.words, "words_rejected": r.words, "pair_kind": kind, "shortcut": shortcut},
-        })
+        rows.append(_pair_row(split, i, task, c, r, pair_kind=kind, shortcut=shortcut))
     return rows
 
 

@@ -188,3 +188,18 @@ def test_style_only_learns_the_shortcut_and_only_the_shortcut():
     assert style.hits(differ).mean() > 0.9  # style alone decides every pair when s = 1
     assert style.hits(strong["shortcut_reversed"]).mean() < 0.1
     assert abs(StyleOnly(off["train"]).hits(_differ(off["id"])).mean() - 0.5) < 0.1  # s = 0: no information
+
+
+def test_world_v2_is_frozen_under_its_identity():
+    """World v2's content under ``WORLD_IDS[2]``: the tiny builds are cached by that identity, so a change to the
+    generated text must come with a new identity (then update these digests)."""
+    import hashlib
+
+    from harness.world import WORLD_IDS, corpus
+
+    splits = generate(WorldConfig(n_train=300, n_id=50, n_ood=20, n_style=10)).splits
+    assert WORLD_IDS[2] == "v2.1"
+    assert hashlib.sha256(repr(splits).encode()).hexdigest() == \
+        "277e8e8525c91022e857d4434bb9c223f59372722e252a91b2775ecbd9eed7c9"
+    assert hashlib.sha256("\x1e".join(corpus(0, 300)).encode()).hexdigest() == \
+        "c9cd28791e9a34806c76554fbd5494f66b358cff11bbdb40249c3a168f5b1e1c"
