@@ -19,8 +19,9 @@ from harness.world.generators import (GENERATORS, HELDOUT_GENERATORS, TRAIN_GENE
 from harness.world.gold import DOC as GOLD_DOC
 
 # The identity of each world version's generator, recorded in every run's config hash and in the tiny builds'
-# cache names: world v1's is "2" (its generator was revised once before world v2 existed), world v2's is "v2.1".
-WORLD_IDS = {1: "2", 2: "v2.1"}
+# cache names: world v1's is "2" (its generator was revised once before world v2 existed), world v2's is "v2.2"
+# (v2.1: a corpus whose responses were 40 % wrong; never released).
+WORLD_IDS = {1: "2", 2: "v2.2"}
 SPLITS = ("train", "id", "prompt_ood", "response_ood", "mutual_ood", "style")  # world v1's
 SPLITS_V2 = ("train", "id", "shortcut_reversed", "prompt_ood", "response_ood", "mutual_ood", "style")
 PAIR_SPLITS = ("train", "id", "shortcut_reversed")  # splits of (prompt, chosen, rejected) rows

@@ -130,7 +130,9 @@ def ranking(rng: random.Random, task: Task, gens: tuple[Generator, ...], k: int 
 
 def corpus_texts(seed: int, n_texts: int, rng: random.Random, sampler) -> list[str]:
     """World v2's pre-training texts: "prompt\\n\\nresponse" of the learnable families (every template set,
-    every generator, outcomes as in the ranking splits), and sentences stating the lookup table's capitals."""
+    every generator), each response stating the right answer (or refusing an unsafe request) — a corpus states what
+    is so; wrong answers, over-refusals and compliance appear only in the preference pairs — and sentences stating
+    the lookup table's capitals (``LOOKUP_SHARE`` of the texts)."""
     lookup = next(f for f in families(fact_table(seed)) if isinstance(f, Lookup))
     texts = []
     for _ in range(n_texts):
@@ -138,7 +140,8 @@ def corpus_texts(seed: int, n_texts: int, rng: random.Random, sampler) -> list[s
             texts.append(lookup.sheet(rng))
         else:
             task, gen = sampler.task(rng), pick(rng, GENERATORS)
-            texts.append(f"{task.prompt}\n\n{respond(gen, task, _weighted(rng, RANKING_OUTCOMES[task.unsafe]), rng).text}")
+            outcome = "refused" if task.unsafe else "correct"
+            texts.append(f"{task.prompt}\n\n{respond(gen, task, outcome, rng).text}")
     return texts
 
 
