@@ -8,7 +8,7 @@ from harness.errors import ConfigError
 
 VERSIONS = (1, 2)
 MIXTURES = ("learnable", "hard", "all")  # world v2's prompt families (harness.world.v2.MIXTURES)
-DEFAULT_SPURIOUS = 0.8  # the shortcut dial's default (docs/world.md, "The shortcut dial": how it was chosen)
+DEFAULT_SPURIOUS = 0.5  # the shortcut dial's default (docs/world.md, "The shortcut dial": how it was chosen)
 
 
 @dataclass
