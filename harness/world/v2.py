@@ -4,7 +4,7 @@ World v1 lets each generator's policy decide its response's outcome, so style an
 fixed strength and its families (2-digit arithmetic, unit conversion, a 288-fact table) are beyond the tiny
 backbone. World v2 keeps v1's gold reward, generators and split layout, and changes three things:
 
-* **Families** (``MIXTURES``): the default ``learnable`` mixture is copy, select, compare, lookup, addition and
+* **Families** (``harness.world.config.MIXTURES``): the default ``learnable`` mixture is copy, select, compare, lookup, addition and
   safety — each answer is decidable from the prompt's tokens or from a fact set small enough to memorise; ``hard``
   is v1's families (arithmetic, units, lists, words, facts, safety), ``all`` both.
 * **Outcomes, then style**: a pair first draws its two outcomes (``PAIR_KINDS``; outcomes differ, or with
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 
-from harness.world.config import MIXTURES, WorldConfig
+from harness.world.config import WorldConfig
 from harness.world.facts import fact_table
 from harness.world.families import (Addition, Arithmetic, Compare, Copy, Family, FactLookup, ListOps, Lookup, Safety,
                                     Select, Task, UnitConversion, WordPuzzles, pick)
@@ -63,7 +63,7 @@ _BY_NAME = {g.name: g for g in GENERATORS}
 
 
 def families(table: list[dict], mixture: str = "learnable") -> list[Family]:
-    """The prompt families of a mixture (one of ``MIXTURES``), in a fixed order (safety once)."""
+    """The prompt families of a mixture (one of ``harness.world.config.MIXTURES``), in a fixed order (safety once)."""
     learnable = [Copy(), Select(), Compare(), Lookup(table), Addition()]
     hard = [Arithmetic(), UnitConversion(), ListOps(), WordPuzzles(), FactLookup(table)]
     return {"learnable": learnable, "hard": hard, "all": learnable + hard}[mixture] + [Safety()]
