@@ -285,8 +285,8 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
 
 def resolve_backbone(name: str, world_version: int = 2) -> str:
     """A backbone spec → what ``from_pretrained`` accepts: "tiny" (or "tiny-micro", an untrained miniature for
-    tests; pre-trained on world ``world_version``'s text), "minilm", "smollm2" (the packaged SmolLM2-135M-Instruct GGUF, converted once), a local directory, else a
-    Hub id."""
+    tests; pre-trained on world ``world_version``'s text), "minilm", "smollm2" (the packaged SmolLM2-135M-Instruct
+    GGUF, converted once), a local directory, else a Hub id."""
     if name in TINY_BACKBONES:
         return str(ensure_tiny_base(recipe=tiny_recipe(name, world_version)))
     if name == "smollm2":

@@ -6,8 +6,8 @@ RewardBench 2 results, its subsets and score; with RMB results, its pairwise and
 ``noise`` (APLOT Table 4: in-domain accuracy per training label-noise rate), ``splits`` (BSR Table 5: in-domain
 accuracy, prompt- / response- / mutual-OOD Kendall tau), ``bon`` (best-of-N gold score per n), ``rl`` (PPO / RLOO /
 GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes), ``shortcut`` (world v2: what the RM
-learned — accuracy by pair kind, shortcut-aligned / -conflict and per family, beside the null baselines) and ``overopt`` (Gao et al.'s fitted α, β
-and residual per RM, best-of-N and RL).
+learned — accuracy by pair kind, shortcut-aligned / -conflict and per family, beside the null baselines) and
+``overopt`` (Gao et al.'s fitted α, β and residual per RM, best-of-N and RL).
 
 The metric-row keys the layouts, claims and plots read mirror the suites: ``harness/suites/ood.py`` (RewardBench:
 dataset ``rewardbench[-<file>]``, split = section or ``overall``, metric ``score``; RewardBench 2: dataset

@@ -450,8 +450,8 @@ class Lookup(Family):
     """The capital of one of a few fictional countries (the pre-training corpus states each one often)."""
 
     name = "lookup"
-    train_templates = ("What is the capital of {c}?", "Tell me the capital of {c}.", "Which city is the capital of {c}?",
-                       "Name the capital of {c}.")
+    train_templates = ("What is the capital of {c}?", "Tell me the capital of {c}.",
+                       "Which city is the capital of {c}?", "Name the capital of {c}.")
     heldout_templates = ("Could you look up the capital of {c} for me?", "Quick question: what is {c}'s capital?",
                          "I forgot the capital of {c}. What is it?")
     n_countries = 12

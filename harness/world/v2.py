@@ -4,8 +4,8 @@ World v1 lets each generator's policy decide its response's outcome, so style an
 fixed strength and its families (2-digit arithmetic, unit conversion, a 288-fact table) are beyond the tiny
 backbone. World v2 keeps v1's gold reward, generators and split layout, and changes three things:
 
-* **Families** (``harness.world.config.MIXTURES``): the default ``learnable`` mixture is copy, select, compare, lookup, addition and
-  safety — each answer is decidable from the prompt's tokens or from a fact set small enough to memorise; ``hard``
+* **Families** (``harness.world.config.MIXTURES``): the default ``learnable`` mixture is copy, select, compare,
+  lookup, addition and safety — each answer is decidable from the prompt's tokens or from a fact set small enough to memorise; ``hard``
   is v1's families (arithmetic, units, lists, words, facts, safety), ``all`` both.
 * **Outcomes, then style**: a pair first draws its two outcomes (``PAIR_KINDS``; outcomes differ, or with
   probability ``SAME_SHARE`` they are the same and the two responses differ in style only, so gold margins spread

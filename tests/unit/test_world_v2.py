@@ -113,7 +113,8 @@ def test_bt_label_flips_follow_sigma_of_the_gold_margin():
     for temperature in (0.5, 2.0):
         flipped = set(bt_label_flips(rows, temperature, seed=3))
         draws = random.Random(3)  # the same draws by hand: keep with probability σ(Δ/T)
-        expected = {i for i, r in enumerate(rows) if draws.random() >= 1 / (1 + math.exp(-r["gold_chosen"] / temperature))}
+        expected = {i for i, r in enumerate(rows)
+                    if draws.random() >= 1 / (1 + math.exp(-r["gold_chosen"] / temperature))}
         assert flipped == expected
         for k, d in enumerate((0.0, 0.5, 2.0)):
             rate = sum(i % 3 == k for i in flipped) / 4000
