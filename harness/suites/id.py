@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from harness import suites
-from harness.data import training_pairs, world_splits
+from harness.data import read_pair_source, training_pairs, world_splits
 from harness.data.formats import source_stem
-from harness.data.io import read_pairs, safe_name
+from harness.data.io import safe_name
 from harness.errors import ConfigError
 from harness.metric_keys import group_metric, null_metric
 from harness.metrics import mean_estimate, pairwise_accuracy, proportion
@@ -77,7 +77,7 @@ def in_distribution_rows(ctx) -> tuple[list[dict], str]:
     if ctx.data:
         if len(ctx.data) > 1:
             raise ConfigError(f"the id suite scores one pairs file, got --data {len(ctx.data)} times")
-        return read_pairs(ctx.data[0]), safe_name(source_stem(ctx.data[0]))
+        return read_pair_source(ctx.data[0], "--data"), safe_name(source_stem(ctx.data[0]))
     if not ctx.on_world:
         raise ConfigError("the id suite needs --data PATH (held-out pairs) when training data is not the world")
     return world_splits(ctx.config.data.world)["id"], "world"
@@ -89,6 +89,7 @@ class InDistribution(suites.Suite):
     version = "3"  # 2: a --data file is named by its safe file stem, not its path; 3: world v2's diagnostics
     summary = ("Strict pairwise accuracy (ties wrong) on in-distribution held-out pairs; on world v2 also "
                "shortcut_reversed, accuracy by pair kind / shortcut / family and the null baselines.")
+    requires = frozenset({"held_out_pairs"})  # in_distribution_rows: --data, or the world's id split
 
     def run(self, ctx) -> suites.SuiteResult:
         rows, dataset = in_distribution_rows(ctx)

@@ -1,13 +1,13 @@
-"""The world's configuration (plain fields only: it is embedded in YAML run configs) and its checks."""
+"""The world's configuration (plain fields only: it is embedded in YAML run configs), with its settings' domains."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
-from harness.errors import ConfigError
+from harness.domains import setting
 
-VERSIONS = (1, 2)
-MIXTURES = ("learnable", "hard", "all")  # world v2's prompt families (harness.world.v2.MIXTURES)
+MIXTURES = ("learnable", "hard", "all")  # world v2's prompt families (harness.world.v2.families)
 DEFAULT_SPURIOUS = 0.5  # the shortcut dial's default (docs/world.md, "The shortcut dial": how it was chosen)
 
 
@@ -20,29 +20,21 @@ class WorldConfig:
     more styled one with probability (1 + s) / 2; ``mixture``: its prompt families ("learnable", the default; "hard",
     v1's families; "all")."""
 
-    seed: int = 0
-    n_train: int = 20000  # pairs
-    n_id: int = 1000  # pairs
-    n_ood: int = 300  # prompts per ranking split (prompt_ood, response_ood, mutual_ood), 4 responses each
-    n_style: int = 300  # prompts
-    version: int = 2
-    spurious: float = DEFAULT_SPURIOUS
-    mixture: str = "learnable"
+    seed: int = setting(0, ge=0)
+    n_train: int = setting(20000, ge=0)  # pairs
+    n_id: int = setting(1000, ge=0)  # pairs
+    n_ood: int = setting(300, ge=0)  # prompts per ranking split (prompt_ood, response_ood, mutual_ood), 4 responses
+    n_style: int = setting(300, ge=0)  # prompts
+    version: Literal[1, 2] = 2
+    spurious: float = setting(DEFAULT_SPURIOUS, ge=0, le=1)
+    mixture: Literal["learnable", "hard", "all"] = "learnable"
 
     def check(self) -> None:
-        """Raise ``ConfigError`` (one line) on a setting outside its domain."""
-        for name in ("seed", "n_train", "n_id", "n_ood", "n_style", "version"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or (name != "seed" and value < 0):
-                raise ConfigError(f"data.world.{name} must be a non-negative int, got {value!r}")
-        if self.version not in VERSIONS:
-            raise ConfigError(f"data.world.version must be one of {', '.join(map(str, VERSIONS))}, "
-                              f"got {self.version!r}")
-        if isinstance(self.spurious, bool) or not isinstance(self.spurious, (int, float)) \
-                or not 0.0 <= self.spurious <= 1.0:
-            raise ConfigError(f"data.world.spurious must be in [0, 1], got {self.spurious!r}")
-        if self.mixture not in MIXTURES:
-            raise ConfigError(f"data.world.mixture must be one of {', '.join(MIXTURES)}, got {self.mixture!r}")
+        """Raise ``ConfigError`` (one line) on a setting outside its domain: the run config's one validator
+        (``harness.config.from_dict``) applied to a config built in code."""
+        from harness.config import from_dict
+
+        from_dict(WorldConfig, dataclasses.asdict(self), "data.world")
 
     def identity(self) -> dict:
         """The fields that determine the generated world: a v1 world has no dial nor mixture (and was recorded
