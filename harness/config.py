@@ -50,6 +50,9 @@ class ModelConfig:
     trust_remote_code: bool = False
     chat_template: str = "auto"  # "auto" = the tokenizer's own | "none" = plain layout | path of a Jinja template
     gradient_checkpointing: bool = False
+    # the frozen reference policy of an implicit-reward method (dpo, ipo; grm's dpo regulariser): a causal LM spec
+    # with the policy's tokenizer; "" = the starting policy
+    ref: str = ""
 
 
 @dataclass
@@ -249,6 +252,8 @@ def config_hash(cfg: RunConfig) -> str:
     for key in ("seed", "suites", "sweep"):
         d.pop(key)
     d["train"].pop("report_to")
+    if not d["model"]["ref"]:  # added after the first runs: unset, it leaves their identity as it was
+        d["model"].pop("ref")
     d["method_config"] = method(**cfg.method_config).config_dict()
     d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
     if (recipe := TINY_BACKBONES.get(cfg.model.backbone)) is not None:  # "tiny" names whatever its recipe builds

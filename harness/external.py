@@ -33,13 +33,20 @@ def is_rmbench_checkpoint(spec: str | Path) -> bool:
     return (Path(spec) / META).is_file()
 
 
-def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | None = None):
-    """The model a run scores with: an rmbench checkpoint (single or ensemble) or an external sequence classifier.
-    ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own template."""
+def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | None = None,
+                      causal_lm: bool = False):
+    """The model a run scores with: an rmbench checkpoint (single or ensemble) or an external sequence classifier,
+    or with ``causal_lm`` (an implicit-reward run) any causal LM, as a ``RewardModel`` with its LM head and its own
+    chat template. ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own
+    template."""
     from harness.data.encode import set_chat_template
     from harness.models import load_checkpoint
 
     if not is_rmbench_checkpoint(spec):
+        if causal_lm:
+            from harness.implicit import load_causal_lm
+
+            return load_causal_lm(str(spec), cfg, setting="--model")
         return ExternalRewardModel.load(str(spec), cfg)
     model = load_checkpoint(spec)
     if chat_template is not None:
