@@ -212,3 +212,59 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
             "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
                        "external_model": {"id": spec, "revision": rev, "architectures": model_config.architectures,
                                  "pad_token_id": model_config.pad_token_id}}}
+
+
+def implicit_run(spec: str, kind: str, ref: str | None, ref_free_type: str | None, suite_names: list[str],
+                 overrides: list[str]) -> dict:
+    """The run of a causal LM trained elsewhere (trl's ``DPOTrainer`` output, any policy) scored by the implicit
+    reward of method ``kind`` (``dpo``, ``ipo``, ``simpo``), as :func:`external_run` describes an external RM's.
+
+    ``ref`` is the reference policy (``model.ref``); without it a ``dpo`` / ``ipo`` model is scored
+    reference-free, by ``ref_free_type`` (``sum`` | ``avg`` | ``norm``, default ``avg`` as reward-bench's
+    ``scripts/run_dpo.py``). The model's own chat template renders the sequences (``model.chat_template``
+    overrides it)."""
+    import methods
+    from harness.evaluation import split_overrides
+    from harness.models import _is_causal_lm
+
+    method_cls = methods.get(kind)
+    if not method_cls.implicit:
+        raise ConfigError(f"--kind {kind}: not an implicit-reward method; choose rm (a sequence classifier) or one "
+                          f"of {', '.join(n for n in methods.names() if methods.get(n).implicit)}")
+    method_config = {}
+    if "ref_free_type" in method_cls.default_config():
+        method_config["ref_free_type"] = ref_free_type or ("none" if ref else "avg")
+        if method_config["ref_free_type"] == "none" and not ref:
+            raise ConfigError(f"--kind {kind} scores with a reference policy: give --ref REF_DIR, or "
+                              f"--ref-free-type sum|avg|norm")
+    elif ref or ref_free_type:
+        raise ConfigError(f"--kind {kind} has no reference: --ref and --ref-free-type do not apply")
+    method_cls(**method_config)  # a bad setting fails here
+    options, run_settings = split_overrides(list(overrides))
+    base = {"method": kind, "method_config": method_config, "preset": EXTERNAL, "suites": [],
+            "model": {"backbone": spec, "ref": ref or ""}}
+    cfg = from_dict(RunConfig, deep_merge(base, run_settings))
+    for name, path in (("--model", spec), ("--ref", ref)):
+        if path is None:
+            continue
+        if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
+            raise ConfigError(f"{name} {path!r}: no such file or directory")
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{name} {path!r}: not loadable as a transformers model directory or Hub id ({e})") \
+                from e
+        if not _is_causal_lm(config):
+            raise ConfigError(f"{name} {path!r} is not a causal LM ({config.model_type}): --kind {kind} scores a "
+                              f"policy's log-probs")
+    key = {"model": spec, "revision": revision(spec), "ref": ref, "ref_revision": ref and revision(ref),
+           "config": config_hash(cfg), "options": sorted(overrides)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
+    return {"run_id": f"{EXTERNAL}-{kind}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest,
+            "overrides": list(overrides),
+            "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
+                       "external_model": {"id": spec, "revision": key["revision"], "kind": kind, "ref": ref,
+                                          "ref_revision": key["ref_revision"]}}}
