@@ -239,11 +239,11 @@ def implicit_run(spec: str, kind: str, ref: str | None, ref_free_type: str | Non
                               f"--ref-free-type sum|avg|norm")
     elif ref or ref_free_type:
         raise ConfigError(f"--kind {kind} has no reference: --ref and --ref-free-type do not apply")
-    method_cls(**method_config)  # a bad setting fails here
     options, run_settings = split_overrides(list(overrides))
     base = {"method": kind, "method_config": method_config, "preset": EXTERNAL, "suites": [],
             "model": {"backbone": spec, "ref": ref or ""}}
     cfg = from_dict(RunConfig, deep_merge(base, run_settings))
+    method_cls(**cfg.method_config)  # a bad setting (β ≤ 0, an unknown ref_free_type) fails here
     for name, path in (("--model", spec), ("--ref", ref)):
         if path is None:
             continue

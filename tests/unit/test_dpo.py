@@ -128,3 +128,24 @@ def test_an_unset_reference_leaves_run_identity_as_it_was():
     assert config_hash(plain) == config_hash(resolve("micro", method="bt", overrides=["model.ref="]))
     assert config_hash(resolve("micro", method="dpo", overrides=["model.ref=tiny"])) != \
         config_hash(resolve("micro", method="dpo"))
+
+
+def test_lc_win_rate_recovers_a_planted_length_effect():
+    import numpy as np
+
+    from harness.metrics import win_rates
+
+    rng = np.random.default_rng(0)
+    n, theta0, theta1 = 20000, -0.4, 1.5
+    delta = rng.normal(8.0, 10.0, n)  # the policy answers longer: a length confound
+    p = 1 / (1 + np.exp(-(theta0 + theta1 * np.tanh(delta / delta.std()))))
+    wins = (rng.random(n) < p).astype(float)
+    out = win_rates(wins, 20 + delta, np.full(n, 20.0))
+    assert out["length_coef"].value == pytest.approx(theta1, abs=4 * out["length_coef"].stderr)
+    lc = 100 / (1 + math.exp(-theta0))  # 40.1 %: what the policy wins at equal length
+    assert out["lc_win_rate"].value == pytest.approx(lc, abs=4 * out["lc_win_rate"].stderr)
+    assert out["win_rate"].value > lc + 10  # the raw win rate is inflated by the longer answers
+    assert out["win_rate"].value == pytest.approx(100 * wins.mean())
+    # no length effect and equal lengths: LC = raw, ties count ½
+    same = win_rates([1, 0, 0.5, 1], [5, 5, 5, 5], [5, 5, 5, 5])
+    assert same["win_rate"].value == pytest.approx(62.5) and same["lc_win_rate"].value == pytest.approx(62.5, abs=1e-4)
