@@ -72,9 +72,9 @@ def test_trl_dpo_trainer_output_is_scored_as_its_implicit_reward(tmp_path):
     reference = AutoModelForCausalLM.from_pretrained(tmp_path / "ref").eval()
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "trl")
     for side in ("chosen", "rejected"):
-        expected = torch.tensor([0.1 * (summed_logprob(policy, tokenizer, pairs[r["id"]]["prompt"], pairs[r["id"]][side])
-                                        - summed_logprob(reference, tokenizer, pairs[r["id"]]["prompt"],
-                                                         pairs[r["id"]][side])) for r in rows])
+        texts = [(pairs[r["id"]]["prompt"], pairs[r["id"]][side]) for r in rows]
+        expected = torch.tensor([0.1 * (summed_logprob(policy, tokenizer, *t) - summed_logprob(reference, tokenizer, *t))
+                                 for t in texts])
         ours = torch.tensor([r[f"score_{side}"] for r in rows])
         assert expected.abs().max() > 1e-3  # the policy moved away from its reference
         assert (ours - expected).abs().max() <= 1e-5

@@ -67,7 +67,8 @@ def check_contract(cls, name):
     # policy prefers the chosen response more than the reference does)
     good_logps = {k: v[:3].detach() for k, v in logps.items()}
     if cls.implicit:
-        good_logps.update(logp_chosen=torch.tensor([-2.0, -3.0, -1.0]), logp_rejected=torch.tensor([-30.0, -40.0, -35.0]),
+        good_logps.update(logp_chosen=torch.tensor([-2.0, -3.0, -1.0]),
+                          logp_rejected=torch.tensor([-30.0, -40.0, -35.0]),
                           ref_logp_chosen=torch.tensor([-10.0, -9.0, -8.0]),
                           ref_logp_rejected=torch.tensor([-11.0, -12.0, -10.0]))
     good = RewardOutput(torch.tensor([2.0, 1.5, 3.0]), torch.tensor([0.0, -1.0, 0.5]), hidden_w[:3].detach(),
