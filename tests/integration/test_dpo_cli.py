@@ -124,3 +124,15 @@ def test_micro_dpo_run_raises_the_chosen_over_rejected_log_ratio(tmp_path):
     assert margins.mean() > 0
     accuracy = next(m for m in result["metrics"] if m["metric"] == "accuracy")
     assert accuracy["value"] > 0.5 and accuracy["n"] == 200
+
+
+def test_export_refuses_an_implicit_reward_run(tmp_path):
+    run = tmp_path / "dpo-run"
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({
+        "schema_version": 1, "run_id": "dpo-run", "method": "dpo", "method_config": {}, "preset": "micro",
+        "config_hash": "0" * 16, "config": {}, "backbone": "tiny", "data": "world", "seed": 0, "versions": {},
+        "git_sha": None, "started_at": "2026-12-07T12:00:00+00:00", "finished_at": "2026-12-07T12:05:00+00:00",
+        "wall_times": {}, "train": {}, "metrics": []}))
+    result = invoke("export", run, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "implicit reward of a policy" in result.output
