@@ -231,7 +231,12 @@ def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrid
 
 
 def to_dict(cfg) -> dict:
-    return dataclasses.asdict(cfg)
+    """``cfg`` as nested dicts; an unset ``model.ref`` (added after the first runs) is left out, so run configs,
+    their identity and their leaderboard settings stay as they were without it."""
+    d = dataclasses.asdict(cfg)
+    if isinstance(cfg, RunConfig) and not cfg.model.ref:
+        d["model"].pop("ref")
+    return d
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -252,8 +257,6 @@ def config_hash(cfg: RunConfig) -> str:
     for key in ("seed", "suites", "sweep"):
         d.pop(key)
     d["train"].pop("report_to")
-    if not d["model"]["ref"]:  # added after the first runs: unset, it leaves their identity as it was
-        d["model"].pop("ref")
     d["method_config"] = method(**cfg.method_config).config_dict()
     d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
     if (recipe := TINY_BACKBONES.get(cfg.model.backbone)) is not None:  # "tiny" names whatever its recipe builds
