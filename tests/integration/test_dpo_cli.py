@@ -2,6 +2,7 @@
 trl's ``DPOTrainer`` is scored by ``rmbench eval --kind dpo`` as a plain transformers computation of its implicit
 reward; bad settings exit 2 with one line."""
 import json
+import math
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from harness.basemodel import resolve_backbone
 from cli_runner import invoke
 
 SMALL_WORLD = ["--set", "data.world.n_id=24", "--set", "model.max_length=512"]
+MICRO = ["model.backbone=tiny-micro", "train.max_steps=10", "train.eval_every=0"]
 
 
 def tiny_lm(path, seed=0, extra_token=None):
@@ -111,11 +113,10 @@ def test_bad_settings_exit_2_with_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_micro_dpo_run_raises_the_chosen_over_rejected_log_ratio(tmp_path):
+def test_micro_dpo_run_raises_the_chosen_over_rejected_log_ratio_and_serves_as_rmo_proxy(tmp_path):
     from harness import api, config
 
-    cfg = config.resolve("micro", method="dpo", overrides=["model.backbone=tiny-micro", "train.max_steps=10",
-                                                           "train.eval_every=0"])
+    cfg = config.resolve("micro", method="dpo", overrides=MICRO)
     result = api.train(cfg, runs_dir=tmp_path / "runs", db=f"sqlite:///{tmp_path / 'rm.db'}", show_progress=False)
     rows = [json.loads(line) for line in (tmp_path / "runs" / result["run_id"] / "predictions/id/world-id.jsonl")
             .read_text().splitlines()]
@@ -124,6 +125,22 @@ def test_micro_dpo_run_raises_the_chosen_over_rejected_log_ratio(tmp_path):
     assert margins.mean() > 0
     accuracy = next(m for m in result["metrics"] if m["metric"] == "accuracy")
     assert accuracy["value"] > 0.5 and accuracy["n"] == 200
+
+    # the downstream measure: its samples against the SFT policy's, gold-judged
+    evaluated = api.evaluate(tmp_path / "runs" / result["run_id"], ["winrate"], db=f"sqlite:///{tmp_path / 'rm.db'}",
+                             show_progress=False, overrides=["winrate.n_prompts=6", "winrate.max_new_tokens=8"])
+    rows = {(m["split"], m["metric"]): m for m in evaluated["metrics"] if m["suite"] == "winrate"}
+    assert 0 <= rows["policy", "win_rate"]["value"] <= 100 and rows["policy", "win_rate"]["n"] == 6
+    assert rows["policy", "lc_win_rate"]["stderr"] is not None and math.isfinite(rows["policy", "kl"]["value"])
+    assert rows["reference", "gold_reward"]["n"] == 6
+
+    # RMO as its paper runs it: the proxy policy is this very dpo run (same config), reused, not trained again
+    rmo_cfg = config.resolve("micro", method="rmo_dpo", overrides=MICRO)
+    rmo = api.train(rmo_cfg, runs_dir=tmp_path / "runs", db=f"sqlite:///{tmp_path / 'rm.db'}", show_progress=False)
+    stats = rmo["train"]["rmo_dpo"]
+    assert stats["proxy_run_id"] == result["run_id"]
+    assert stats["margin_scale"] == "raw" and 0.02 < stats["filter_ratio"] < 0.1
+    assert stats["batch_variance"]["optimised"] >= stats["batch_variance"]["stratified"]
 
 
 def test_export_refuses_an_implicit_reward_run(tmp_path):
