@@ -54,6 +54,18 @@ def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | N
     return model
 
 
+def scoring_model(spec: str | Path, cfg: RunConfig, method, chat_template: str | None = None):
+    """The model a run scores with, for ``rmbench eval`` and ``rmbench serve`` alike: :func:`load_reward_model`'s,
+    and for an implicit-reward ``method`` (the DPO family) that policy with its reference
+    (:func:`harness.implicit.implicit_scorer`)."""
+    model = load_reward_model(spec, cfg.model, chat_template, method.implicit)
+    if not method.implicit:
+        return model
+    from harness.implicit import implicit_scorer
+
+    return implicit_scorer(model, cfg, method)
+
+
 def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
     """The transformers config of ``spec``, checked to be a one-label sequence classifier (a reward model); for a
     peft adapter of task ``SEQ_CLS`` (trl's ``RewardTrainer`` with ``peft_config``), its base's config with one

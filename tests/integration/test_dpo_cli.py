@@ -126,6 +126,16 @@ def test_micro_dpo_run_raises_the_chosen_over_rejected_log_ratio_and_serves_as_r
     accuracy = next(m for m in result["metrics"] if m["metric"] == "accuracy")
     assert accuracy["value"] > 0.5 and accuracy["n"] == 200
 
+    # rmbench serve scores through the same path: the served reward is the implicit reward the suites recorded
+    from harness.data import world_splits
+    from harness.reward_source import load_scorer
+
+    scorer, info = load_scorer(run=tmp_path / "runs" / result["run_id"], device="cpu")
+    by_id = {r["id"]: r for r in world_splits(cfg.data.world)["id"]}
+    texts = [(by_id[r["id"]]["prompt"], by_id[r["id"]]["chosen"]) for r in rows[:5]]
+    served = scorer.rewards(scorer.encode([p for p, _ in texts], [c for _, c in texts])[0])
+    assert info["method"] == "dpo" and served == pytest.approx([r["score_chosen"] for r in rows[:5]], abs=1e-5)
+
     # the downstream measure: its samples against the SFT policy's, gold-judged
     evaluated = api.evaluate(tmp_path / "runs" / result["run_id"], ["winrate"], db=f"sqlite:///{tmp_path / 'rm.db'}",
                              show_progress=False, overrides=["winrate.n_prompts=6", "winrate.max_new_tokens=8"])
