@@ -75,8 +75,8 @@ def test_trl_dpo_trainer_output_is_scored_as_its_implicit_reward(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "trl")
     for side in ("chosen", "rejected"):
         texts = [(pairs[r["id"]]["prompt"], pairs[r["id"]][side]) for r in rows]
-        expected = torch.tensor([0.1 * (summed_logprob(policy, tokenizer, *t) - summed_logprob(reference, tokenizer, *t))
-                                 for t in texts])
+        expected = torch.tensor([0.1 * (summed_logprob(policy, tokenizer, *t)
+                                        - summed_logprob(reference, tokenizer, *t)) for t in texts])
         ours = torch.tensor([r[f"score_{side}"] for r in rows])
         assert expected.abs().max() > 1e-3  # the policy moved away from its reference
         assert (ours - expected).abs().max() <= 1e-5
