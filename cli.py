@@ -191,6 +191,12 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              batch_size: Annotated[Optional[int], typer.Option(help="Scoring batch size.")] = None,
              algo: Annotated[Optional[str], typer.Option(help="RL algorithm of the rl suite: ppo, rloo or grpo "
                                                          "(same as --set rl.algo=…).")] = None,
+             kind: Annotated[str, typer.Option(help="What --model is: rm (a reward model), or dpo (any causal LM, "
+                                               "scored by its implicit reward; also ipo, simpo).")] = "rm",
+             ref: Annotated[Optional[str], typer.Option(help="--kind dpo: the reference policy (a causal LM with "
+                                                        "the model's tokenizer).")] = None,
+             ref_free_type: Annotated[Optional[str], typer.Option(
+                 help="--kind dpo without --ref: sum, avg (default) or norm, as reward-bench's.")] = None,
              runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Evaluate a trained run (--run) or a reward model (--model) on one or more suites."""
     from harness import api, suites
@@ -205,8 +211,11 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
         overrides = [*(overrides or []), f"rl.algo={algo}"]
     kwargs = dict(data=data or None, db=db, batch_size=batch_size, show_progress=not as_json,
                   overrides=overrides or [])
+    if run is not None and (kind != "rm" or ref or ref_free_type):
+        raise ConfigError("--kind, --ref and --ref-free-type describe a --model; a run knows its method")
     result = (api.evaluate(run, names, **kwargs) if run is not None
-              else api.evaluate_model(model, names, runs_dir=runs_dir, **kwargs))
+              else api.evaluate_model(model, names, runs_dir=runs_dir, kind=kind, ref=ref,
+                                      ref_free_type=ref_free_type, **kwargs))
     _report(result, as_json, names)
 
 

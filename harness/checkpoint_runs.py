@@ -13,8 +13,8 @@ from harness.results import git_sha, versions
 from harness.runs import RunResult, now, write_run_config
 
 
-def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: str | Path = "runs",
-                   **kwargs) -> dict:
+def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: str | Path = "runs", kind: str = "rm",
+                   ref: str | None = None, ref_free_type: str | None = None, **kwargs) -> dict:
     """Evaluate a model that is not a run: a saved rmbench checkpoint (a directory with ``rmbench_model.json``) or
     an external reward model (``harness.external``: a ``*ForSequenceClassification`` directory or Hub id).
 
@@ -22,14 +22,20 @@ def evaluate_model(model_path: str | Path, suite_names: list[str], *, runs_dir: 
     ``config.yaml`` (the checkpoint's model config, method ``bt``: scores are the raw head outputs) and a
     ``result.json`` whose ``model_path`` points at the checkpoint, whose ``data`` is ``checkpoint:<path>`` and whose
     config hash covers the path (two checkpoints never share leaderboard rows); an external model gets the run
-    :func:`harness.external.external_run` describes. Then :func:`harness.evaluation.evaluate` runs on it.
+    :func:`harness.external.external_run` describes. With ``kind`` an implicit-reward method (``dpo``), the model
+    is a causal LM scored by its implicit reward against ``ref`` (or reference-free by ``ref_free_type``), a run
+    :func:`harness.external.implicit_run` describes. Then :func:`harness.evaluation.evaluate` runs on it.
     """
     from harness import suites
-    from harness.external import external_run, is_rmbench_checkpoint
+    from harness.external import external_run, implicit_run, is_rmbench_checkpoint
 
     for name in suite_names:  # an unknown suite fails before any model is looked up
         suites.get(suites.current_name(name))
-    if is_rmbench_checkpoint(model_path):
+    if kind != "rm":
+        run = implicit_run(str(model_path), kind, ref, ref_free_type, suite_names, list(kwargs.get("overrides") or []))
+    elif ref is not None or ref_free_type is not None:
+        raise ConfigError("--ref and --ref-free-type score a policy by its implicit reward: add --kind dpo")
+    elif is_rmbench_checkpoint(model_path):
         run = _checkpoint_run(Path(model_path).resolve())
     else:
         run = external_run(str(model_path), suite_names, list(kwargs.get("overrides") or []))

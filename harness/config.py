@@ -56,6 +56,9 @@ class ModelConfig:
     trust_remote_code: bool = False
     chat_template: str = "auto"  # "auto" = the tokenizer's own | "none" = plain layout | path of a Jinja template
     gradient_checkpointing: bool = False
+    # the frozen reference policy of an implicit-reward method (dpo, ipo; grm's dpo regulariser): a causal LM spec
+    # with the policy's tokenizer; "" = the starting policy
+    ref: str = ""
 
 
 @dataclass
@@ -270,7 +273,12 @@ def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrid
 
 
 def to_dict(cfg) -> dict:
-    return dataclasses.asdict(cfg)
+    """``cfg`` as nested dicts; an unset ``model.ref`` (added after the first runs) is left out, so run configs,
+    their identity and their leaderboard settings stay as they were without it."""
+    d = dataclasses.asdict(cfg)
+    if isinstance(cfg, RunConfig) and not cfg.model.ref:
+        d["model"].pop("ref")
+    return d
 
 
 def config_hash(cfg: RunConfig) -> str:

@@ -29,7 +29,8 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
     """
     from harness.data.encode import Encoder, chat_template_sha256
-    from harness.external import load_reward_model
+    from harness.external import scoring_model
+    from harness.implicit import implicit_scorer
 
     run_dir = Path(run_dir)
     result = RunResult.read(run_dir)
@@ -47,9 +48,12 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
     data = (data,) if isinstance(data, str) else tuple(data or ())
     check_requirements(cfg, suite_names, data)
-    model = model or load_reward_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg.model,
-                                       cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
+    if model is None:
+        model = scoring_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg, method,
+                              cfg_overrides.get("model", {}).get("chat_template"))
+    elif method.implicit:  # a trained policy, scored by its implicit reward (with its reference when it reads one)
+        model = implicit_scorer(model, cfg, method)
     batch_size = batch_size or cfg.train.eval_batch_size
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
                              show_progress, data, run_dir,

@@ -33,18 +33,37 @@ def is_rmbench_checkpoint(spec: str | Path) -> bool:
     return (Path(spec) / META).is_file()
 
 
-def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | None = None):
-    """The model a run scores with: an rmbench checkpoint (single or ensemble) or an external sequence classifier.
-    ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own template."""
+def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | None = None,
+                      causal_lm: bool = False):
+    """The model a run scores with: an rmbench checkpoint (single or ensemble) or an external sequence classifier,
+    or with ``causal_lm`` (an implicit-reward run) any causal LM, as a ``RewardModel`` with its LM head and its own
+    chat template. ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own
+    template."""
     from harness.data.encode import set_chat_template
     from harness.models import load_checkpoint
 
     if not is_rmbench_checkpoint(spec):
+        if causal_lm:
+            from harness.implicit import load_causal_lm
+
+            return load_causal_lm(str(spec), cfg, setting="--model")
         return ExternalRewardModel.load(str(spec), cfg)
     model = load_checkpoint(spec)
     if chat_template is not None:
         set_chat_template(model.tokenizer, chat_template)
     return model
+
+
+def scoring_model(spec: str | Path, cfg: RunConfig, method, chat_template: str | None = None):
+    """The model a run scores with, for ``rmbench eval`` and ``rmbench serve`` alike: :func:`load_reward_model`'s,
+    and for an implicit-reward ``method`` (the DPO family) that policy with its reference
+    (:func:`harness.implicit.implicit_scorer`)."""
+    model = load_reward_model(spec, cfg.model, chat_template, method.implicit)
+    if not method.implicit:
+        return model
+    from harness.implicit import implicit_scorer
+
+    return implicit_scorer(model, cfg, method)
 
 
 def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
@@ -205,3 +224,59 @@ def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dic
             "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
                        "external_model": {"id": spec, "revision": rev, "architectures": model_config.architectures,
                                  "pad_token_id": model_config.pad_token_id}}}
+
+
+def implicit_run(spec: str, kind: str, ref: str | None, ref_free_type: str | None, suite_names: list[str],
+                 overrides: list[str]) -> dict:
+    """The run of a causal LM trained elsewhere (trl's ``DPOTrainer`` output, any policy) scored by the implicit
+    reward of method ``kind`` (``dpo``, ``ipo``, ``simpo``), as :func:`external_run` describes an external RM's.
+
+    ``ref`` is the reference policy (``model.ref``); without it a ``dpo`` / ``ipo`` model is scored
+    reference-free, by ``ref_free_type`` (``sum`` | ``avg`` | ``norm``, default ``avg`` as reward-bench's
+    ``scripts/run_dpo.py``). The model's own chat template renders the sequences (``model.chat_template``
+    overrides it)."""
+    import methods
+    from harness.evaluation import split_overrides
+    from harness.models import _is_causal_lm
+
+    method_cls = methods.get(kind)
+    if not method_cls.implicit:
+        raise ConfigError(f"--kind {kind}: not an implicit-reward method; choose rm (a sequence classifier) or one "
+                          f"of {', '.join(n for n in methods.names() if methods.get(n).implicit)}")
+    method_config = {}
+    if "ref_free_type" in method_cls.default_config():
+        method_config["ref_free_type"] = ref_free_type or ("none" if ref else "avg")
+        if method_config["ref_free_type"] == "none" and not ref:
+            raise ConfigError(f"--kind {kind} scores with a reference policy: give --ref REF_DIR, or "
+                              f"--ref-free-type sum|avg|norm")
+    elif ref or ref_free_type:
+        raise ConfigError(f"--kind {kind} has no reference: --ref and --ref-free-type do not apply")
+    options, run_settings = split_overrides(list(overrides))
+    base = {"method": kind, "method_config": method_config, "preset": EXTERNAL, "suites": [],
+            "model": {"backbone": spec, "ref": ref or ""}}
+    cfg = from_dict(RunConfig, deep_merge(base, run_settings))
+    method_cls(**cfg.method_config)  # a bad setting (β ≤ 0, an unknown ref_free_type) fails here
+    for name, path in (("--model", spec), ("--ref", ref)):
+        if path is None:
+            continue
+        if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
+            raise ConfigError(f"{name} {path!r}: no such file or directory")
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{name} {path!r}: not loadable as a transformers model directory or Hub id ({e})") \
+                from e
+        if not _is_causal_lm(config):
+            raise ConfigError(f"{name} {path!r} is not a causal LM ({config.model_type}): --kind {kind} scores a "
+                              f"policy's log-probs")
+    key = {"model": spec, "revision": revision(spec), "ref": ref, "ref_revision": ref and revision(ref),
+           "config": config_hash(cfg), "options": sorted(overrides)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
+    return {"run_id": f"{EXTERNAL}-{kind}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest,
+            "overrides": list(overrides),
+            "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
+                       "external_model": {"id": spec, "revision": key["revision"], "kind": kind, "ref": ref,
+                                          "ref_revision": key["ref_revision"]}}}

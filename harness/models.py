@@ -25,6 +25,7 @@ from harness.basemodel import resolve_backbone
 from harness.config import LoraSettings, ModelConfig, from_dict
 from harness.errors import ConfigError
 from harness.registry import close_matches
+from harness.scoring import implicit_columns
 
 META = "rmbench_model.json"
 FORMAT_VERSION = 1
@@ -209,6 +210,38 @@ class RewardModel(nn.Module):
         if not return_lm_logits:
             return rewards, hidden
         return rewards, hidden, self._core.get_output_embeddings()(states)
+
+
+class ImplicitRewardModel(nn.Module):
+    """A causal-LM policy scored by its implicit reward (the DPO family): ``forward(input_ids, attention_mask,
+    response_mask)`` gives the columns :data:`harness.types.IMPLICIT_COLUMNS` [N, 4] (Σ logπ over the response, the
+    same under the frozen ``reference`` or 0 without one, |y|, ‖logπ_t‖₂), which the method's ``score`` turns into
+    the reward, and the policy's last-token hidden states [N, H]. ``policy`` and ``reference`` are
+    :class:`RewardModel` s built with ``need_lm_head`` (the reference may be the policy itself when it is a LoRA
+    model: it is then scored with its adapter disabled)."""
+
+    scores_responses = True  # harness.scoring passes the response mask to forward
+
+    def __init__(self, policy: RewardModel, reference: RewardModel | None = None):
+        super().__init__()
+        self.policy, self.reference, self.tokenizer = policy, reference, policy.tokenizer
+
+    @property
+    def hidden_size(self) -> int:
+        return self.policy.hidden_size
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor):
+        ref_logits = None
+        if self.reference is not None:
+            with self.reference.as_reference():
+                ref_logits = self.reference(input_ids, attention_mask, return_lm_logits=True)[2]
+        _, hidden, logits = self.policy(input_ids, attention_mask, return_lm_logits=True)
+        return implicit_columns(logits, input_ids, response_mask, ref_logits), hidden
+
+
+def same_tokenizer(a, b) -> bool:
+    """Whether two tokenizers map every token to the same id (log-probs of one sequence are then comparable)."""
+    return a.get_vocab() == b.get_vocab() and a.all_special_ids == b.all_special_ids
 
 
 def _make_head(kind: str, hidden_size: int, seed: int, linear_bias: bool = False) -> nn.Sequential:

@@ -18,7 +18,7 @@ def load_scorer(run: str | Path | None = None, model: str | None = None, batch_s
 
     from harness import __version__
     from harness.data.encode import Encoder, chat_template_sha256
-    from harness.external import load_reward_model
+    from harness.external import scoring_model
     from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config
     from harness.scoring import Scorer
 
@@ -52,8 +52,9 @@ def load_scorer(run: str | Path | None = None, model: str | None = None, batch_s
         torch.device(device)
     except RuntimeError as e:
         raise ConfigError(f"--device: {e}") from None
-    reward_model = load_reward_model(path, cfg.model).to(device)
-    scorer = Scorer(reward_model, methods.get(cfg.method)(**cfg.method_config),
+    method = methods.get(cfg.method)(**cfg.method_config)
+    reward_model = scoring_model(path, cfg, method).to(device)  # a DPO-family run: its policy and reference
+    scorer = Scorer(reward_model, method,
                     Encoder(reward_model.tokenizer, cfg.model.max_length), batch_size)
     info.update(max_length=cfg.model.max_length, chat_template_sha256=chat_template_sha256(reward_model.tokenizer),
                 rmbench=__version__, device=str(device), generation_prompt=scorer.encoder.generation_prompt or None)

@@ -7,6 +7,12 @@ from typing import Mapping
 from torch import Tensor
 
 
+#: the per-sequence values an implicit-reward model (``harness.models.ImplicitRewardModel``) gives
+#: ``RewardMethod.score``, in this column order: Σ_t logπ(y_t|x, y_<t) over the response tokens, the same under the
+#: reference (0 without one), the number of those tokens |y|, and ‖(logπ(y_t|…))_t‖₂ (reward-bench's ``norm``)
+IMPLICIT_COLUMNS = ("logp", "ref_logp", "n_tokens", "logp_l2")
+
+
 @dataclass(frozen=True)
 class RewardOutput:
     """What the model produced for a batch of B preference pairs."""
@@ -15,7 +21,8 @@ class RewardOutput:
     rejected: Tensor  # [B] rewards r(x, y_l)
     chosen_hidden: Tensor | None = None  # [B, H] last hidden state at the last non-pad token of (x, y_w)
     rejected_hidden: Tensor | None = None  # [B, H] same for (x, y_l)
-    extra: Mapping[str, Tensor] = field(default_factory=dict)  # e.g. "logp_chosen", "ref_logp_rejected"
+    # e.g. "logp_chosen", "ref_logp_rejected" (summed response log-probs), "len_chosen" (response tokens |y|)
+    extra: Mapping[str, Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ CONTROL = "control"
 NOISE_20 = Column("ID acc, 20% label noise", "accuracy", NOISE_SUITE, split=noise_split("id", 0.2))
 BON_GOLD_16 = Column("BoN gold@16", "gold_score@n=16", BON_SUITE, "world", "bon")
 RL_GOLD = Column("gold after PPO", "gold_reward@after", RL_SUITE, "world", "ppo")
+RMO_ALL = tuple((f"method_config.{part}", True) for part in ("filter", "diversify", "amplify"))  # the full method
+LC_WIN_RATE = Column("LC win rate vs SFT", "lc_win_rate", "winrate", "world", "policy")  # RMO Table 2's measure
 _RULE = (f"Δ = method − baseline (paired per seed when both share >= 2 seeds, else Welch); t = Δ/SE against "
          f"Student's t critical value t* at the two-sided level {LEVEL:g}: holds when p < {LEVEL:g} and the gain "
          f"> 0; inconclusive when p >= {LEVEL:g} or SE unknown. Controls must come out as expected.")
@@ -93,6 +95,11 @@ CLAIMS = (
     Claim(BSR, "BSR's RM reaches higher gold after RL than BT's", "bsr", "bt", RL_GOLD),
     Claim(RMO, "RMO beats BT in-distribution", "rmo", "bt", ID_ACCURACY),
     Claim(RMO, "RMO is more robust to 20% label noise than BT", "rmo", "bt", NOISE_20),
+    Claim(RMO, "RMO improves DPO's LC win rate", "rmo_dpo", "dpo", LC_WIN_RATE, method_settings=RMO_ALL),
+    Claim(RMO, "RMO improves SimPO's LC win rate", "rmo_simpo", "simpo", LC_WIN_RATE, method_settings=RMO_ALL),
+    Claim(RMO, "High-Var batching beats random batching (DPO)", "rmo_dpo", "dpo", LC_WIN_RATE,
+          method_settings=(("method_config.filter", False), ("method_config.amplify", False),
+                           ("method_config.diversify", True))),
     Claim(CONTROL, "negative control: BT vs BT-Margin m = 0 (the same objective)", "bt_margin", "bt", ID_ACCURACY,
           method_settings=(("method_config.margin", 0.0),), expect=INCONCLUSIVE),
     Claim(CONTROL, "positive control: BT on clean labels vs BT on 40% flipped labels", "bt", "bt", ID_ACCURACY,

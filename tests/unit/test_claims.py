@@ -199,3 +199,23 @@ def test_the_rewardbench_claim_prefers_rewardbench2():
     assert (rb_claim.column.title, rb_claim.prefer.title) == ("RB Score", "RB2 Score")
     assert rb_claim.prefer.matches({"metric": "score", "suite": "ood", "split": "overall",
                                     "dataset": "rewardbench2-test-00000-of-00001"})
+
+
+def test_rmo_paper_table_2_claims_read_the_winrate_suite(tmp_path):
+    from leaderboards.claims import CLAIMS as ALL
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'rmo.db'}")
+    full = {"filter": True, "diversify": True, "amplify": True}
+    batches_only = {"filter": False, "diversify": True, "amplify": False}
+    runs = (("dpo", {"beta": 0.1}, [50.0, 52.0, 51.0], "dpo"), ("rmo_dpo", full, [60.0, 61.0, 63.0], "rmo-full"),
+            ("rmo_dpo", batches_only, [45.0, 46.0, 44.5], "rmo-batches"))
+    for method, method_config, values, config_hash in runs:
+        for seed, value in enumerate(values):
+            result = make_result(method, seed=seed, config_hash=config_hash, run_id=f"{config_hash}-s{seed}")
+            result["method_config"] = method_config
+            result["metrics"] = [{**metric_row("lc_win_rate", value), "suite": "winrate", "split": "policy"}]
+            record(result, engine)
+    dpo, simpo, batching = judgements(engine, *[c for c in ALL if "LC win rate" in c.text or "High-Var" in c.text])
+    assert dpo.verdict == HOLDS and dpo.diff == pytest.approx((10 + 9 + 12) / 3) and dpo.test == "paired"
+    assert simpo.verdict == NO_DATA
+    assert batching.verdict == FAILS and batching.diff == pytest.approx((-5 - 6 - 6.5) / 3)  # the batches-only runs

@@ -50,7 +50,7 @@ def test_requires_follow_the_regulariser():
     grm = methods.get("grm")
     assert grm.requires == frozenset({"lm_logprobs"}) == grm().requires == grm(regularizer="dpo_noref").requires
     assert grm(regularizer="dpo").requires == frozenset({"lm_logprobs", "ref_logprobs"})
-    with pytest.raises(ConfigError, match="regularizer must be one of sft, dpo_noref, dpo"):
+    with pytest.raises(ConfigError, match="regularizer: expected one of sft, dpo_noref, dpo"):
         grm(regularizer="kto")
     with pytest.raises(ConfigError, match=r"grm needs .*'ref_logp_chosen'"):
         grm(regularizer="dpo").loss(RewardOutput(torch.zeros(2), torch.zeros(2),

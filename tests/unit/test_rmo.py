@@ -123,7 +123,7 @@ def test_margins_are_divided_by_their_std_without_centring():
     assert scale_margins(np.array(BASE), "raw", "δ").tolist() == BASE
     with pytest.raises(TrainingError, match="std of δ_base.*margin_scale=raw"):
         scale_margins(np.full(3, -2.0), "standardized", "δ_base")
-    with pytest.raises(ConfigError, match="margin_scale must be one of standardized, raw"):
+    with pytest.raises(ConfigError, match="margin_scale: expected one of standardized, raw"):
         methods.get("rmo")(margin_scale="zscore")
 
 
