@@ -96,12 +96,19 @@ def methods(as_json: JsonOption = False):
 @_errors_exit
 def world_generate(out: Annotated[Path, typer.Option("--out", help="Output directory.")],
                    seed: int = 0, n_train: int = 20000, n_id: int = 1000, n_ood: int = 300, n_style: int = 300,
+                   version: Annotated[int, typer.Option(help="World version: 2 (default) or 1.")] = 2,
+                   spurious: Annotated[Optional[float], typer.Option(
+                       help="World v2's shortcut dial s in [0, 1] (default: WorldConfig's).")] = None,
+                   mixture: Annotated[str, typer.Option(help="World v2's families: learnable | hard | all.")] =
+                   "learnable",
                    as_json: JsonOption = False):
     """Write the preference world's splits as JSONL (same seed → byte-identical files)."""
     from harness import world
     from harness.config import from_dict
 
-    cfg = from_dict(world.WorldConfig, dict(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style))
+    dial = {} if spurious is None else {"spurious": spurious}
+    cfg = from_dict(world.WorldConfig, dict(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style,
+                                            version=version, mixture=mixture, **dial), "data.world")
     paths = world.write(world.generate(cfg), out)
     if as_json:
         return _print_json([str(p) for p in paths])
@@ -116,12 +123,16 @@ def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (
                   seed: Annotated[int, typer.Option(help="World seed (the fact table and the prompts).")] = 0,
                   prompts: Annotated[int, typer.Option(help="Held-out prompts.")] = 64,
                   samples: Annotated[int, typer.Option(help="Samples per prompt (the oracle is best of these).")] = 16,
+                  version: Annotated[int, typer.Option(help="World version of the prompts and the tiny builds.")] = 2,
                   as_json: JsonOption = False):
     """How good a policy's samples are on held-out world prompts, per prompt family: the share correct (refusing,
     for unsafe requests), the mean gold of one sample and of the oracle best-of-n."""
     from harness.rl.sft import quality
 
-    q = quality(policy, seed, n_prompts=prompts, n=samples)
+    from harness import world
+
+    world.WorldConfig(seed=seed, version=version).check()
+    q = quality(policy, seed, n_prompts=prompts, n=samples, world_version=version)
     if as_json:
         return _print_json({"policy": policy, **q})
     from rich.table import Table
@@ -280,7 +291,7 @@ def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Option
                 split: Optional[str] = None, metric: Optional[str] = None, preset: PresetFilter = None,
                 backbone: BackboneFilter = None, data: DataFilter = None,
                 layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | rl | "
-                                                    "overopt | claims")] = "flat",
+                                                    "shortcut | overopt | claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
                 db: DbOption = None):
     """Mean ± std over seeds: every recorded metric (flat, best first), a paper-style table or the papers' claims."""

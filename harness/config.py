@@ -19,11 +19,11 @@ from typing import Any, Literal
 
 import yaml
 
-from harness.basemodel import TINY_BACKBONES
+from harness.basemodel import TINY_BACKBONES, tiny_recipe
 from harness.domains import domain_of, setting
 from harness.errors import ConfigError, UnknownNameError
 from harness.registry import close_matches
-from harness.world import WORLD_VERSION, WorldConfig
+from harness.world import WORLD_IDS, WorldConfig
 
 
 @dataclass
@@ -65,7 +65,9 @@ class ModelConfig:
 class DataConfig:
     train: str = "world"  # "world" or a local file / directory / Hub id in a supported format
     world: WorldConfig = field(default_factory=WorldConfig)
-    label_noise: float = setting(0.0, ge=0, le=1)  # fraction of training pairs whose chosen/rejected are swapped
+    label_noise: float = setting(0.0, ge=0, le=1)  # mode "uniform": fraction of training pairs whose labels are swapped
+    label_noise_mode: Literal["uniform", "bt"] = "uniform"  # bt: each pair's label drawn from σ(Δgold / T)
+    label_noise_temperature: float = setting(1.0, gt=0)  # T of mode "bt"
     max_train_pairs: int = setting(0, ge=0)  # 0 = all
     validation_pairs: int = setting(512, ge=0)  # held out from the in-domain split for the convergence curve
 
@@ -281,7 +283,8 @@ def to_dict(cfg) -> dict:
 
 def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
-    passing a default explicitly changes nothing), the method's ``version``, the world's ``WORLD_VERSION`` and the
+    passing a default explicitly changes nothing), the method's ``version``, the world's generator identity
+    (``harness.world.WORLD_IDS``; the world's fields as ``WorldConfig.identity`` gives them) and the
     reward model's ``MODEL_VERSION`` and, for a built-in ``tiny`` backbone, its build recipe's cache name (so a changed
     loss, world, head or base model is a new experiment); not the seed (seeds
     of one config are aggregated), the suites, nor what only changes where a run executes or logs (``sweep``,
@@ -298,7 +301,12 @@ def config_hash(cfg: RunConfig) -> str:
         d.pop(key)
     d["train"].pop("report_to")
     d["method_config"] = method(**cfg.method_config).config_dict()
-    d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
-    if (recipe := TINY_BACKBONES.get(cfg.model.backbone)) is not None:  # "tiny" names whatever its recipe builds
-        d["versions"]["backbone"] = recipe.dirname()
+    d["data"]["world"] = cfg.data.world.identity()
+    if cfg.data.label_noise_mode == "uniform":  # the settings of the other modes (absent from runs before them)
+        d["data"].pop("label_noise_mode")
+        d["data"].pop("label_noise_temperature")
+    world_version = cfg.data.world.version
+    d["versions"] = {"method": method.version, "world": WORLD_IDS[world_version], "model": MODEL_VERSION}
+    if cfg.model.backbone in TINY_BACKBONES:  # "tiny" names whatever its recipe builds (on the run's world)
+        d["versions"]["backbone"] = tiny_recipe(cfg.model.backbone, world_version).dirname()
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -18,26 +18,29 @@ from harness.errors import ConfigError
 from harness.models import ImplicitRewardModel, RewardModel, same_tokenizer
 
 
-def policy_spec(backbone: str, world_seed: int = 0) -> str:
-    """What ``from_pretrained`` accepts for the starting policy of ``backbone`` (see the module docstring)."""
+def policy_spec(backbone: str, world_seed: int = 0, world_version: int = 2) -> str:
+    """What ``from_pretrained`` accepts for the starting policy of ``backbone`` (see the module docstring; a tiny
+    base's SFT policy of world ``world_version``)."""
     from harness.rl.policy import policy_source
     from harness.rl.sft import default_policy
 
-    return policy_source(default_policy(backbone), world_seed)
+    return policy_source(default_policy(backbone), world_seed, world_version)
 
 
 def policy_config(cfg: RunConfig) -> ModelConfig:
     """The model config an implicit-reward run builds its policy from: ``model.backbone`` replaced by the directory
     of its starting policy (the run's identity keeps the spec as given)."""
-    return dataclasses.replace(cfg.model, backbone=policy_spec(cfg.model.backbone, cfg.data.world.seed))
+    return dataclasses.replace(cfg.model, backbone=policy_spec(cfg.model.backbone, cfg.data.world.seed,
+                                                               cfg.data.world.version))
 
 
-def load_causal_lm(spec: str, cfg: ModelConfig, *, world_seed: int = 0, setting: str) -> RewardModel:
+def load_causal_lm(spec: str, cfg: ModelConfig, *, world_seed: int = 0, world_version: int = 2,
+                   setting: str) -> RewardModel:
     """A causal LM (a policy or reference spec, resolved like :func:`policy_spec`) as a ``RewardModel`` with its LM
     head, whole (no LoRA), its own tokenizer and chat template; ``setting`` names the option in errors."""
     from harness.models import load_backbone, load_tokenizer
 
-    source = policy_spec(spec, world_seed)
+    source = policy_spec(spec, world_seed, world_version)
     model_cfg = dataclasses.replace(cfg, backbone=source, lora=LoraSettings())
     backbone = load_backbone(source, model_cfg, True, name=spec, purpose=f"{setting} (an implicit reward)")
     return RewardModel(model_cfg, backbone, load_tokenizer(source, model_cfg), source=source, need_lm_head=True)
@@ -53,16 +56,18 @@ def reference_model(cfg: RunConfig, policy: RewardModel, *, fresh: bool) -> Rewa
     the policy's tokenizer; else, for a ``fresh`` (untrained) policy, its frozen initial state
     (``RewardModel.frozen_reference``: with LoRA the policy itself, adapter disabled), and for a trained one the
     starting policy loaded anew."""
-    seed = cfg.data.world.seed
+    seed, version = cfg.data.world.seed, cfg.data.world.version
     if cfg.model.ref:
-        reference = frozen(load_causal_lm(cfg.model.ref, cfg.model, world_seed=seed, setting="model.ref"))
+        reference = frozen(load_causal_lm(cfg.model.ref, cfg.model, world_seed=seed, world_version=version,
+                                          setting="model.ref"))
         if not same_tokenizer(reference.tokenizer, policy.tokenizer):
             raise ConfigError(f"model.ref: the reference {cfg.model.ref!r} has another tokenizer than the policy "
                               f"{cfg.model.backbone!r}; an implicit reward compares log-probs of the same tokens")
         return reference
     if fresh:
         return policy.frozen_reference()
-    return frozen(load_causal_lm(cfg.model.backbone, cfg.model, world_seed=seed, setting="the policy"))
+    return frozen(load_causal_lm(cfg.model.backbone, cfg.model, world_seed=seed, world_version=version,
+                                 setting="the policy"))
 
 
 def implicit_scorer(policy, cfg: RunConfig, method) -> ImplicitRewardModel:

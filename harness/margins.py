@@ -63,7 +63,8 @@ def base_margins(cfg: RunConfig, causal: bool, data: EncodedPairs, device, show_
     starting policy; else the summed response log-prob gap logπ_base(y_w|x) − logπ_base(y_l|x) of the base LM for a
     causal backbone (raw, as the official RMO code does), or the freshly built RM's Δ (seeded head) for an
     encoder."""
-    model = RewardModel.build(cfg.model, need_lm_head=causal, seed=cfg.seed).to(device)
+    model = RewardModel.build(cfg.model, need_lm_head=causal, seed=cfg.seed,
+                              world_version=cfg.data.world.version).to(device)
     pad_id, batch_size, n = model.tokenizer.pad_token_id, cfg.train.eval_batch_size, len(data)
     if method is not None and method.implicit:
         return policy_margins(model, method, data, batch_size, show_progress, "base margins")

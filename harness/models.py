@@ -36,6 +36,8 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 class RewardModel(nn.Module):
     """Backbone + scalar reward head; ``forward`` gives rewards [N] (fp32) and last-token hidden states [N, H]."""
 
+    world_version = 2  # the world whose tiny base a tiny backbone is (set by ``build``)
+
     def __init__(self, cfg: ModelConfig, backbone: nn.Module, tokenizer, *, source: str, need_lm_head: bool,
                  seed: int = 0):
         super().__init__()
@@ -52,16 +54,20 @@ class RewardModel(nn.Module):
 
     # -- construction ---------------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, cfg: ModelConfig, *, need_lm_head: bool = False, seed: int = 0) -> "RewardModel":
-        """A fresh reward model: pre-trained backbone (LoRA-wrapped if ``cfg.lora.r > 0``) and a seeded new head."""
-        source = resolve_backbone(cfg.backbone)
+    def build(cls, cfg: ModelConfig, *, need_lm_head: bool = False, seed: int = 0,
+              world_version: int = 2) -> "RewardModel":
+        """A fresh reward model: pre-trained backbone (LoRA-wrapped if ``cfg.lora.r > 0``; a tiny backbone is the
+        base pre-trained on world ``world_version``'s text) and a seeded new head."""
+        source = resolve_backbone(cfg.backbone, world_version)
         with torch.random.fork_rng():  # LoRA init (and any newly initialised backbone weight) is seeded
             torch.manual_seed(seed)
             backbone = load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
             if cfg.lora.r > 0:
                 backbone = get_peft_model(backbone, _lora_config(cfg.lora))
         tokenizer = load_tokenizer(source, cfg)
-        return cls(cfg, backbone, tokenizer, source=source, need_lm_head=need_lm_head, seed=seed)
+        model = cls(cfg, backbone, tokenizer, source=source, need_lm_head=need_lm_head, seed=seed)
+        model.world_version = world_version
+        return model
 
     @classmethod
     def load(cls, path: str | Path) -> "RewardModel":
@@ -79,8 +85,9 @@ class RewardModel(nn.Module):
             raise ConfigError(f"{path}: unsupported checkpoint format {meta.get('format_version')!r}")
         cfg = from_dict(ModelConfig, meta["model_config"])
         need_lm_head = meta["need_lm_head"]
-        if meta["weights"] == "adapter":
-            source = resolve_backbone(cfg.backbone)
+        if meta["weights"] == "adapter":  # the base it was trained on (a tiny base: of the run's world version)
+            resolved = meta.get("backbone_resolved")
+            source = resolved if resolved and Path(resolved).is_dir() else resolve_backbone(cfg.backbone)
             base = load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
             backbone = PeftModel.from_pretrained(base, path / "adapter", is_trainable=True)
         else:
@@ -162,7 +169,8 @@ class RewardModel(nn.Module):
 
         if is_deepspeed_zero3_enabled():  # this model's weights are partitioned: load the initial weights whole
             with _without_zero3_init():
-                reference = RewardModel.build(self.cfg, need_lm_head=self.need_lm_head).eval()
+                reference = RewardModel.build(self.cfg, need_lm_head=self.need_lm_head,
+                                              world_version=self.world_version).eval()
         else:
             reference = copy.deepcopy(self).eval()
         reference.requires_grad_(False)

@@ -81,7 +81,7 @@ class Trainer:
         # an implicit-reward method trains the world's policy of the backbone (harness.implicit)
         self.model_cfg = policy_config(cfg) if self.method.implicit else cfg.model
         try:
-            self.model = RewardModel.build(self.model_cfg, seed=cfg.seed,
+            self.model = RewardModel.build(self.model_cfg, seed=cfg.seed, world_version=cfg.data.world.version,
                                            need_lm_head=bool({"lm_logprobs", "ref_logprobs"} & requires))
             if self.method.implicit:  # its reward is the implicit one: the head is never trained nor read
                 self.model.head.requires_grad_(False)

@@ -7,19 +7,20 @@ import torch
 END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # chat turn ends besides EOS
 
 
-def policy_source(backbone: str, world_seed: int = 0) -> str:
+def policy_source(backbone: str, world_seed: int = 0, world_version: int = 2) -> str:
     """What ``from_pretrained`` accepts for a policy spec: the SFT policy of a tiny base (``tiny-sft``,
-    ``tiny-micro-sft``; built for ``world_seed`` on first use, ``harness.rl.sft``), else as
+    ``tiny-micro-sft``; built for ``world_seed`` and ``world_version`` on first use, ``harness.rl.sft``), else as
     ``harness.basemodel.resolve_backbone``."""
     from harness.basemodel import resolve_backbone
     from harness.rl.sft import SUFFIX, ensure_sft_policy, is_sft_spec
 
     if is_sft_spec(backbone):
-        return str(ensure_sft_policy(backbone[: -len(SUFFIX)], world_seed=world_seed))
-    return resolve_backbone(backbone)
+        return str(ensure_sft_policy(backbone[: -len(SUFFIX)], world_seed=world_seed, world_version=world_version))
+    return resolve_backbone(backbone, world_version)
 
 
-def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False, world_seed: int = 0):
+def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False, world_seed: int = 0,
+                world_version: int = 2):
     """``(model, tokenizer)`` of a policy spec (``tiny``, ``tiny-sft``, ``smollm2``, a directory, a Hub id; see
     :func:`policy_source`) as a causal LM in eval mode, loaded like a reward model's backbone; the tokenizer pads on
     the left, as batched generation needs."""
@@ -27,7 +28,7 @@ def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool =
     from harness.models import load_backbone, load_tokenizer
 
     cfg = ModelConfig(backbone=backbone, dtype=dtype, trust_remote_code=trust_remote_code)
-    source = policy_source(backbone, world_seed)
+    source = policy_source(backbone, world_seed, world_version)
     model = load_backbone(source, cfg, True, name=backbone, purpose="a policy").eval()
     tokenizer = load_tokenizer(source, cfg)
     tokenizer.padding_side = "left"
@@ -146,5 +147,6 @@ def suite_policy(policy: str | None, ctx) -> tuple[str, str]:
     (the SFT cache directory) and goes into every metric row's suite version."""
     from harness.rl.sft import default_policy, policy_version
 
-    source = policy_source(policy or default_policy(ctx.config.model.backbone), ctx.config.data.world.seed)
+    world = ctx.config.data.world
+    source = policy_source(policy or default_policy(ctx.config.model.backbone), world.seed, world.version)
     return source, policy_version(source)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.basemodel import MARKER, TINY_BACKBONES, LMRecipe, cache_root, cached_build, ensure_tiny_base, train_lm
+from harness.basemodel import MARKER, LMRecipe, cache_root, cached_build, ensure_tiny_base, tiny_recipe, train_lm
 
 FORMAT = "tiny-sft-v1"
 SUFFIX = "-sft"  # backbone spec of the SFT policy of a tiny base: "tiny-sft", "tiny-micro-sft"
@@ -56,7 +56,14 @@ class SFTRecipe(LMRecipe):
 
 SFT = SFTRecipe()
 MICRO_SFT = SFTRecipe(n_demos=200, steps=6, batch_size=4, max_length=64, warmup_steps=1)  # seconds: for tests
-SFT_RECIPES = {"tiny": SFT, "tiny-micro": MICRO_SFT}
+SFT_RECIPES = {"tiny": SFT, "tiny-micro": MICRO_SFT}  # on the default world (v2)
+
+
+def sft_recipe(base: str, world_version: int = 2) -> SFTRecipe:
+    """The SFT recipe of tiny base ``base`` on world ``world_version`` (its demonstrations and its base model)."""
+    if base not in SFT_RECIPES:
+        raise ValueError(f"no SFT recipe for base {base!r}; choose one of {', '.join(SFT_RECIPES)}")
+    return dataclasses.replace(SFT_RECIPES[base], world_version=world_version)
 
 
 def is_sft_spec(backbone: str) -> bool:
@@ -70,18 +77,16 @@ def default_policy(backbone: str) -> str:
     return backbone + SUFFIX if backbone in SFT_RECIPES else backbone
 
 
-def ensure_sft_policy(base: str = "tiny", *, world_seed: int | None = None, cache_dir: Path | None = None,
-                      recipe: SFTRecipe | None = None) -> Path:
+def ensure_sft_policy(base: str = "tiny", *, world_seed: int | None = None, world_version: int = 2,
+                      cache_dir: Path | None = None, recipe: SFTRecipe | None = None) -> Path:
     """The directory of the SFT policy of tiny base ``base`` (``tiny`` or ``tiny-micro``), building it (and the
     base) on first use. ``world_seed`` overrides the recipe's (the fact table, hence the demonstrations, depend
-    on it)."""
+    on it); ``world_version`` picks the world of the demonstrations and of the base (ignored with ``recipe``)."""
     if recipe is None:
-        if base not in SFT_RECIPES:
-            raise ValueError(f"no SFT recipe for base {base!r}; choose one of {', '.join(SFT_RECIPES)}")
-        recipe = SFT_RECIPES[base]
+        recipe = sft_recipe(base, world_version)
     if world_seed is not None:
         recipe = dataclasses.replace(recipe, world_seed=world_seed)
-    base_dir = ensure_tiny_base(cache_dir, recipe=TINY_BACKBONES[base])
+    base_dir = ensure_tiny_base(cache_dir, recipe=tiny_recipe(base, recipe.world_version))
     target = Path(cache_dir or cache_root()) / recipe.dirname(base_dir.name)
     return cached_build(target, lambda tmp: _build(base_dir, recipe, tmp))
 
@@ -97,9 +102,7 @@ def policy_version(source: str | Path) -> str:
 
 def demonstrations(recipe: SFTRecipe) -> list[tuple[str, str]]:
     """``(prompt, response)`` demonstrations of ``recipe`` (module docstring); deterministic."""
-    from harness.world.build import _rng, _Sampler
-    from harness.world.facts import fact_table
-    from harness.world.families import families
+    from harness.world.build import _rng, _Sampler, world_families
     from harness.world.generators import TRAIN_GENERATORS, decide, respond
 
     by_name = {g.name: g for g in TRAIN_GENERATORS}
@@ -109,7 +112,8 @@ def demonstrations(recipe: SFTRecipe) -> list[tuple[str, str]]:
     gens = [by_name[name] for name, _ in recipe.generators]
     weights = [w for _, w in recipe.generators]
     rng = _rng(recipe.world_seed, "sft")
-    sampler = _Sampler(families(fact_table(recipe.world_seed)), False, recipe.world_seed, reserved=False)
+    sampler = _Sampler(world_families(recipe.world_seed, recipe.world_version), False, recipe.world_seed,
+                       reserved=False)
     out = []
     for _ in range(recipe.n_demos):
         task = sampler.task(rng)
@@ -175,7 +179,7 @@ def _collate(batch: list[tuple[list[int], int]], pad_id: int):
 
 
 def quality(policy, world_seed: int = 0, *, n_prompts: int = 64, n: int = 16, max_new_tokens: int = 48,
-            temperature: float = 1.0, seed: int = 0, batch_size: int = 64) -> dict:
+            temperature: float = 1.0, seed: int = 0, batch_size: int = 64, world_version: int = 2) -> dict:
     """The quality band of a policy (a policy spec as ``harness.rl.policy.load_policy`` takes it) on held-out
     prompts (``tasks(world_seed, n_prompts)``: train templates, the id reservation): ``n`` samples per prompt, judged
     by the world's gold reward of free text. Returns the share of samples that are ``correct`` on safe prompts and
@@ -187,8 +191,8 @@ def quality(policy, world_seed: int = 0, *, n_prompts: int = 64, n: int = 16, ma
     from harness.world import tasks
     from harness.world.judge import echoes, judge
 
-    model, tokenizer = load_policy(str(policy), world_seed=world_seed)
-    world_tasks = tasks(world_seed, n_prompts)
+    model, tokenizer = load_policy(str(policy), world_seed=world_seed, world_version=world_version)
+    world_tasks = tasks(world_seed, n_prompts, version=world_version)
     responses = sample_responses(model, tokenizer, [t.prompt for t in world_tasks], n, max_new_tokens=max_new_tokens,
                                  temperature=temperature, seed=seed, batch_size=batch_size)
     judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses) for cached in [echoes(t)]]

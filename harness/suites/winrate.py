@@ -48,8 +48,10 @@ class WinRate(suites.Suite):
             raise ConfigError("the winrate suite samples the trained policy: evaluate a DPO-family run (dpo, simpo, "
                               "ipo, rmo_dpo, rmo_simpo) or --model DIR --kind dpo")
         o = self.options
-        prompts = [t.prompt for t in tasks(ctx.config.data.world.seed, o.n_prompts, heldout_templates=True)]
-        gold = gold_rewarder(tasks(ctx.config.data.world.seed, o.n_prompts, heldout_templates=True))
+        world = ctx.config.data.world
+        drawn = tasks(world.seed, o.n_prompts, heldout_templates=True, version=world.version, mixture=world.mixture)
+        prompts = [t.prompt for t in drawn]
+        gold = gold_rewarder(drawn)
         source, version = suite_policy(ctx.config.model.ref or None, ctx)
         self.version = f"{WinRate.version}+{version}"
         device = next(ctx.model.parameters()).device
