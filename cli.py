@@ -233,15 +233,17 @@ def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Option
                 layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | rl | "
                                                     "overopt | claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
-                db: DbOption = None):
+                as_json: JsonOption = False,
+                runs_dir: RunsOption = Path("runs"), db: DbOption = None):
     """Mean ± std over seeds: every recorded metric (flat, best first), a paper-style table or the papers' claims."""
     if ctx.invoked_subcommand is not None:
         return
     from harness import api
     from leaderboards import render
 
-    out = render(api.results_view(layout, db, suite=suite, dataset=dataset, split=split, metric=metric,
-                                  preset=preset, backbone=backbone, data=data), fmt)
+    fmt = "json" if as_json else fmt
+    out = render(api.results_view(layout, db, runs_dir=runs_dir, suite=suite, dataset=dataset, split=split,
+                                  metric=metric, preset=preset, backbone=backbone, data=data), fmt)
     _print(out) if fmt == "table" else sys.stdout.write(out if out.endswith("\n") else out + "\n")
 
 
