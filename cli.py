@@ -285,6 +285,9 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
           controls: Annotated[bool, typer.Option(
               "--controls", help="Also run the claims table's control rows (BT-Margin m = 0, BT on 40% flipped "
                                  "labels) at every seed and grid point.")] = False,
+          parallel: Annotated[int, typer.Option(
+              "--jobs", help="Jobs at once on this machine (local executor), each with its share of the cores "
+                             "(OMP threads = cores / N).")] = 1,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Resumable grid over methods × seeds (× --grid axes): skips recorded results, keeps going past failures
     (exit 1 if any)."""
@@ -297,7 +300,7 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
     jobs = api.sweep(split_names(method_names), seeds, preset=preset, suite_names=split_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
                      show_progress=not as_json, grid=grid or [], executor=executor, address=address,
-                     controls=controls)
+                     controls=controls, parallel=parallel)
     _print_json(jobs) if as_json else _print_sweep(jobs)
     if any(job["status"] == "failed" for job in jobs):
         raise typer.Exit(1)
