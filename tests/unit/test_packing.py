@@ -19,7 +19,7 @@ from harness.scoring import packed_batches, reward_output, score_sequences
 def test_a_shared_prompt_is_laid_out_once_with_branches_that_do_not_see_each_other():
     seqs = [([5, 6, 7, 8], 2), ([5, 6, 9], 2), ([3, 4], 1)]
     assert segments(seqs) == [([5, 6], [(0, [7, 8]), (1, [9])]), ([3], [(2, [4])])]
-    p = pack(seqs, pad_id=0, multiple_of=1)
+    p = pack(seqs, pad_id=0, multiple_of=1, min_width=0)
     assert p.input_ids.tolist() == [[5, 6, 7, 8, 9], [3, 4, 0, 0, 0]]
     assert p.position_ids.tolist() == [[0, 1, 2, 3, 2], [0, 1, 0, 0, 0]]
     assert p.readout.tolist() == [3, 4, 6] and p.real_tokens == 7
