@@ -204,6 +204,35 @@ def export(run: Annotated[Path, typer.Argument(help="A run directory (or an rmbe
                f"AutoModelForSequenceClassification.from_pretrained({str(info['out'])!r})")
 
 
+@app.command()
+@_errors_exit
+def serve(run: Annotated[Optional[Path], typer.Argument(help="A run directory (runs/<run_id>).")] = None,
+          model: Annotated[Optional[str], typer.Option("--model", help="A reward model that is not a run (as for "
+                                                       "`eval --model`).")] = None,
+          host: Annotated[str, typer.Option(help="Interface to bind (loopback unless told otherwise).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
+          max_batch: Annotated[int, typer.Option(help="Sequences per model batch (the longest batch; shorter "
+                                                 "sequences fill the same token budget).")] = 64,
+          max_items: Annotated[int, typer.Option(help="Texts per request (more: 413).")] = 1024,
+          max_bytes: Annotated[int, typer.Option(help="Request body bytes (more: 413).")] = 8 * 1024 * 1024,
+          max_wait_ms: Annotated[float, typer.Option(help="How long a model call waits to batch more "
+                                                     "requests.")] = 5.0,
+          token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding the bearer token "
+                                                             "every request must send.")] = None,
+          device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu, cuda, cuda:1, "
+                                              "…")] = "auto"):
+    """Serve a reward model over HTTP for RL trainers: POST /get_reward (OpenRLHF --remote_rm_url), POST /score,
+    GET /health, GET /info (docs/serve.md). Stops on SIGTERM after finishing the requests in flight."""
+    from harness import api
+    from harness.errors import ConfigError
+
+    if (run is None) == (model is None):
+        raise ConfigError("give exactly one of RUN_DIR or --model DIR")
+    api.serve(run, model, token_file=token_file, device=device, host=host, port=port, max_batch=max_batch,
+              max_items=max_items, max_bytes=max_bytes, max_wait_ms=max_wait_ms,
+              announce=lambda line: typer.echo(line, err=True))
+
+
 def _report(result: dict, as_json: bool, suite_names: list[str] | None = None) -> None:
     rows = [m for m in result.get("metrics", []) if suite_names is None or m["suite"] in suite_names]
     if as_json:

@@ -8,7 +8,8 @@ database, so they never change (old results must still render); each parser is t
 - RL (suite ``rl``): split = the algorithm (``ppo``, ``rloo``, ``grpo``); metric ``<quantity>@before``,
   ``<quantity>@after`` and ``<quantity>_change`` (after − before), e.g. ``gold_reward@after``; per step
   ``<quantity>@step=<k>``, quantity one of :data:`RL_STEP_QUANTITIES`
-- the optimised reward of bon / rl: split ``<split>+gold`` when the world's gold reward replaces the RM
+- the optimised reward of bon / rl: split ``<split>+gold`` when the world's gold reward replaces the RM,
+  ``<split>+remote`` when a reward model served over HTTP does (``proxy=<URL>``, ``rmbench serve``)
 - over-optimisation fits (bon, rl): metric ``<score>_fit_<parameter>``, e.g. ``gold_fit_alpha``
 """
 from __future__ import annotations
@@ -86,8 +87,11 @@ def bon_n(metric: str, quantity: str = "gold_score") -> int | None:
 
 def proxy_split(split: str, kind: str) -> str:
     """The split of bon / rl rows optimising ``kind``: ``split`` against the RM (``rm``), ``<split>+gold`` against
-    the gold reward (kept apart, so a sanity run never replaces the RM's rows)."""
-    return split if kind == "rm" else f"{split}+{kind}"
+    the gold reward (kept apart, so a sanity run never replaces the RM's rows), ``<split>+remote`` against the
+    reward model served at a URL (``kind`` an http(s) URL: it may be another model than the run's)."""
+    if kind == "rm":
+        return split
+    return f"{split}+{'remote' if kind.startswith(('http://', 'https://')) else kind}"
 
 
 def fit_metric(score: str, parameter: str) -> str:

@@ -1,10 +1,12 @@
 """Batched reward scoring for evaluation: sorted by length, padded per batch, independent of the batch size."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from harness.data.encode import EncodedPairs, pad_sequences, padded_width
+from harness.data.encode import EncodedPairs, Encoder, pad_sequences, padded_width
 from harness.progress import progress_bar
 from harness.types import PreferenceBatch, RewardOutput
 
@@ -161,11 +163,46 @@ def response_logprobs(model, seqs: list[tuple[list[int], int]], pad_id: int, bat
     return longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress)[0]
 
 
+def sequence_rewards(model, method, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
+                     description: str = "scoring", show_progress: bool = True) -> Tensor:
+    """Inference rewards (``method.score`` of :func:`score_sequences`) of encoded sequences: [N], in input order.
+    The one scoring path of the suites and of ``rmbench serve``."""
+    return method.score(score_sequences(model, seqs, pad_id, batch_size, description, show_progress))
+
+
+@dataclass
+class Scorer:
+    """A loaded reward model ready to score text, as the suites score it: the model, the method (whose ``score``
+    turns head outputs into rewards), the encoder and the scoring batch size. Encoding and scoring are separate
+    steps, so a caller can encode requests as they come and score many of them in one call (``rmbench serve``)."""
+
+    model: object
+    method: object
+    encoder: Encoder
+    batch_size: int = 64
+
+    def encode(self, prompts: list, responses: list[str]) -> tuple[list[tuple[list[int], int]], list[bool]]:
+        """Sequences of (prompt, response) rendered with the model's chat template (:meth:`Encoder.texts`), and for
+        each whether it was truncated."""
+        return self.encoder.encode_texts([self.encoder.texts(p, r) for p, r in zip(prompts, responses)])
+
+    def encode_rendered(self, texts: list[str], prompts: list[str] | None = None):
+        """Sequences of conversations already rendered as text (:meth:`Encoder.split_rendered`; ``prompts``: the
+        rendered prompt each text starts with, when known), and for each whether it was truncated."""
+        prompts = prompts if prompts is not None else [None] * len(texts)
+        return self.encoder.encode_texts([self.encoder.split_rendered(t, p) for t, p in zip(texts, prompts)])
+
+    def rewards(self, seqs: list[tuple[list[int], int]]) -> list[float]:
+        """:func:`sequence_rewards` of encoded sequences, without a progress bar."""
+        return sequence_rewards(self.model, self.method, seqs, self.model.tokenizer.pad_token_id, self.batch_size,
+                                show_progress=False).tolist()
+
+
 def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,
                 show_progress: bool = True, description: str = "scoring pairs") -> tuple[Tensor, Tensor]:
     """Inference rewards (``method.score``) of the chosen and rejected responses of every pair."""
-    raw = score_sequences(model, data.chosen + data.rejected, pad_id, batch_size, description, show_progress)
-    scores = method.score(raw)
+    scores = sequence_rewards(model, method, data.chosen + data.rejected, pad_id, batch_size, description,
+                              show_progress)
     return scores[: len(data)], scores[len(data):]
 
 
@@ -187,9 +224,8 @@ def score_response_lists(ctx, prompts: list, responses: list[list[str]], descrip
     ``with_identical`` also the indices of the prompts where two responses are identical after truncation."""
     flat_prompts = [p for p, rs in zip(prompts, responses) for _ in rs]
     seqs = ctx.encoder.encode(flat_prompts, [r for rs in responses for r in rs])
-    raw = score_sequences(ctx.model, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size, description,
-                          ctx.show_progress)
-    flat = ctx.method.score(raw).tolist()
+    flat = sequence_rewards(ctx.model, ctx.method, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
+                            description, ctx.show_progress).tolist()
     out, identical, start = [], [], 0
     for i, rs in enumerate(responses):
         out.append(flat[start: start + len(rs)])

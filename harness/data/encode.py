@@ -52,6 +52,18 @@ def _plain(text) -> str:
     return text if isinstance(text, str) else "\n".join(f"{m['role']}: {m['content']}" for m in text)
 
 
+def _generation_prompt(tokenizer) -> str:
+    """The text a chat template appends with ``add_generation_prompt=True`` (where the assistant's reply starts);
+    empty when it appends nothing or cannot render a one-message conversation."""
+    user = [{"role": "user", "content": "x"}]
+    try:
+        bare = tokenizer.apply_chat_template(user, tokenize=False)
+        opened = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+    except Exception:  # a template may reject a conversation without a system turn, …: no split by marker then
+        return ""
+    return opened[len(bare):] if opened.startswith(bare) else ""
+
+
 @dataclass
 class Encoder:
     """Turns (prompt, response) into token ids plus the response span, identically for training and scoring."""
@@ -66,6 +78,7 @@ class Encoder:
         self.head = [] if first is None else [first]
         sep = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
         self.sep = [] if sep is None else [sep]
+        self.generation_prompt = _generation_prompt(tok) if self.chat else ""
 
     def texts(self, prompt, response: str) -> tuple[str, str]:
         """The prompt part and the response part of the formatted sequence."""
@@ -79,32 +92,62 @@ class Encoder:
             raise ValueError("the chat template does not render the prompt as a prefix of the conversation")
         return head, full[len(head):]
 
+    def split_rendered(self, text: str, prompt: str | None = None) -> tuple[str, str]:
+        """(prompt part, response part) of a conversation already rendered as text (the query an RL trainer sends:
+        its templated prompt followed by the response), for :meth:`encode_texts`.
+
+        The split is at the end of ``prompt`` when the text starts with it (the prompt the trainer rendered), else
+        after the last generation prompt of the chat template (``<|assistant|>\\n``, ``<|im_start|>assistant\\n``,
+        …), else (no template, or no generation prompt in the text) the whole text is the response to an empty
+        prompt. Left padding (leading pad tokens, as a trainer decodes a left-padded batch; not when the pad token is
+        the BOS token) is dropped."""
+        pad = getattr(self.tokenizer, "pad_token", None)
+        if pad == getattr(self.tokenizer, "bos_token", None):  # a template may open with the BOS it pads with
+            pad = None
+        while pad and text.startswith(pad):
+            text = text[len(pad):]
+        if prompt is not None and text.startswith(prompt):
+            return prompt, text[len(prompt):]
+        at = text.rfind(self.generation_prompt) if self.generation_prompt else -1
+        if at >= 0:
+            end = at + len(self.generation_prompt)
+            return text[:end], text[end:]
+        return "", text
+
     def encode(self, prompts: list, responses: list[str]) -> list[tuple[list[int], int]]:
         """Token ids of each (prompt, response) and the index where its response starts.
 
         A rendered conversation is tokenized whole, as ``apply_chat_template(tokenize=True)`` tokenizes it (a
         token is not split at the prompt/response boundary); the response starts at the first token that ends past
         the prompt text (character offsets of a fast tokenizer; a slow one tokenizes the two parts apart)."""
-        parts = [self.texts(p, r) for p, r in zip(prompts, responses)]
+        return self.encode_texts([self.texts(p, r) for p, r in zip(prompts, responses)])[0]
+
+    def encode_texts(self, parts: list[tuple[str, str]]) -> tuple[list[tuple[list[int], int]], list[bool]]:
+        """:meth:`encode` of (prompt part, response part) texts that are already formatted (:meth:`texts`, or text
+        a trainer rendered with the same template), and for each whether it was truncated to ``max_length``."""
         tok = self.tokenizer
         if self.chat and getattr(tok, "is_fast", False):
             whole = tok([p + r for p, r in parts], add_special_tokens=False, return_offsets_mapping=True)
             split = [next((i for i, (_, end) in enumerate(offsets) if end > len(p)), len(ids))
                      for (p, _), ids, offsets in zip(parts, whole["input_ids"], whole["offset_mapping"])]
-            return [self._join(ids[:k], ids[k:]) for ids, k in zip(whole["input_ids"], split)]
-        p_ids = tok([p for p, _ in parts], add_special_tokens=False)["input_ids"]
-        r_ids = tok([r for _, r in parts], add_special_tokens=False)["input_ids"]
-        return [self._join(p, r) for p, r in zip(p_ids, r_ids)]
+            pairs = [(ids[:k], ids[k:]) for ids, k in zip(whole["input_ids"], split)]
+        else:
+            p_ids = tok([p for p, _ in parts], add_special_tokens=False)["input_ids"] if parts else []
+            r_ids = tok([r for _, r in parts], add_special_tokens=False)["input_ids"] if parts else []
+            pairs = list(zip(p_ids, r_ids))
+        joined = [self._join(p, r) for p, r in pairs]
+        return [seq for seq, _ in joined], [cut for _, cut in joined]
 
-    def _join(self, prompt: list[int], response: list[int]) -> tuple[list[int], int]:
+    def _join(self, prompt: list[int], response: list[int]) -> tuple[tuple[list[int], int], bool]:
         head, sep = ([], []) if self.chat else (self.head, self.sep)
         budget = self.max_length - len(head) - 2 * len(sep)
-        if len(prompt) + len(response) > budget:
+        truncated = len(prompt) + len(response) > budget
+        if truncated:
             keep_prompt = min(len(prompt), max(budget // 2, budget - len(response)))
             prompt = prompt[:keep_prompt]
             response = response[len(response) - (budget - keep_prompt):]
         ids = head + prompt + sep
-        return ids + response + sep, len(ids)
+        return (ids + response + sep, len(ids)), truncated
 
 
 @dataclass

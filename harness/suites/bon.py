@@ -20,7 +20,8 @@ split ``bon+gold`` (``bon_heldout+gold``).
 
 Options (``--set bon.OPTION=VALUE``): n_max=16 (a power of 2, up to 256 and beyond), n_prompts=64,
 max_new_tokens=48, temperature=1.0, seed=0, heldout_templates=false (split ``bon_heldout`` when true),
-policy=<backbone spec> (default above), proxy=rm|gold.
+policy=<backbone spec> (default above), proxy=rm|gold|<URL> (a URL: the reward model an ``rmbench serve`` server
+serves, split ``bon+remote``; a bearer token from ``$RMBENCH_REWARD_TOKEN``, docs/serve.md).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from harness import suites
 from harness.errors import ConfigError
 from harness.metric_keys import bon_metric, fit_metric, proxy_split
 from harness.metrics import Estimate, mean_estimate
-from harness.rl.rewards import check_proxy
+from harness.rl.rewards import check_proxy, response_list_scores
 
 VERSION = "2"
 DATASET = "world"
@@ -87,7 +88,6 @@ class BestOfN(suites.Suite):
         return proxy_split("bon_heldout" if self.heldout_templates else "bon", self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
-        from harness.scoring import score_response_lists
         from harness.world import tasks
         from harness.world.judge import echoes, judge
 
@@ -97,7 +97,7 @@ class BestOfN(suites.Suite):
         judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses)
                   for cached in [echoes(t)]]
         gold = [[j.gold for j in js] for js in judged]
-        proxy = gold if self.proxy == "gold" else score_response_lists(ctx, prompts, responses,
+        proxy = gold if self.proxy == "gold" else response_list_scores(self.proxy, ctx, prompts, responses,
                                                                        f"bon: proxy RM ({self.split})")
         return suites.SuiteResult(metrics=self._metrics(world_tasks, proxy, gold, judged),
                                   predictions={f"{DATASET}-{self.split}": self._predictions(

@@ -8,10 +8,11 @@ gain without a gold gain is over-optimisation. Per-step proxy reward, gold rewar
 
 The default policy is the SFT policy of a tiny base (``harness.rl.sft``), else the run's backbone; its version is
 part of every row's suite version. ``proxy=gold`` optimises the world's gold reward itself (a sanity check: RL must
-then raise gold; rows and files under the split ``<algo>+gold``). Over-optimisation curve (Gao et al. 2023, eq. 2):
-per step the mean gold and proxy reward of the step's samples and d = sqrt(KL) (the algorithm's own per-sequence KL
-estimate, clipped at 0) are stored as rows ``{gold,proxy}@step=<k>`` and ``sqrt_kl@step=<k>``, and the gains over
-step 1 (the initial policy's samples) are fitted by least squares to R_RL(d) = d(α − β log d): rows
+then raise gold; rows and files under the split ``<algo>+gold``); ``proxy=<URL>`` optimises the reward model an
+``rmbench serve`` server serves (split ``<algo>+remote``, docs/serve.md). Over-optimisation curve (Gao et al.
+2023, eq. 2): per step the mean gold and proxy reward of the step's samples and d = sqrt(KL) (the algorithm's own
+per-sequence KL estimate, clipped at 0) are stored as rows ``{gold,proxy}@step=<k>`` and ``sqrt_kl@step=<k>``, and
+the gains over step 1 (the initial policy's samples) are fitted by least squares to R_RL(d) = d(α − β log d): rows
 ``{gold,proxy}_fit_{alpha,beta,rmse}``.
 """
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Downstream(suites.Suite):
         policy: str | None = None
         lm_eval: list[str] = field(default_factory=lambda: list(DEFAULT_LM_EVAL))
         lm_eval_limit: int = 64
-        proxy: str = "rm"  # the optimised reward: "rm" or "gold" (harness.rl.rewards)
+        proxy: str = "rm"  # the optimised reward: "rm", "gold" or an `rmbench serve` URL (harness.rl.rewards)
 
     def __init__(self, **options):
         super().__init__(**options)
