@@ -36,7 +36,7 @@ class Packed:
     readout: Tensor  # [N]
     real_tokens: int  # tokens computed that are not padding (prompts counted once)
 
-    def to(self, device) -> "Packed":
+    def to(self, device) -> Packed:
         return Packed(self.input_ids.to(device), self.position_ids.to(device), self.attention_mask.to(device),
                       self.readout.to(device), self.real_tokens)
 

@@ -55,9 +55,10 @@ from harness.config import flatten
 from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
+from leaderboards.tables import (BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS,
+                                  REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, _mean_of,
+                                  experiments)
 from leaderboards.variance import VarianceSplit, paired_matrix, predictions_file, read_outcomes, variance_split
-from leaderboards.tables import BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS, \
-    REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, _mean_of, experiments
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
 POINT_METRICS = ("accuracy", "score")  # metrics in [0, 1]: differences stated in points

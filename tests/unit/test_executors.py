@@ -135,7 +135,10 @@ def test_parallel_jobs_run_in_their_own_processes_and_a_dead_one_does_not_stop_t
     import os
 
     jobs = [Job("bt", seed) for seed in range(4)]
-    crashed = lambda job, reason: {"method": job.method, "seed": job.seed, "status": "failed", "error": reason}  # noqa: E731
+
+    def crashed(job, reason):
+        return {"method": job.method, "seed": job.seed, "status": "failed", "error": reason}
+
     outcomes = executors.run_parallel(jobs, _fake_job, 2, crashed, show_progress=False, threads=3)
     assert [o["seed"] for o in outcomes] == [0, 1, 2, 3]  # the jobs' order
     assert [o["status"] for o in outcomes] == ["trained", "failed", "trained", "trained"]
