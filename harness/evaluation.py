@@ -45,13 +45,14 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     instances = [suites.get(name)(**suite_options[name]) for name in suite_names]
     if options:
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
-    check_requirements(cfg, suite_names)
+    data = (data,) if isinstance(data, str) else tuple(data or ())
+    check_requirements(cfg, suite_names, data)
     model = model or load_reward_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg.model,
                                        cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
     batch_size = batch_size or cfg.train.eval_batch_size
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
-                             show_progress, (data,) if isinstance(data, str) else tuple(data or ()), run_dir,
+                             show_progress, data, run_dir,
                              *_run_callables(run_dir.parent, db=db, batch_size=batch_size, show_progress=show_progress))
     for suite in instances:
         started = time.perf_counter()
@@ -82,11 +83,12 @@ def split_overrides(overrides: list[str]) -> tuple[dict[str, dict], dict]:
     return options, parsed
 
 
-def check_requirements(cfg: RunConfig, suite_names: list[str]) -> None:
-    """Fail when a suite's ``requires`` (:data:`harness.suites.REQUIREMENTS`) is not met by the run ``cfg``."""
+def check_requirements(cfg: RunConfig, suite_names: list[str], data: tuple[str, ...] = ()) -> None:
+    """Fail when a suite's ``requires`` (:data:`harness.suites.REQUIREMENTS`) is not met by the run ``cfg`` and the
+    ``--data`` values given."""
     for name in suite_names:
         for requirement in sorted(suites.get(name).requires):
-            if missing := suites.REQUIREMENTS[requirement](cfg):
+            if missing := suites.REQUIREMENTS[requirement](cfg, data):
                 raise ConfigError(f"the {name} suite needs {missing}")
 
 

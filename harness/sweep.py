@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import config as config_mod
+from harness.errors import RmbenchError
 from harness.evaluation import evaluate
-from harness.records import record
+from harness.records import check_store, record
 from harness.runs import RunResult, run_id
-from harness.training import train
+from harness.training import check_names, train
 
 
 def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
@@ -34,7 +35,23 @@ def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_na
     jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid), control_jobs() if controls else ())
     spec = executors.SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(runs_dir), db)
     jobs = executors.distinct_jobs(jobs, spec)
+    _check_before_any_job(jobs, spec, db)
     return executors.run(executor, jobs, spec, address=address, show_progress=show_progress, parallel=parallel)
+
+
+def _check_before_any_job(jobs: list, spec, db: str | None) -> None:
+    """Fail the sweep at once when no job could start (a bad setting they all share: ``--set train.lr=-1``, a
+    missing data file) or the database cannot be used; a job whose own settings are bad (a grid value, a method
+    config key another method lacks) fails alone when it runs, and the others run."""
+    problems = []
+    for job in jobs:
+        try:
+            check_names(spec.resolve(job))
+        except RmbenchError as e:
+            problems.append(e)
+    if jobs and len(problems) == len(jobs):
+        raise problems[0]
+    check_store(db)
 
 
 def sweep_tally(outcomes: list[dict]) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 import methods
 from harness import config as config_mod
 from harness import suites, trackers
+from harness.basemodel import check_backbone
 from harness.config import RunConfig
-from harness.data import describe
+from harness.data import describe, pair_source, read_pair_source
 from harness.errors import RmbenchError
 from harness.evaluation import check_requirements, evaluate
 from harness.records import check_store
@@ -20,12 +21,20 @@ from harness.runs import (CHECKPOINT_DIR, MEMBERS_DIR, OUTCOME_FILE, STATE_DIR, 
 
 
 def check_names(cfg: RunConfig) -> None:
-    """Fail on unknown method / method keys / suites, or suites this run cannot have, before anything is loaded
-    or written."""
+    """Everything the run will need, checked before anything is loaded or written: the method and its config (each
+    hyper-parameter in its domain), the suites and their requirements (held-out pairs, the world), the training
+    data (a local file is read) and the backbone (:func:`harness.basemodel.check_backbone`). The run config's own
+    settings were checked when it was built (:func:`harness.config.from_dict`); the database is
+    :func:`check_store`'s."""
     methods.get(cfg.method)(**cfg.method_config)
     for name in cfg.suites:
         suites.get(name)
+    if cfg.data.train != "world":
+        target = pair_source(cfg.data.train, "data.train")
+        if Path(getattr(target, "source", target)).exists():  # a local file is read now: a bad row fails in seconds,
+            read_pair_source(cfg.data.train, "data.train")  # not after the model is built (a Hub dataset is not)
     check_requirements(cfg, cfg.suites)
+    check_backbone(cfg.model.backbone)
 
 
 def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = None, resume: bool = False,

@@ -8,10 +8,12 @@ for matplotlib's mathtext.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
 import math
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -44,9 +46,12 @@ padding:0 1rem}
 h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d8dde6;padding-bottom:.3rem}
 .meta,.note,.empty{color:#5b6575}.empty{font-style:italic}
 nav a{margin-right:1rem}
-table{border-collapse:collapse;margin:.6rem 0;font-variant-numeric:tabular-nums}
-th,td{padding:.3rem .6rem;border-bottom:1px solid #e6e9ef;text-align:left;vertical-align:top}
-th{background:#f3f5f9}td.r,th.r{text-align:right;white-space:nowrap}
+table{border-collapse:collapse;margin:.6rem 0;font-variant-numeric:tabular-nums;max-width:100%}
+th,td{padding:.3rem .6rem;border-bottom:1px solid #e6e9ef;text-align:left;vertical-align:top;
+overflow-wrap:anywhere;min-width:4.5rem}th:first-child,td:first-child{min-width:9rem}
+.legend{font-size:12px}.legend td{padding:.1rem .6rem}
+th{background:#f3f5f9}td.r,th.r{text-align:right}td.r{overflow-wrap:normal}
+.wide{overflow-x:auto;max-width:100%}
 td.holds{color:#17663a;font-weight:600}td.fails{color:#a4262c;font-weight:600}
 td.inconclusive{color:#8a5a00}td.nodata{color:#7b8494}
 figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #e6e9ef}
@@ -60,16 +65,20 @@ details summary{cursor:pointer;font-weight:600}
 <section id="{{ section.id }}"><h2>{{ section.title }}</h2>
 {% if section.grid %}{% set grid = section.grid %}
 {% if grid.rows %}
-<table><thead><tr>{% for head, align in zip(grid.header, grid.align) %}<th class="{{ align }}">{{ head }}</th>
+<div class="wide"><table><thead><tr>
+{% for head, align in zip(grid.header, grid.align) %}<th class="{{ align }}">{{ head }}</th>
 {% endfor %}</tr></thead><tbody>
 {% for row in grid.rows %}<tr>{% for cell, align in zip(row, grid.align) %}<td class="{{ align }} {{ verdict_class(cell) }}">
 {%- if cell.startswith("**") and cell.endswith("**") %}<strong>{{ cell[2:-2] }}</strong>{% else %}{{ cell }}{% endif -%}
 </td>{% endfor %}</tr>
-{% endfor %}</tbody></table>
+{% endfor %}</tbody></table></div>
 {% for note in grid.notes %}<p class="note">{{ note }}</p>{% endfor %}
 {% else %}<p class="empty">No results.</p>{% endif %}
 {% elif section.png %}<figure><img alt="{{ section.title }}" src="data:image/png;base64,{{ section.png }}">
 <figcaption class="note">{{ section.caption }}</figcaption></figure>
+{% if section.legend %}<table class="legend"><thead><tr><th>in the legend</th><th>model</th></tr></thead><tbody>
+{% for short, full in section.legend %}<tr><td title="{{ full }}">{{ short }}</td><td>{{ full }}</td></tr>
+{% endfor %}</tbody></table>{% endif %}
 {% else %}<p class="empty">{{ section.caption }}</p>{% endif %}
 </section>
 {% endfor %}
@@ -104,8 +113,9 @@ def build_report(engine: Engine, runs_dir: str | Path = "runs", title: str = "rm
              ("noise-plot", "Accuracy vs label-noise rate", lambda: _noise_plot(tables["noise"])),
              ("splits-plot", "Generalisation splits per method", lambda: _splits_plot(tables["splits"])))
     for section_id, plot_title, draw in plots:
-        png, caption = draw()
-        sections.append(_section(section_id, plot_title, png=png, caption=caption))
+        with _legend_key() as key:
+            png, caption = draw()
+        sections.append(_section(section_id, plot_title, png=png, caption=caption, legend=sorted(key.items())))
     sections.append(_section("leaderboard", "All metrics (mean ± std over seeds)",
                              grid=flat_grid(leaderboard(engine, **filters))))
     runs = {r["run_id"]: {**r, "method_config": json.dumps(r["method_config"], sort_keys=True)} for r in rows}
@@ -118,9 +128,10 @@ def build_report(engine: Engine, runs_dir: str | Path = "runs", title: str = "rm
 
 
 def _section(section_id: str, title: str, grid: Grid | None = None, png: str | None = None,
-             caption: str = "") -> dict[str, Any]:
-    """A report section: a table (``grid``), a plot (``png`` with ``caption``) or, with neither, the ``caption``."""
-    return {"id": section_id, "title": title, "grid": grid, "png": png, "caption": caption}
+             caption: str = "", legend: list[tuple[str, str]] = ()) -> dict[str, Any]:
+    """A report section: a table (``grid``), a plot (``png`` with ``caption``, and ``legend``: its shortened legend
+    labels with what each stands for) or, with neither, the ``caption``."""
+    return {"id": section_id, "title": title, "grid": grid, "png": png, "caption": caption, "legend": list(legend)}
 
 
 def _verdict_class(cell: str) -> str:
@@ -132,6 +143,48 @@ def _verdict_class(cell: str) -> str:
 
 def _mathtext_safe(text: str) -> str:
     return text.replace("$", r"\$")
+
+
+_PATH = re.compile(r"[^\s=(),]*/[^\s=(),]*[^\s=(),/]")  # a path or Hub id inside a label: it has a "/"
+_shortened: list[dict[str, str]] = []  # the legend keys being collected (see _legend_key): last part → path
+
+
+@contextlib.contextmanager
+def _legend_key():
+    """Collect {last part: path} of the paths :func:`_legend_label` cuts while drawing one plot."""
+    _shortened.append({})
+    try:
+        yield _shortened[-1]
+    finally:
+        _shortened.pop()
+
+
+def _legend_label(text: str) -> str:
+    """A legend label with every path in it cut to its last part (an external model by its directory name); each
+    cut path goes into the current legend key (last part → path), shown as a table under the plot."""
+
+    def cut(match: re.Match) -> str:
+        name = match.group().rsplit("/", 1)[-1]
+        if _shortened:
+            _shortened[-1][name] = match.group()
+        return name
+
+    return _mathtext_safe(_PATH.sub(cut, text))
+
+
+def _outside_legend(axes) -> None:
+    """One legend for the figure, below the axes (never over the curves, never cut off): each label once."""
+    handles = {label: h for ax in axes for h, label in zip(*ax.get_legend_handles_labels())}
+    if handles:
+        per_row = max(1, min(3, len(handles), 110 // (max(map(len, handles)) + 6)))  # as many as fit the width
+        axes[0].figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=per_row,
+                              fontsize="small")
+
+
+def _no_results(ax, text: str) -> None:
+    """A panel with nothing to draw says so instead of showing empty axes."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#5b6575")
 
 
 def _png(draw: Callable[[Any], None], ncols: int = 1, height: float = 4.2) -> str:
@@ -178,12 +231,12 @@ def _convergence(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None
         for method, runs in sorted(curves.items()):
             steps = sorted({s for run in runs for s in run})
             means = [statistics.fmean(run[s] for run in runs if s in run) for s in steps]
-            (line,) = ax.plot(steps, means, marker="o", ms=3, label=f"{_mathtext_safe(method)} ({len(runs)} runs)")
+            (line,) = ax.plot(steps, means, marker="o", ms=3, label=_legend_label(f"{method} ({len(runs)} runs)"))
             for run in runs:
                 ax.plot(sorted(run), [run[s] for s in sorted(run)], color=line.get_color(), alpha=0.25, lw=0.8)
         ax.set(xlabel="optimiser step", ylabel="validation accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        _outside_legend(axes)
 
     return _png(draw), "Bold lines: mean over runs of a method; faint lines: single runs."
 
@@ -196,7 +249,7 @@ def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, st
             for path in sorted((runs_dir / run_id / RL_DIR).glob(f"*/{METRICS_FILE}")):
                 curves = {key: _read_curve(path, key) for key in RL_CURVES}
                 if curves["reward"]:
-                    lines.append((_mathtext_safe(f"{exp.method} {path.parent.name} ({run_id[-6:]})"), curves))
+                    lines.append((f"{exp.method} {path.parent.name} ({run_id[-6:]})", curves))
     if not lines:
         return None, f"No RL curves ({RL_DIR}/<algo>/{METRICS_FILE}; suite 'rl') under {runs_dir}."
 
@@ -204,10 +257,10 @@ def _rl_plot(rows: list[dict[str, Any]], runs_dir: Path) -> tuple[str | None, st
         for ax, (key, ylabel) in zip(axes, RL_CURVES.items()):
             for label, curves in lines:
                 ax.plot(sorted(curves[key]), [curves[key][s] for s in sorted(curves[key])], marker="o", ms=2,
-                        label=label)
+                        label=_legend_label(label))
             ax.set(xlabel="RL step", ylabel=ylabel)
             ax.grid(alpha=0.3)
-        axes[0].legend(fontsize="small")
+        _outside_legend(axes)
 
     return _png(draw, ncols=len(RL_CURVES)), ("Proxy reward is what RL optimises; gold reward is the world's r*: "
                                               "a proxy rise without a gold rise is over-optimisation.")
@@ -245,26 +298,29 @@ def _overopt_plot(rows: list[dict[str, Any]]) -> tuple[str | None, str]:
     panel for best-of-N, one for RL."""
     exps = experiments(rows)
     names = labels(exps)
+    suite_of = {"best-of-N": BON_SUITE, "RL": RL_SUITE}
     panels = [(title, [(names[e.config_hash], split, pts) for e in exps
                        for split, pts in _overopt_curves(e, suite).items()])
-              for title, suite in (("best-of-N", BON_SUITE), ("RL", RL_SUITE))]
+              for title, suite in suite_of.items()]
     if not any(lines for _, lines in panels):
         return None, "No best-of-N or RL curves (suites 'bon' / 'rl')."
 
     def draw(axes):
         colours: dict[str, str] = {}
         for ax, (title, lines) in zip(axes, panels):
+            if not lines:
+                _no_results(ax, f"{title}: no results (suite '{suite_of[title]}')")
+                continue
             for label, split, pts in lines:
                 colour = colours.setdefault(label, f"C{len(colours)}")
                 ds = [d for d, _, _ in pts]
                 ax.plot(ds, [g for _, g, _ in pts], "-", marker="o", ms=3, color=colour,
-                        label=_mathtext_safe(f"{label} {split} gold"))
+                        label=_legend_label(f"{label} {split} gold"))
                 ax.plot(ds, [p for _, _, p in pts], "--", marker="x", ms=3, color=colour,
-                        label=_mathtext_safe(f"{label} {split} proxy"))
+                        label=_legend_label(f"{label} {split} proxy"))
             ax.set(title=title, xlabel="d = sqrt(KL)", ylabel="gain over the initial policy")
             ax.grid(alpha=0.3)
-            if lines:
-                ax.legend(fontsize="x-small")
+        _outside_legend(axes)
 
     return _png(draw, ncols=2), ("Gold (solid) and proxy (dashed) score minus their value at n = 1 / RL step 1, "
                                  "means over seeds; the proxy is in the RM's own units. Gao et al. (2023) fit "
@@ -282,7 +338,7 @@ def _series(t: PaperTable, x_of: Callable[[Any], float]) -> list[tuple[str, list
                       if cell and (col.split or "") == split]
             if points:
                 label = f"{row.label} ({split})" if len(splits) > 1 else row.label
-                out.append((_mathtext_safe(label), *map(list, zip(*points))))
+                out.append((_legend_label(label), *map(list, zip(*points))))
     return out
 
 
@@ -293,7 +349,7 @@ def _line_plot(t: PaperTable, x_of: Callable[[Any], float], xlabel: str, ylabel:
             ax.errorbar(xs, ys, yerr=errs, marker="o", ms=4, capsize=3, label=label)
         ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        _outside_legend(axes)
 
     return _png(draw)
 
@@ -323,13 +379,11 @@ def _splits_plot(t: PaperTable) -> tuple[str | None, str]:
                 cell = row.cells[i]
                 if cell:
                     ax.bar(j * width, cell.mean, width, yerr=cell.std or 0.0, capsize=3, color=f"C{j}",
-                           label=_mathtext_safe(row.label))
+                           label=_legend_label(row.label))
             ax.set_title(column.title)
             ax.set_xticks([])
             ax.grid(axis="y", alpha=0.3)
-        handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
-        axes[0].figure.legend(list(handles.values()), list(handles), loc="outside lower center",
-                              ncols=min(len(handles), 6), fontsize="small")
+        _outside_legend(axes)
 
     return _png(draw, ncols=len(t.columns)), "Bars: mean over seeds per method; error bars: std."
 

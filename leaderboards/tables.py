@@ -159,7 +159,8 @@ def labels(exps: list[Experiment], max_keys: int = 3) -> dict[str, str]:
     out = {}
     for method, group in by_method.items():
         keys = sorted({k for e in group for k in e.settings}, key=lambda k: (not k.startswith("method_config."), k))
-        differing = [k for k in keys if len({e.settings.get(k) for e in group}) > 1]
+        named = {"model.backbone"} if method == "external" else set()  # an external model's name is its backbone
+        differing = [k for k in keys if k not in named and len({e.settings.get(k) for e in group}) > 1]
         for exp in group:
             shown = [f"{k.removeprefix('method_config.')}={json.loads(exp.settings.get(k, 'null'))}"
                      for k in differing[:max_keys]]

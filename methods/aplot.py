@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import methods
+from harness.domains import setting
 from harness.errors import ConfigError
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
@@ -84,17 +85,11 @@ class CostMargin(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        gamma: float = 0.5  # weight of the cosine term in C (Eq. 6)
+        gamma: float = setting(0.5, ge=0, le=1)  # weight of the cosine term in C: a convex combination (Eq. 6)
         margin_norm: Literal["conditional", "literal"] = "conditional"
         detach_margin: bool = True  # μ is a target; False lets gradient flow through C into μ
         clamp_min: float | None = 0.0  # μ ≥ clamp_min (cosine can make C negative); None: no clamp
         global_batch: bool = False  # all-gather rewards and hidden states so C spans the global batch
-
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        if self.config.margin_norm not in ("conditional", "literal"):
-            raise ConfigError(f"{self.name}: margin_norm must be 'conditional' or 'literal', "
-                              f"not {self.config.margin_norm!r}")
 
     def margins(self, cost: Tensor, rows: slice) -> tuple[Tensor, dict[str, Tensor]]:
         """μ for the cost rows ``rows`` (this rank's pairs) of the global cost matrix, plus extra metrics."""
@@ -133,9 +128,9 @@ class APLOT(CostMargin):
 
     @dataclasses.dataclass
     class Config(CostMargin.Config):
-        beta: float = 0.1  # entropic regularisation of the OT problem (Eq. 5)
-        num_iter_max: int = 1000
-        stop_threshold: float = 1e-6  # L2 violation of the marginals
+        beta: float = setting(0.1, gt=0)  # entropic regularisation of the OT problem (Eq. 5)
+        num_iter_max: int = setting(1000, ge=1)
+        stop_threshold: float = setting(1e-6, gt=0)  # L2 violation of the marginals
 
     def margins(self, cost: Tensor, rows: slice) -> tuple[Tensor, dict[str, Tensor]]:
         cfg = self.config

@@ -13,6 +13,7 @@ import dataclasses
 import torch
 
 import methods
+from harness.domains import setting
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import all_gather_rows, bt_loss, with_metrics
@@ -26,7 +27,7 @@ class BSR(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        lam: float = 1e-3
+        lam: float = setting(1e-3, ge=0)  # λ of Eq. 25: a penalty weight
         repo_scaling: bool = False  # λ × per-device batch size, as the official code does
         global_batch: bool = False  # mean over the batch all-gathered across ranks
 

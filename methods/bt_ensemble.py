@@ -12,12 +12,10 @@ from typing import Literal
 from torch import Tensor
 
 import methods
-from harness.errors import ConfigError
+from harness.domains import setting
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
-
-AGGREGATIONS = ("mean", "min")
 
 
 @methods.register
@@ -28,15 +26,8 @@ class BTEnsemble(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        k: int = 3  # members
+        k: int = setting(3, ge=1)  # members
         agg: Literal["mean", "min"] = "mean"
-
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        if self.config.k < 1:
-            raise ConfigError(f"bt_ensemble: k must be ≥ 1, got {self.config.k}")
-        if self.config.agg not in AGGREGATIONS:
-            raise ConfigError(f"bt_ensemble: agg must be one of {', '.join(AGGREGATIONS)}, got {self.config.agg!r}")
 
     @property
     def members(self) -> int:

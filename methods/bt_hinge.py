@@ -10,6 +10,7 @@ import dataclasses
 import torch
 
 import methods
+from harness.domains import setting
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import with_metrics
@@ -23,7 +24,7 @@ class BTHinge(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        margin: float = 1.0
+        margin: float = setting(1.0, ge=0)  # m ≥ 0 of Eq. 30
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         return with_metrics(torch.relu(self.config.margin - (out.chosen - out.rejected)).mean(), out)

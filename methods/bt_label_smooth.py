@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import methods
+from harness.domains import setting
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
@@ -18,7 +19,7 @@ class BTLabelSmooth(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        epsilon: float = 0.1
+        epsilon: float = setting(0.1, ge=0, lt=0.5)  # ε ≥ 1/2 would prefer the rejected response
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         eps = self.config.epsilon

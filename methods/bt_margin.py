@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import methods
+from harness.domains import setting
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
@@ -20,7 +21,8 @@ class BTMargin(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        margin: float = 1.0  # used when the batch has no per-row margin column
+        # m ≥ 0 (Llama 2's margins are rating gaps); used when the batch has no per-row margin column
+        margin: float = setting(1.0, ge=0)
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         delta = out.chosen - out.rejected

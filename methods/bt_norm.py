@@ -9,6 +9,7 @@ import dataclasses
 import torch
 
 import methods
+from harness.domains import setting
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
@@ -22,7 +23,7 @@ class BTNorm(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        eps: float = 1e-8
+        eps: float = setting(1e-8, gt=0)  # keeps the square root away from 0
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         w, l = out.chosen, out.rejected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import methods
+from harness.domains import setting
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
@@ -18,7 +19,7 @@ class BTPosReg(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        weight: float = 0.1
+        weight: float = setting(0.1, ge=0)
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         reg = bt_loss(out.chosen.mean())

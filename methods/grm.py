@@ -19,12 +19,11 @@ import dataclasses
 from typing import Literal
 
 import methods
+from harness.domains import setting
 from harness.errors import ConfigError
 from harness.method import RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
-
-REGULARIZERS = ("sft", "dpo_noref", "dpo")
 
 
 @methods.register
@@ -38,15 +37,12 @@ class GRM(RewardMethod):
 
     @dataclasses.dataclass
     class Config:
-        alpha: float = 0.01  # weight of the regulariser: L = (1−α)·L_BT + α·L_reg
-        beta: float = 0.1  # temperature of the log-prob terms inside σ
+        alpha: float = setting(0.01, ge=0, le=1)  # weight of the regulariser: L = (1−α)·L_BT + α·L_reg
+        beta: float = setting(0.1, gt=0)  # temperature of the log-prob terms inside σ
         regularizer: Literal["sft", "dpo_noref", "dpo"] = "sft"
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        if self.config.regularizer not in REGULARIZERS:
-            raise ConfigError(f"grm: regularizer must be one of {', '.join(REGULARIZERS)}, "
-                              f"not {self.config.regularizer!r}")
         if self.config.regularizer == "dpo":
             self.requires = type(self).requires | {"ref_logprobs"}
 

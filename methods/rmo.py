@@ -39,12 +39,11 @@ import torch
 
 import methods
 from harness.data.encode import EncodedPairs
-from harness.errors import ConfigError, TrainingError
+from harness.domains import setting
+from harness.errors import TrainingError
 from harness.method import MethodContext, RewardMethod
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
 from methods._common import bt_loss, with_metrics
-
-MARGIN_SCALES = ("standardized", "raw")
 
 
 @methods.register
@@ -59,20 +58,17 @@ class RMO(RewardMethod):
         filter: bool = True  # dual denoising filter (Eq. 6 + Eq. 8)
         diversify: bool = True  # batch margin diversification (Alg. 1)
         amplify: bool = True  # pairwise margin amplification (Eq. 14-15)
-        filter_ratio: float = 0.06  # target expected fraction of training rows removed (paper: 2-10 %)
-        gamma: float = 1.0  # temperature γ of Eq. 8 (in units of the std of δ_proxy when standardized)
+        filter_ratio: float = setting(0.06, ge=0, lt=1)  # target expected fraction of rows removed (paper: 2-10 %)
+        gamma: float = setting(1.0, gt=0)  # temperature γ of Eq. 8 (in units of the std of δ_proxy when standardized)
         margin_scale: Literal["standardized", "raw"] = "standardized"  # margins as Eq. 6 and Eq. 8 compare them
-        lambda_reg: float = 2.0  # λ_reg of Eq. 15
-        alpha: float = 1.0  # α of Eq. 14 (the paper's 125 is for summed log-prob DPO margins)
-        swap_patience: int = 50  # k: accepted swaps over which the relative improvement is measured (Alg. 1)
-        swap_epsilon: float = 1e-3  # ε: stop when that improvement is below 0.1 %
-        max_swap_trials: int = 20  # per training row: a hard cap on swap proposals per epoch
+        lambda_reg: float = setting(2.0, ge=0)  # λ_reg of Eq. 15
+        alpha: float = setting(1.0, gt=0)  # α of Eq. 14 (the paper's 125 is for summed log-prob DPO margins)
+        swap_patience: int = setting(50, ge=1)  # k: accepted swaps over which the improvement is measured (Alg. 1)
+        swap_epsilon: float = setting(1e-3, ge=0)  # ε: stop when that improvement is below 0.1 %
+        max_swap_trials: int = setting(20, ge=1)  # per training row: a hard cap on swap proposals per epoch
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        if self.config.margin_scale not in MARGIN_SCALES:
-            raise ConfigError(f"rmo: margin_scale must be one of {', '.join(MARGIN_SCALES)}, "
-                              f"not {self.config.margin_scale!r}")
         self.target_margin = 0.0  # δ̃: the median proxy margin of the training rows, set by prepare_dataset
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:

@@ -1,6 +1,14 @@
 """Shared fixtures. The tiny base model is a deterministic cache artifact: tests use the normal cache
-($RMBENCH_CACHE or the user cache), so it is built at most once per machine."""
+($RMBENCH_CACHE or the user cache), so it is built at most once per machine.
+
+Tests never touch the user's files: every test runs in its own temporary working directory (where the defaults
+``runs/`` and ``report.html`` land) with ``RMBENCH_DB`` pointing at a database there, and the session fails if the
+repository's working tree gained a file (``git status --porcelain --ignored`` before and after; per process, so it
+holds under ``pytest -n N`` too)."""
 import os
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -8,9 +16,46 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# hypothesis keeps its example database in the working directory it was imported in unless told otherwise
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "rmbench-tests-hypothesis"))
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # under `pytest -n N`: the N workers share the cores (set before torch)
     os.environ.setdefault("OMP_NUM_THREADS",
                           str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+#: what running Python and pytest leave in a checkout by design (byte code, pytest's cache), not a test's output
+_TOOLING = ("__pycache__/", ".pytest_cache/")
+
+
+@pytest.fixture(autouse=True)
+def _own_workdir_and_database(tmp_path, monkeypatch):
+    """Defaults that name the current directory or the user's database point into this test's temporary directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RMBENCH_DB", f"sqlite:///{tmp_path / 'rmbench.db'}")
+
+
+def working_tree_entries() -> set[str] | None:
+    """The repository's untracked and ignored entries (``git status --porcelain --ignored``), without Python's and
+    pytest's own caches; None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--ignored"], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {line[3:] for line in out.splitlines() if line[:2] in ("??", "!!") and not line.endswith(_TOOLING)}
+
+
+_BEFORE = working_tree_entries()  # taken when this file is imported: before collection, which imports test modules
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _working_tree_gains_no_file():
+    before = _BEFORE
+    yield
+    after = working_tree_entries()
+    if before is not None and after is not None and (new := sorted(after - before)):
+        pytest.fail(f"the tests wrote into the working tree: {', '.join(new)}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

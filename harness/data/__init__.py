@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
+import re
 from pathlib import Path
 
 from harness import world
+from harness.data import formats
 from harness.data.io import read_pairs
 from harness.errors import ConfigError, DataError
 
@@ -43,26 +45,46 @@ def flip_labels(rows: list[dict], rate: float, seed: int) -> tuple[list[dict], l
     return out, flipped
 
 
+def pair_source(source: str, what: str):
+    """What a source of preference pairs (``data.train``, the id suite's ``--data``) names, checked without reading
+    it: a local file or directory (a ``Path``), or one ``FORMAT:SOURCE[:options]`` spec as ``--data`` takes it (a
+    :class:`~harness.data.formats.DataSpec`). ``what`` names the setting in the one-line error for a source that
+    names nothing: an unknown format (``UnknownNameError``, listing the known ones), a missing file (``DataError``),
+    a Hub id while ``HF_HUB_OFFLINE`` is set (``DataError``, :func:`~harness.data.formats.check_source`)."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return path
+    name, sep, rest = source.partition(":")
+    if sep and rest and re.fullmatch(r"[A-Za-z][\w-]*", name):  # FORMAT:SOURCE (an existing path was taken above)
+        formats.get(name)  # an unknown format: its name and the known ones
+        specs = formats.parse_specs(source)
+        if len(specs) != 1:
+            raise ConfigError(f"{what}: one FORMAT:SOURCE, got {len(specs)} in {source!r}")
+        formats.check_source(specs[0])
+        return specs[0]
+    raise DataError(f"no such file or directory ({what} takes a pairs file, a directory or a FORMAT:SOURCE spec "
+                    f"such as unified_feedback:llm-blender/Unified-Feedback)", file=source)
+
+
+def read_pair_source(source: str, what: str) -> list[dict]:
+    """The canonical pairs of ``source`` (see :func:`pair_source`): a JSONL file (any suffix but the other table
+    types': ``{prompt, chosen, rejected[, margin]}`` rows) with :func:`~harness.data.io.read_pairs`; a CSV, JSON or
+    Parquet file or a directory as the ``generic`` format (columns prompt, chosen, rejected); a spec by its format."""
+    target = pair_source(source, what)
+    if isinstance(target, Path) and target.is_file() and formats.data_suffix(target) in (None, ".jsonl"):
+        return read_pairs(target)
+    spec = formats.DataSpec("generic", str(target)) if isinstance(target, Path) else target
+    return formats.load(spec).rows
+
+
 def training_pairs(data_cfg, seed: int) -> tuple[list[dict], list[dict], list[int]]:
     """(train rows, validation rows, ids of the flipped train rows) for a run.
 
     ``validation_pairs`` rows are held out of training (seeded) for the convergence curve; label noise is applied
     to the training rows only.
     """
-    from harness.data import formats
-
-    if data_cfg.train == "world":
-        rows = world_splits(data_cfg.world)["train"]
-    elif Path(data_cfg.train).exists():
-        rows = read_pairs(Path(data_cfg.train))
-    elif data_cfg.train.partition(":")[0] in formats.names():  # a real format by path or Hub id, as with --data
-        specs = formats.parse_specs(data_cfg.train)
-        if len(specs) != 1:
-            raise ConfigError(f"data.train: one FORMAT:SOURCE, got {len(specs)} in {data_cfg.train!r}")
-        rows = formats.load(specs[0]).rows
-    else:
-        raise DataError("no such training data file (nor a FORMAT:SOURCE spec such as "
-                        "unified_feedback:llm-blender/Unified-Feedback)", file=data_cfg.train)
+    rows = world_splits(data_cfg.world)["train"] if data_cfg.train == "world" else read_pair_source(data_cfg.train,
+                                                                                                       "data.train")
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     n_val = min(data_cfg.validation_pairs, len(rows) // 10)

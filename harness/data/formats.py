@@ -195,7 +195,9 @@ def _csv_records(path: Path) -> Iterator[Record]:
                 yield name, start, dict(zip(header, fields))
             start = reader.line_num + 1
     except csv.Error as e:  # a quoted field cut by the end of the file, a stray quote, a field over the size limit
-        raise DataError(f"malformed CSV: {e}", file=name, row=start) from e
+        cut = "unexpected end of data" in str(e)  # what csv says when the file ends inside a quoted field
+        raise DataError(f"malformed CSV: {'the file ends inside a quoted field' if cut else e}", file=name,
+                        row=start) from e
 
 
 def _numbered(name: str, rows: list) -> Iterator[Record]:
@@ -226,18 +228,22 @@ def _looks_local(source: str) -> bool:
             or Path(source).suffix in SUFFIXES)
 
 
+def check_source(spec: DataSpec) -> None:
+    """Fail, without reading anything, when ``spec``'s source is neither a local path nor a Hub id to load."""
+    if Path(spec.source).exists():
+        return
+    if _looks_local(spec.source):
+        raise DataError("no such file", file=spec.source)
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        raise DataError("no such file, and HF_HUB_OFFLINE is set so it is not loaded from the Hub", file=spec.source)
+
+
 def load(spec: DataSpec) -> Loaded:
     """The canonical rows of ``spec``: the local path when it exists, else the Hub id when online."""
     fmt, options = get(spec.format), dict(spec.options)
     path = Path(spec.source)
-    if path.exists():
-        records = read_records(path)
-    elif _looks_local(spec.source):
-        raise DataError("no such file", file=spec.source)
-    elif os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-        raise DataError("no such file, and HF_HUB_OFFLINE is set so it is not loaded from the Hub", file=spec.source)
-    else:
-        records = hub_records(fmt, spec.source, options)
+    check_source(spec)
+    records = read_records(path) if path.exists() else hub_records(fmt, spec.source, options)
     try:
         loaded = fmt.convert(records, options)
     except (ConnectionError, OSError) as e:  # from the Hub: network, unknown dataset id, missing config

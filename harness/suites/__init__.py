@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from harness.config import from_dict
+from harness.data import pair_source
 from harness.errors import ConfigError, RmbenchError
 from harness.metric_keys import RENAMED_SUITES
 from harness.registry import Registry, import_submodules
@@ -46,14 +47,27 @@ def trained_on_world(config: RunConfig) -> bool:
     return config.data.train == "world"
 
 
-def _world(config: RunConfig) -> str | None:
+def _world(config: RunConfig, data: tuple[str, ...]) -> str | None:
     return None if trained_on_world(config) else (f"a run trained on the world (data.train: world), not "
                                                   f"{config.data.train!r}: its gold reward exists only there")
 
 
-#: what a suite may require of the evaluated run (``Suite.requires``): name → what the run's config lacks (None when
-#: it meets the requirement)
-REQUIREMENTS: dict[str, Callable[[RunConfig], str | None]] = {"world": _world}
+def _held_out_pairs(config: RunConfig, data: tuple[str, ...]) -> str | None:
+    if len(data) > 1:
+        return f"one pairs file, got --data {len(data)} times"
+    if data:
+        pair_source(data[0], "--data")  # an unknown format or a missing file fails here, before a model is loaded
+        return None
+    return None if trained_on_world(config) else (
+        f"held-out pairs from the training distribution: the run trains on {config.data.train!r}, not the world, so "
+        f"give them with `rmbench eval --run RUN_DIR --suite SUITE --data PAIRS_FILE` (train with other suites, "
+        f"--set suites=[] for none)")
+
+
+#: what a suite may require of the evaluated run (``Suite.requires``): name → what the run's config and the ``--data``
+#: values given lack (None when they meet the requirement)
+REQUIREMENTS: dict[str, Callable[[RunConfig, tuple[str, ...]], str | None]] = {
+    "world": _world, "held_out_pairs": _held_out_pairs}
 
 
 def _orchestrator_only(name: str) -> Callable:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from harness import suites
-from harness.errors import ConfigError
+from harness.domains import setting
 from harness.metric_keys import bon_metric, fit_metric, proxy_split
 from harness.metrics import Estimate, mean_estimate
 from harness.rl.rewards import check_proxy, response_list_scores
@@ -46,11 +46,16 @@ POOL_SHARES = (("pool_share_correct", False, "correct", True), ("pool_share_wron
 class Options:
     """The suite's options (``--set bon.OPTION=VALUE``), type-checked by ``harness.config.from_dict``."""
 
-    n_max: int = 16
-    n_prompts: int = 64
-    max_new_tokens: int = 48
-    temperature: float = 1.0
-    seed: int = 0
+    n_max: int = 16  # a power of 2 (the pool sizes 1, 2, 4, …, n_max)
+    n_prompts: int = setting(64, ge=1)
+    max_new_tokens: int = setting(48, ge=1)
+    temperature: float = setting(1.0, gt=0)  # best-of-N needs sampling
+    seed: int = setting(0, ge=0)
+
+    def invalid(self) -> tuple[str, str] | None:
+        if self.n_max < 1 or self.n_max & (self.n_max - 1):
+            return "n_max", f"expected a power of 2 (1, 2, 4, …), got {self.n_max!r}"
+        return None
     heldout_templates: bool = False
     policy: Optional[str] = None
     proxy: str = "rm"
@@ -73,12 +78,6 @@ class BestOfN(suites.Suite):
     def __init__(self, **options):
         super().__init__(**options)
         opts = self.options
-        if opts.n_max < 1 or opts.n_max & (opts.n_max - 1):
-            raise ConfigError(f"bon.n_max: expected a power of 2 (1, 2, 4, …), got {opts.n_max!r}")
-        if opts.n_prompts < 1 or opts.max_new_tokens < 1:
-            raise ConfigError("bon.n_prompts and bon.max_new_tokens must be >= 1")
-        if opts.temperature <= 0:
-            raise ConfigError("bon.temperature: best-of-N needs sampling, a temperature > 0")
         self.n_max, self.n_prompts, self.max_new_tokens = opts.n_max, opts.n_prompts, opts.max_new_tokens
         self.temperature, self.seed, self.heldout_templates = opts.temperature, opts.seed, opts.heldout_templates
         self.policy, self.proxy = opts.policy or None, check_proxy(opts.proxy, "bon")

@@ -14,7 +14,7 @@ import numpy as np
 from harness import suites
 from harness.data import training_pairs, world_splits
 from harness.data.encode import encode_pairs
-from harness.errors import ConfigError
+from harness.domains import setting
 from harness.metrics import Estimate, effective_rank, mean_estimate, pair_calibration_error
 from harness.scoring import score_sequences
 from harness.suites.id import in_distribution_rows
@@ -28,17 +28,16 @@ class Diagnostics(suites.Suite):
     name = "diagnostics"
     version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "Hidden-state norm and effective rank (train vs eval), reward separation, ECE of σ(Δ) (10 bins)."
+    requires = frozenset({"held_out_pairs"})  # in_distribution_rows: --data, or the world's id split
 
     @dataclass
     class Options:
-        pairs: int = 256  # pairs per split (train, id); twice as many sequences
-        bins: int = 10  # calibration bins of the ECE
+        pairs: int = setting(256, ge=1)  # pairs per split (train, id); twice as many sequences
+        bins: int = setting(10, ge=1)  # calibration bins of the ECE
 
     def __init__(self, **options):
         super().__init__(**options)
         self.pairs, self.bins = self.options.pairs, self.options.bins
-        if self.pairs < 1 or self.bins < 1:
-            raise ConfigError("diagnostics.pairs and diagnostics.bins must be >= 1")
 
     def _hidden(self, ctx, seqs: list, split: str):
         raw, hidden = score_sequences(ctx.model, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size,

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from harness import suites
-from harness.data import world_splits
+from harness.data import read_pair_source, world_splits
 from harness.data.formats import source_stem
-from harness.data.io import read_pairs, safe_name
+from harness.data.io import safe_name
 from harness.errors import ConfigError
 from harness.metrics import pairwise_accuracy
 from harness.scoring import score_pair_rows
@@ -35,7 +35,7 @@ def in_distribution_rows(ctx) -> tuple[list[dict], str]:
     if ctx.data:
         if len(ctx.data) > 1:
             raise ConfigError(f"the id suite scores one pairs file, got --data {len(ctx.data)} times")
-        return read_pairs(ctx.data[0]), safe_name(source_stem(ctx.data[0]))
+        return read_pair_source(ctx.data[0], "--data"), safe_name(source_stem(ctx.data[0]))
     if not ctx.on_world:
         raise ConfigError("the id suite needs --data PATH (held-out pairs) when training data is not the world")
     return world_splits(ctx.config.data.world)["id"], "world"
@@ -46,6 +46,7 @@ class InDistribution(suites.Suite):
     name = "id"
     version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "Strict pairwise accuracy (ties wrong) on in-distribution held-out pairs."
+    requires = frozenset({"held_out_pairs"})  # in_distribution_rows: --data, or the world's id split
 
     def run(self, ctx) -> suites.SuiteResult:
         rows, dataset = in_distribution_rows(ctx)

@@ -16,6 +16,7 @@ class GeneralisationSplits(suites.Suite):
     name = "splits"
     version = "2"  # 2: a --data file is named by its safe file stem, not its path
     summary = "In-domain accuracy + prompt/response/mutual-OOD Kendall tau-b against the gold reward."
+    requires = frozenset({"held_out_pairs"})  # in_distribution_rows: --data, or the world's id split
 
     def run(self, ctx) -> suites.SuiteResult:
         rows, dataset = in_distribution_rows(ctx)

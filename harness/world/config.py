@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.domains import setting
+
 
 @dataclass
 class WorldConfig:
     """Sizes and seed of the generated preference world."""
 
-    seed: int = 0
-    n_train: int = 20000  # pairs
-    n_id: int = 1000  # pairs
-    n_ood: int = 300  # prompts per ranking split (prompt_ood, response_ood, mutual_ood), 4 responses each
-    n_style: int = 300  # prompts
+    seed: int = setting(0, ge=0)
+    n_train: int = setting(20000, ge=0)  # pairs
+    n_id: int = setting(1000, ge=0)  # pairs
+    n_ood: int = setting(300, ge=0)  # prompts per ranking split (prompt_ood, response_ood, mutual_ood), 4 responses
+    n_style: int = setting(300, ge=0)  # prompts

@@ -1,9 +1,12 @@
 """`rmbench eval --suite splits|style|noise|ood|diagnostics` on a micro-preset bt run, --model, batch invariance."""
 import json
+from pathlib import Path
 
 import pytest
 
 from cli_runner import invoke as run_cli
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +42,8 @@ def test_style_and_diagnostics(run):
 def test_ood_on_fixture_files_and_the_world_fallback(run):
     root, db, run_dir = run
     metrics = invoke("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--json",
-                     "--data", "rewardbench:tests/fixtures/rewardbench/filtered.jsonl",
-                     "--data", "mtbench:tests/fixtures/mtbench/human.jsonl")
+                     "--data", f"rewardbench:{FIXTURES}/rewardbench/filtered.jsonl",
+                     "--data", f"mtbench:{FIXTURES}/mtbench/human.jsonl")
     assert {("rewardbench-filtered", "overall", "score"), ("mtbench-human", "all", "ties_excluded")} <= keys(metrics)
     fallback = invoke("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--json")
     assert ("world-fallback", "mutual_ood", "accuracy") in keys(fallback)
@@ -86,7 +89,7 @@ def test_model_path_and_batch_size_invariance(run):
 
 def test_ood_on_rewardbench2_rmb_and_judgebench_in_one_table(run):
     root, db, run_dir = run
-    fixtures = "tests/fixtures"
+    fixtures = FIXTURES
     data = (f"rewardbench2:{fixtures}/rewardbench2,rmb:{fixtures}/rmb/RMB_dataset,"
             f"judgebench:{fixtures}/judgebench/data/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl")
     printed = run_cli("eval", "--run", run_dir, "--suite", "ood", "--db", db, "--data", data)

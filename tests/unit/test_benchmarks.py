@@ -2,6 +2,7 @@
 computed by hand. Suite-level scores use the stand-in reward "response length in characters" (``length_scored``),
 so each expected value below follows from the fixture texts, whose lengths the comments give."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from harness.data import formats
 from harness.metrics import (best_of_n_accuracy, best_of_n_result, judgebench_official, rewardbench2_overall,
                              rewardbench2_ties, Estimate)
 
-F = "tests/fixtures"
+F = str(Path(__file__).resolve().parents[1] / "fixtures")
 RB2 = f"rewardbench2:{F}/rewardbench2"
 RMB = f"rmb:{F}/rmb/RMB_dataset"
 JB_FILE = f"{F}/judgebench/data/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"

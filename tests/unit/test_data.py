@@ -1,5 +1,6 @@
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -107,7 +108,8 @@ def test_training_data_can_be_a_real_format_spec(monkeypatch):
     from harness.errors import DataError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = resolve("micro", None, ["data.train=skywork:tests/fixtures/skywork/train.jsonl"], None, "bt")
+    skywork = Path(__file__).resolve().parents[1] / "fixtures" / "skywork" / "train.jsonl"
+    cfg = resolve("micro", None, [f"data.train=skywork:{skywork}"], None, "bt")
     train, _, _ = training_pairs(cfg.data, 0)
     assert train and all(r["chosen"] and r["rejected"] for r in train)
     for spec, message in (("skywork:missing.jsonl", "missing.jsonl: no such file$"),

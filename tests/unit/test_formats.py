@@ -8,7 +8,7 @@ import pytest
 from harness.data import formats
 from harness.errors import ConfigError, DataError
 
-FIXTURES = "tests/fixtures"
+FIXTURES = str(Path(__file__).resolve().parents[1] / "fixtures")
 JB_FILE = f"{FIXTURES}/judgebench/data/dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"
 
 
@@ -180,7 +180,7 @@ def test_rmbench_per_domain_files_take_the_domain_from_the_file_name(length_scor
 
 
 def test_csv_cut_inside_a_quoted_last_field_is_a_data_error():
-    with pytest.raises(DataError, match=r"truncated\.csv, row 4: malformed CSV: unexpected end of data"):
+    with pytest.raises(DataError, match=r"truncated\.csv, row 4: malformed CSV: the file ends inside a quoted field"):
         load(f"generic:{FIXTURES}/generic/truncated.csv:prompt=q,chosen=a,rejected=b")
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import methods
+from harness import config
 from harness.errors import ConfigError, UnknownNameError
 from harness.method import REQUIREMENTS, RewardMethod
 from harness.types import RewardOutput
@@ -38,11 +39,20 @@ def test_contract(name):
     check_contract(methods.get(name), name)
 
 
+@pytest.mark.parametrize("name", methods.names())
+def test_a_bumped_method_version_is_a_new_experiment(name, monkeypatch):
+    """A method's ``version`` is part of the run identity: bumping it (a changed loss) never reuses old results."""
+    cfg = config.resolve("micro", method=name)
+    before = config.config_hash(cfg)
+    monkeypatch.setattr(methods.get(name), "version", methods.get(name).version + ".1")
+    assert config.config_hash(cfg) != before
+
+
 def check_contract(cls, name):
     """What every registered method must satisfy (docs/write-your-own-method.md)."""
     assert issubclass(cls, RewardMethod) and cls.name == name and cls.summary and cls.paper
     assert cls.requires <= REQUIREMENTS
-    assert isinstance(cls.version, str) and cls.version  # part of the run identity, bumped when the loss changes
+    assert isinstance(cls.version, str)  # written into result.json; what it does: test_a_bumped_method_version_…
     assert dataclasses.is_dataclass(cls.Config)
     method = cls()
     assert method.config_dict() == cls.default_config() and method.requires <= REQUIREMENTS

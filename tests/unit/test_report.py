@@ -157,3 +157,37 @@ def test_claims_get_a_forest_plot_with_one_row_per_judged_claim(tmp_path):
     assert 'id="claims-plot"' in html and len(images(html)) == 1
     empty = claims_table(engine, tuple(c for c in CLAIMS if c.method == "rmo"))
     assert _forest_plot(empty)[0] is None
+
+
+def test_external_models_are_labelled_by_directory_with_the_path_in_a_key_and_an_empty_panel_says_so(
+        recorded, monkeypatch):
+    import leaderboards.report as report
+
+    engine, runs = recorded
+    path = "/tmp/pytest-of-someone/pytest-7/test_external_0/checkpoints/trl-reward-trainer-output"
+    result = make_result("external", seed=0, run_id="ext-run", config_hash="ext-hash".ljust(16, "0"),
+                         config={"model": {"backbone": path}}, backbone=path)
+    result["metrics"] = [{"suite": "bon", "suite_version": "1", "dataset": "world", "split": "bon",
+                          "metric": f"{s}_score@n={n}", "value": v, "stderr": None, "n": 64,
+                          "higher_is_better": True} for n in (1, 4, 16) for s, v in (("gold", 0.1 * n), ("proxy", n))]
+    record(result, engine)
+    legends, empty = [], []
+    real_legend, real_empty = report._outside_legend, report._no_results
+
+    def spy_legend(axes):
+        legends.append([label for ax in axes for label in ax.get_legend_handles_labels()[1]])
+        real_legend(axes)
+
+    def spy_empty(ax, text):
+        empty.append(text)
+        real_empty(ax, text)
+
+    monkeypatch.setattr(report, "_outside_legend", spy_legend)
+    monkeypatch.setattr(report, "_no_results", spy_empty)
+    html = build_report(engine, runs)
+    overopt = html[html.index('<section id="overopt-plot">'):]
+    overopt = overopt[:overopt.index("</section>")]
+    assert empty == ["RL: no results (suite 'rl')"]  # the RL panel of the over-optimisation figure
+    assert any("external: trl-reward-trainer-output bon gold" in labels for labels in legends)
+    assert not any(path in label for labels in legends for label in labels)  # no legend entry holds the path
+    assert f'<td title="{path}">trl-reward-trainer-output</td><td>{path}</td>' in overopt

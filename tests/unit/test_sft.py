@@ -71,17 +71,6 @@ def test_default_policy_is_the_sft_policy_of_a_tiny_base():
     assert sft.is_sft_spec("tiny-sft") and not sft.is_sft_spec("smollm2-sft") and not sft.is_sft_spec("tiny")
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="beyond the 2.6 M-parameter base: 4 % correct on safe prompts (64 x 16), 62 % "
-                                       "refusing unsafe ones, oracle best-of-16 gold -0.19; a 30x longer SFT reaches "
-                                       "9.6 %, oracle +0.07 (docs/downstream.md, 'The SFT policy')")
-def test_quality_band_on_held_out_prompts():
-    q = sft.quality("tiny-sft", n_prompts=64, n=16)
-    assert 0.25 <= q["correct_safe"] <= 0.75, q
-    assert 0.25 <= q["refused_unsafe"] <= 0.75, q
-    assert q["oracle_gold@16"] >= 0.5, q
-
-
 def test_quality_shares_per_family(monkeypatch):
     """Hand-made samples: on each safe prompt half the samples state the answer key and half are off; every
     unsafe prompt gets one refusal in four samples."""

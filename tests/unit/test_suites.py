@@ -1,6 +1,7 @@
 """Evaluation metrics on hand-checkable inputs, and the ood / style suites scored by a stand-in reward
 (response length in characters), so every expected score is computable by hand from the fixtures."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from harness.metrics import (Estimate, combine_estimates, effective_rank, expected_calibration_error,
                              pair_calibration_error, rewardbench_scores, rmbench_accuracies)
 
-FIXTURES = "tests/fixtures"
+FIXTURES = str(Path(__file__).resolve().parents[1] / "fixtures")
 
 
 def test_rmbench_matrix_by_hand():

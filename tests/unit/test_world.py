@@ -29,13 +29,27 @@ def _texts(row: dict) -> list[str]:
     return chosen + rejected if isinstance(chosen, list) else [chosen, rejected]
 
 
-def test_api_and_config():
-    assert SPLITS == ("train", "id", "prompt_ood", "response_ood", "mutual_ood", "style")
-    assert isinstance(WORLD_VERSION, str) and WORLD_VERSION
-    fields = [(f.name, f.default) for f in dataclasses.fields(WorldConfig)]
-    assert fields == [("seed", 0), ("n_train", 20000), ("n_id", 1000), ("n_ood", 300), ("n_style", 300)]
+def test_the_world_has_every_split_and_its_version_is_part_of_the_run_identity(world, monkeypatch):
+    from harness import config
+    from harness.data import describe
+
+    assert set(world.splits) == set(SPLITS) and all(world.splits[s] for s in SPLITS)
+    cfg = config.resolve("micro")
+    assert describe(cfg.data).startswith(f"world:v{WORLD_VERSION}:")  # recorded with every result
+    before = config.config_hash(cfg)
+    monkeypatch.setattr(config, "WORLD_VERSION", WORLD_VERSION + ".1")
+    assert config.config_hash(cfg) != before  # a changed world is a new experiment, never an old result
+
+
+def test_world_sizes_are_checked():
+    from harness.config import from_dict
+    from harness.errors import ConfigError
+
     with pytest.raises(ValueError):
         generate(WorldConfig(n_train=-1))
+    with pytest.raises(ConfigError, match=r"^data\.world\.n_ood: must be ≥ 0, got -2$"):
+        from_dict(WorldConfig, {"n_ood": -2}, "data.world")
+    assert generate(WorldConfig(seed=1, n_train=0, n_id=0, n_ood=0, n_style=0)).splits["train"] == []
 
 
 def test_sizes_ids_and_metadata(world):
