@@ -293,15 +293,17 @@ def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Option
                 layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | rl | "
                                                     "shortcut | overopt | claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
-                db: DbOption = None):
+                as_json: JsonOption = False,
+                runs_dir: RunsOption = Path("runs"), db: DbOption = None):
     """Mean ± std over seeds: every recorded metric (flat, best first), a paper-style table or the papers' claims."""
     if ctx.invoked_subcommand is not None:
         return
     from harness import api
     from leaderboards import render
 
-    out = render(api.results_view(layout, db, suite=suite, dataset=dataset, split=split, metric=metric,
-                                  preset=preset, backbone=backbone, data=data), fmt)
+    fmt = "json" if as_json else fmt
+    out = render(api.results_view(layout, db, runs_dir=runs_dir, suite=suite, dataset=dataset, split=split,
+                                  metric=metric, preset=preset, backbone=backbone, data=data), fmt)
     _print(out) if fmt == "table" else sys.stdout.write(out if out.endswith("\n") else out + "\n")
 
 
@@ -343,6 +345,9 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
           controls: Annotated[bool, typer.Option(
               "--controls", help="Also run the claims table's control rows (BT-Margin m = 0, BT on 40% flipped "
                                  "labels) at every seed and grid point.")] = False,
+          parallel: Annotated[int, typer.Option(
+              "--jobs", help="Jobs at once on this machine (local executor), each with its share of the cores "
+                             "(OMP threads = cores / N).")] = 1,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Resumable grid over methods × seeds (× --grid axes): skips recorded results, keeps going past failures
     (exit 1 if any)."""
@@ -354,7 +359,7 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
     jobs = api.sweep(_names(method_names), seeds, preset=preset, suite_names=_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
                      show_progress=not as_json, grid=grid or [], executor=executor, address=address,
-                     controls=controls)
+                     controls=controls, parallel=parallel)
     _print_json(jobs) if as_json else _print_sweep(jobs)
     if any(job["status"] == "failed" for job in jobs):
         raise typer.Exit(1)

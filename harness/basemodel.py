@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from harness.atomic import atomic_directory
 from harness.errors import ConfigError
@@ -53,12 +54,16 @@ class LMRecipe:
     seed: int = 0
     world_version: int = 2  # the world whose text it trains on (harness.world.WorldConfig.version)
 
+    LEGACY: ClassVar[dict[str, Any]] = {}
+    """Fields added after builds were cached, with the value that reproduces those builds: a field at that value is
+    left out of the hash, so an old recipe keeps its cache name (its identity)."""
+
     def cache_name(self, fmt: str, **inputs) -> str:
         """``<fmt>-<hash>`` of the recipe, the world's generator identity (``harness.world.WORLD_IDS``: it changes
         the corpus, hence the build) and ``inputs`` (e.g. the base model a build starts from)."""
         from harness.world import WORLD_IDS
 
-        fields = dataclasses.asdict(self)
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LEGACY or v != self.LEGACY[k]}
         world = WORLD_IDS[fields.pop("world_version")]
         blob = json.dumps({"format": fmt, "world": world, **inputs, **fields}, sort_keys=True)
         return f"{fmt}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"

@@ -7,6 +7,7 @@ Every YAML is read with ``yaml.safe_load``; unknown keys fail with the closest v
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -93,6 +94,7 @@ class TrainConfig:
     log_every: int = setting(10, ge=1)
     eval_batch_size: int = setting(64, ge=1)
     group_by_length: bool = True  # bucket pairs of similar length into a batch (less padding)
+    packing: bool = True  # train on packed pairs: no padding, a shared prefix computed once (harness.packing)
     report_to: list[str] = field(default_factory=list)  # Accelerate trackers: tensorboard, wandb, mlflow, trackio…
 
     def invalid(self) -> tuple[str, str] | None:
@@ -281,6 +283,12 @@ def to_dict(cfg) -> dict:
     return d
 
 
+IDENTITY_LEGACY = {"train.packing": False}
+"""Settings added after runs were recorded, with the value that reproduces those runs: at that value a setting is
+left out of :func:`config_hash`, so a config that asks for the old behaviour keeps its old run id, while the new
+default (which changes a training trajectory, if only in float rounding) is a new experiment."""
+
+
 def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
     passing a default explicitly changes nothing), the method's ``version``, the world's generator identity
@@ -300,6 +308,11 @@ def config_hash(cfg: RunConfig) -> str:
     for key in ("seed", "suites", "sweep"):
         d.pop(key)
     d["train"].pop("report_to")
+    for dotted, legacy in IDENTITY_LEGACY.items():  # a setting at its value from before it existed: as before
+        *parents, key = dotted.split(".")
+        node = functools.reduce(lambda tree, name: tree[name], parents, d)
+        if node.get(key) == legacy:
+            node.pop(key)
     d["method_config"] = method(**cfg.method_config).config_dict()
     d["data"]["world"] = cfg.data.world.identity()
     if cfg.data.label_noise_mode == "uniform":  # the settings of the other modes (absent from runs before them)

@@ -189,12 +189,24 @@ class RewardModel(nn.Module):
             self.train(was_training)
 
     # -- forward --------------------------------------------------------------------------------------------------
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, return_lm_logits: bool = False):
+    def forward_packed(self, packed) -> tuple[Tensor, Tensor]:
+        """``(rewards [N] fp32, hidden [N, H] fp32)`` of the sequences of a ``harness.packing.Packed`` batch (a causal
+        LM only: its explicit mask keeps each token's context as in its own sequence)."""
+        states = self._body(input_ids=packed.input_ids, attention_mask=packed.attention_mask,
+                            position_ids=packed.position_ids, use_cache=False).last_hidden_state
+        hidden = states.reshape(-1, states.shape[-1])[packed.readout].float()
+        return self.head(hidden).squeeze(-1), hidden
+
+    def forward(self, input_ids: Tensor | None, attention_mask: Tensor | None, return_lm_logits: bool = False, *,
+                packed=None):
         """``(rewards [N] fp32, hidden [N, H] fp32)``, plus LM ``logits [N, L, V]`` when ``return_lm_logits``.
 
         Works for left and right padding alike: the reward token is the last one the mask keeps, and positions
-        count only kept tokens.
+        count only kept tokens. ``packed`` (a ``harness.packing.Packed``, ids and mask None): :meth:`forward_packed`
+        (through ``forward``, so that DDP sees the call).
         """
+        if packed is not None:
+            return self.forward_packed(packed)
         if return_lm_logits and not self.need_lm_head:
             raise ConfigError("LM logits were requested from a reward model built without need_lm_head=True")
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -362,8 +374,11 @@ class EnsembleRewardModel(nn.Module):
         self.members = nn.ModuleList(members)
         self.tokenizer = members[0].tokenizer
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor):
-        outputs = [member(input_ids, attention_mask) for member in self.members]
+    def forward(self, input_ids: Tensor | None, attention_mask: Tensor | None, *, packed=None):
+        return self._combine([member(input_ids, attention_mask, packed=packed) for member in self.members])
+
+    @staticmethod
+    def _combine(outputs):
         return torch.stack([o[0] for o in outputs], dim=-1), torch.stack([o[1] for o in outputs]).mean(0)
 
     @staticmethod

@@ -16,7 +16,8 @@ REF_COLUMNS = ("ref_logp_chosen", "ref_logp_rejected")
 
 def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = frozenset(),
                   reference=None) -> RewardOutput:
-    """Run the model once on the stacked chosen + rejected sequences and split the result per pair.
+    """Run the model once on the stacked chosen + rejected sequences (padded, or packed: ``batch.packed``) and split
+    the result per pair.
 
     ``requires`` (a method's declared needs) decides what else is computed: ``lm_logprobs`` adds the summed
     response-token log-probabilities under the model's LM head as ``extra["logp_chosen"|"logp_rejected"]`` and the
@@ -26,6 +27,11 @@ def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = froz
     ``RewardModel.frozen_reference()``, scored in its ``as_reference()`` mode, without gradient).
     """
     b = batch.n_pairs
+    if batch.packed is not None:
+        if {"lm_logprobs", "ref_logprobs"} & requires:
+            raise ValueError("a packed batch has no LM log-probs; methods that need them train on padded batches")
+        rewards, hidden = model(None, None, packed=batch.packed)
+        return RewardOutput(rewards[:b], rewards[b:], hidden[:b], hidden[b:])
     extra = {}
     if "ref_logprobs" in requires:  # first, so its logits are freed before the policy's graph is built
         if all(k in batch.columns for k in REF_COLUMNS):
@@ -98,23 +104,55 @@ def distinct(seqs: list[tuple[list[int], int]]) -> tuple[list[tuple[list[int], i
     return [(list(ids), start) for ids, start in position], inverse
 
 
+def packed_batches(seqs: list[tuple[list[int], int]], batch_size: int) -> list[list[int]]:
+    """Indices in batches for :func:`harness.packing.pack`: the sequences sharing a prompt stay together (their
+    prompt is computed once), prompt groups largest first, each batch filling the token budget of
+    :func:`token_budget_batches` (``batch_size`` sequences of the longest length)."""
+    from harness.packing import segments
+
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for j, (ids, start) in enumerate(seqs):
+        groups.setdefault(tuple(ids[:max(start, 1)]), []).append(j)
+    members = sorted(groups.values(), key=lambda g: -sum(len(seqs[j][0]) for j in g))
+    budget = batch_size * padded_width(max(len(ids) for ids, _ in seqs)) if seqs else 0
+    batches, current, used = [], [], 0
+    for group in members:
+        size = sum(len(p) + sum(len(r) for _, r in b) for p, b in segments([seqs[j] for j in group]))
+        if current and used + size > budget:
+            batches.append(current)
+            current, used = [], 0
+        current += group
+        used += size
+    return batches + ([current] if current else [])
+
+
 @torch.no_grad()
 def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int, compute,
-                   description: str, show_progress: bool) -> list[Tensor]:
+                   description: str, show_progress: bool, compute_packed=None) -> list[Tensor]:
     """Apply ``compute(input_ids, attention_mask, response_mask) -> tuple of [n, …] tensors`` in eval mode to the
     sequences in ``token_budget_batches`` (similar lengths, longest first: little padding); returns each output in
     input order. A sequence that occurs several times (a response in several pairs of a ranking, RM-Bench's 3 × 3
-    comparisons) is computed once."""
+    comparisons) is computed once. With ``compute_packed(packed) -> tuple of [n, …] tensors`` and a model that
+    :func:`harness.packing.can_pack`, the batches are packed instead (:func:`packed_batches`: no padding, each
+    prompt once)."""
+    from harness.packing import can_pack, pack
+
     unique, inverse = distinct(seqs)
     device = next(model.parameters()).device
     parts: list[Tensor] = []
     was_training = model.training
     model.eval()
+    packed = compute_packed is not None and can_pack(model)
+    batches = (packed_batches(unique, batch_size) if packed
+               else token_budget_batches([len(ids) for ids, _ in unique], batch_size))
     with progress_bar(show_progress) as bar:
         task = bar.add_task(description, total=len(unique))
-        for rows in token_budget_batches([len(ids) for ids, _ in unique], batch_size):
-            tensors = (t.to(device) for t in pad_sequences([unique[i] for i in rows], pad_id))
-            outputs = [o.float().cpu() for o in compute(*tensors)]
+        for rows in batches:
+            chunk = [unique[i] for i in rows]
+            if packed:
+                outputs = [o.float().cpu() for o in compute_packed(pack(chunk, pad_id).to(device))]
+            else:
+                outputs = [o.float().cpu() for o in compute(*(t.to(device) for t in pad_sequences(chunk, pad_id)))]
             if not parts:
                 parts = [torch.empty((len(unique), *o.shape[1:])) for o in outputs]
             for part, o in zip(parts, outputs):
@@ -125,21 +163,26 @@ def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_s
 
 
 def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
-                    description: str = "scoring", show_progress: bool = True, with_hidden: bool = False):
+                    description: str = "scoring", show_progress: bool = True, with_hidden: bool = False,
+                    packing: bool = True):
     """Raw model outputs for each sequence (head outputs [N] or [N, members]; an implicit-reward model's
     :data:`harness.types.IMPLICIT_COLUMNS` [N, 4]), in input order; with ``with_hidden`` also the
-    last-token hidden states [N, H] as a second result.
+    last-token hidden states [N, H] as a second result. ``packing``: packed batches when the model allows
+    (:mod:`harness.packing`; never for an implicit-reward model, which reads the response span), else padded ones.
 
-    Since the model is padding-invariant the result does not depend on ``batch_size``.
+    Since the model is padding-invariant the result depends neither on ``batch_size`` nor on ``packing`` (beyond
+    float rounding).
     """
     if not seqs:
         return (torch.empty(0), torch.empty(0, model.hidden_size)) if with_hidden else torch.empty(0)
     keep = 2 if with_hidden else 1
     if getattr(model, "scores_responses", False):  # an implicit-reward model reads the response span
         compute = lambda ids, mask, response: model(ids, mask, response)[:keep]  # noqa: E731
+        packing = False
     else:
         compute = lambda ids, mask, _: model(ids, mask)[:keep]  # noqa: E731
-    parts = longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress)
+    parts = longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress,
+                          (lambda packed: model(None, None, packed=packed)[:keep]) if packing else None)
     return tuple(parts) if with_hidden else parts[0]
 
 

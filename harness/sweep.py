@@ -15,7 +15,7 @@ from harness.training import check_names, train
 def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
           config_file: str | Path | None = None, overrides: list[str] = (), runs_dir: str | Path = "runs",
           db: str | None = None, show_progress: bool = True, grid: list[str] = (), executor: str = "local",
-          address: str | None = None, controls: bool = False) -> list[dict]:
+          address: str | None = None, controls: bool = False, parallel: int = 1) -> list[dict]:
     """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major), resumably,
     on ``executor`` (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's); with
     ``controls``, also the jobs of the claims table's control rows at every seed and grid point.
@@ -36,7 +36,7 @@ def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_na
     spec = executors.SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(runs_dir), db)
     jobs = executors.distinct_jobs(jobs, spec)
     _check_before_any_job(jobs, spec, db)
-    return executors.run(executor, jobs, spec, address=address, show_progress=show_progress)
+    return executors.run(executor, jobs, spec, address=address, show_progress=show_progress, parallel=parallel)
 
 
 def _check_before_any_job(jobs: list, spec, db: str | None) -> None:

@@ -25,13 +25,14 @@ from harness import trackers
 from harness.atomic import replace_directory
 from harness.config import RunConfig
 from harness.data import training_pairs
-from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PairCollator, encode_pairs,
-                                 split_global_batch)
+from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PackedPairCollator, PairCollator,
+                                 encode_pairs, split_global_batch)
 from harness.errors import ConfigError, TrainingError
 from harness.margins import base_margins, proxy_margins
 from harness.method import MethodContext
 from harness.implicit import policy_config, reference_model
 from harness.models import ImplicitRewardModel, RewardModel
+from harness.packing import can_pack
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
 from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
@@ -93,6 +94,9 @@ class Trainer:
             raise ConfigError(f"method {cfg.method!r}: {e}") from e
         self.pad_id = self.model.tokenizer.pad_token_id
         self.encoder = Encoder(self.model.tokenizer, cfg.model.max_length)
+        # packed batches (no padding, each prompt once) where they are exact: a causal LM, rewards only
+        self.packing = (cfg.train.packing and can_pack(self.model)
+                        and not {"lm_logprobs", "ref_logprobs"} & requires)
 
     def method_context(self, data: EncodedPairs) -> MethodContext:
         """The context of a method hook that is given ``data``: the margins it serves are aligned with its rows."""
@@ -171,7 +175,7 @@ class Trainer:
         sampler, sampler_stats = self._hook("batch_sampler", train, object, "a sampler or None")
         sampler = sampler or LengthGroupedBatches(train.lengths(), cfg.batch_size, self.cfg.seed, cfg.group_by_length)
         data_stats = _with_method_stats(data_stats, self.method.name, sampler_stats)
-        collate = PairCollator(train, self.pad_id)
+        collate = (PackedPairCollator if self.packing else PairCollator)(train, self.pad_id)
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(sampler.batches(0))

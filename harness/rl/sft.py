@@ -49,6 +49,8 @@ class SFTRecipe(LMRecipe):
                                                  ("snappy", 2.0))
     steps: int = 400
     max_length: int = 96
+    group_by_length: bool = True  # batches of similar lengths (harness.data.encode.length_grouped): less padding
+    LEGACY = {"group_by_length": False}  # builds cached before length grouping keep their names
 
     def dirname(self, base_dir: str) -> str:
         return self.cache_name(FORMAT, base=base_dir)
@@ -60,10 +62,12 @@ SFT_RECIPES = {"tiny": SFT, "tiny-micro": MICRO_SFT}  # on the default world (v2
 
 
 def sft_recipe(base: str, world_version: int = 2) -> SFTRecipe:
-    """The SFT recipe of tiny base ``base`` on world ``world_version`` (its demonstrations and its base model)."""
+    """The SFT recipe of tiny base ``base`` on world ``world_version`` (its demonstrations and its base model).
+    World v1 keeps the build its recorded runs used (no length grouping: the same policy, the same cache name)."""
     if base not in SFT_RECIPES:
         raise ValueError(f"no SFT recipe for base {base!r}; choose one of {', '.join(SFT_RECIPES)}")
-    return dataclasses.replace(SFT_RECIPES[base], world_version=world_version)
+    legacy = SFTRecipe.LEGACY if world_version == 1 else {}
+    return dataclasses.replace(SFT_RECIPES[base], world_version=world_version, **legacy)
 
 
 def is_sft_spec(backbone: str) -> bool:
@@ -143,15 +147,13 @@ def _build(base_dir: Path, recipe: SFTRecipe, out: Path) -> None:
         torch.manual_seed(recipe.seed)
         model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
         model.train()
-        order = random.Random(recipe.seed).choices(range(len(examples)), k=recipe.steps * recipe.batch_size)
+        batches = _batches(examples, recipe)
 
-        def batch(step: int) -> dict:
-            ids, labels, mask = _collate([examples[i] for i in order[step * recipe.batch_size:
-                                                                     (step + 1) * recipe.batch_size]],
-                                         tokenizer.pad_token_id)
+        def batch(rows: list[int]) -> dict:
+            ids, labels, mask = _collate([examples[i] for i in rows], tokenizer.pad_token_id)
             return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
-        losses = train_lm(model, (batch(step) for step in range(recipe.steps)), recipe, weight_decay=0.0,
+        losses = train_lm(model, (batch(rows) for rows in batches), recipe, weight_decay=0.0,
                           description="fine-tuning the SFT policy")
     model.eval()
     tokenizer.save_pretrained(out)
@@ -160,6 +162,19 @@ def _build(base_dir: Path, recipe: SFTRecipe, out: Path) -> None:
             "loss_start": losses[0], "loss_end": sum(losses[-10:]) / len(losses[-10:]),
             "build_seconds": round(time.perf_counter() - start, 1)}
     (out / MARKER).write_text(json.dumps(info, indent=2))
+
+
+def _batches(examples: list[tuple[list[int], int]], recipe: SFTRecipe) -> list[list[int]]:
+    """``recipe.steps`` batches of ``recipe.batch_size`` example indices drawn with replacement (seeded); with
+    ``group_by_length`` the draws are grouped into batches of similar lengths, in a shuffled order
+    (``harness.data.encode.length_grouped``), which makes a step several times cheaper (docs/performance.md)."""
+    from harness.data.encode import length_grouped
+
+    rng = random.Random(recipe.seed)
+    order = rng.choices(range(len(examples)), k=recipe.steps * recipe.batch_size)
+    if recipe.group_by_length:
+        return length_grouped(order, [len(ids) for ids, _ in examples], recipe.batch_size, rng)
+    return [order[s: s + recipe.batch_size] for s in range(0, len(order), recipe.batch_size)]
 
 
 def _collate(batch: list[tuple[list[int], int]], pad_id: int):

@@ -10,7 +10,8 @@ from harness import config
 from harness.runs import run_id
 from harness.world import WorldConfig, corpus, generate, tasks, write
 
-V1 = ["data.world.version=1"]
+V1 = ["data.world.version=1", "train.packing=false"]  # world v1, trained on padded batches as it was
+V1_SIZES = {"tiny": ["data.world.n_id=1000", "data.world.n_ood=300"], "micro": []}  # the presets' sizes of then
 FROZEN_RUN_IDS = [  # (preset, method, overrides) -> run id recorded before world v2
     ("tiny", "bt", [], "bt-tiny-s0-8a803bc6"),
     ("micro", "bt", [], "bt-micro-s0-ec42af10"),
@@ -23,7 +24,7 @@ FROZEN_RUN_IDS = [  # (preset, method, overrides) -> run id recorded before worl
 
 @pytest.mark.parametrize("preset,method,overrides,expected", FROZEN_RUN_IDS)
 def test_a_v1_config_keeps_its_run_id(preset, method, overrides, expected):
-    cfg = config.resolve(preset, method=method, overrides=V1 + overrides)
+    cfg = config.resolve(preset, method=method, overrides=V1 + V1_SIZES[preset] + overrides)
     assert run_id(cfg) == expected
 
 
