@@ -96,12 +96,19 @@ def methods(as_json: JsonOption = False):
 @_errors_exit
 def world_generate(out: Annotated[Path, typer.Option("--out", help="Output directory.")],
                    seed: int = 0, n_train: int = 20000, n_id: int = 1000, n_ood: int = 300, n_style: int = 300,
+                   version: Annotated[int, typer.Option(help="World version: 2 (default) or 1.")] = 2,
+                   spurious: Annotated[Optional[float], typer.Option(
+                       help="World v2's shortcut dial s in [0, 1] (default: WorldConfig's).")] = None,
+                   mixture: Annotated[str, typer.Option(help="World v2's families: learnable | hard | all.")] =
+                   "learnable",
                    as_json: JsonOption = False):
     """Write the preference world's splits as JSONL (same seed → byte-identical files)."""
     from harness import world
     from harness.config import from_dict
 
-    cfg = from_dict(world.WorldConfig, dict(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style))
+    dial = {} if spurious is None else {"spurious": spurious}
+    cfg = from_dict(world.WorldConfig, dict(seed=seed, n_train=n_train, n_id=n_id, n_ood=n_ood, n_style=n_style,
+                                            version=version, mixture=mixture, **dial), "data.world")
     paths = world.write(world.generate(cfg), out)
     if as_json:
         return _print_json([str(p) for p in paths])
@@ -116,12 +123,16 @@ def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (
                   seed: Annotated[int, typer.Option(help="World seed (the fact table and the prompts).")] = 0,
                   prompts: Annotated[int, typer.Option(help="Held-out prompts.")] = 64,
                   samples: Annotated[int, typer.Option(help="Samples per prompt (the oracle is best of these).")] = 16,
+                  version: Annotated[int, typer.Option(help="World version of the prompts and the tiny builds.")] = 2,
                   as_json: JsonOption = False):
     """How good a policy's samples are on held-out world prompts, per prompt family: the share correct (refusing,
     for unsafe requests), the mean gold of one sample and of the oracle best-of-n."""
     from harness.rl.quality import quality
 
-    q = quality(policy, seed, n_prompts=prompts, n=samples)
+    from harness import world
+
+    world.WorldConfig(seed=seed, version=version).check()
+    q = quality(policy, seed, n_prompts=prompts, n=samples, world_version=version)
     if as_json:
         return _print_json({"policy": policy, **q})
     from rich.table import Table
@@ -180,6 +191,12 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
              batch_size: Annotated[Optional[int], typer.Option(help="Scoring batch size.")] = None,
              algo: Annotated[Optional[str], typer.Option(help="RL algorithm of the rl suite: ppo, rloo or grpo "
                                                          "(same as --set rl.algo=…).")] = None,
+             kind: Annotated[str, typer.Option(help="What --model is: rm (a reward model), or dpo (any causal LM, "
+                                               "scored by its implicit reward; also ipo, simpo).")] = "rm",
+             ref: Annotated[Optional[str], typer.Option(help="--kind dpo: the reference policy (a causal LM with "
+                                                        "the model's tokenizer).")] = None,
+             ref_free_type: Annotated[Optional[str], typer.Option(
+                 help="--kind dpo without --ref: sum, avg (default) or norm, as reward-bench's.")] = None,
              runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Evaluate a trained run (--run) or a reward model (--model) on one or more suites."""
     from harness import api, suites
@@ -194,8 +211,11 @@ def evaluate(suite: Annotated[list[str], typer.Option("--suite", help="Suite nam
         overrides = [*(overrides or []), f"rl.algo={algo}"]
     kwargs = dict(data=data or None, db=db, batch_size=batch_size, show_progress=not as_json,
                   overrides=overrides or [])
+    if run is not None and (kind != "rm" or ref or ref_free_type):
+        raise ConfigError("--kind, --ref and --ref-free-type describe a --model; a run knows its method")
     result = (api.evaluate(run, names, **kwargs) if run is not None
-              else api.evaluate_model(model, names, runs_dir=runs_dir, **kwargs))
+              else api.evaluate_model(model, names, runs_dir=runs_dir, kind=kind, ref=ref,
+                                      ref_free_type=ref_free_type, **kwargs))
     _report(result, as_json, names)
 
 
@@ -271,17 +291,19 @@ def leaderboard(ctx: typer.Context, suite: Optional[str] = None, dataset: Option
                 split: Optional[str] = None, metric: Optional[str] = None, preset: PresetFilter = None,
                 backbone: BackboneFilter = None, data: DataFilter = None,
                 layout: Annotated[str, typer.Option("--layout", help="flat | main | noise | splits | bon | rl | "
-                                                    "overopt | claims")] = "flat",
+                                                    "shortcut | overopt | claims")] = "flat",
                 fmt: Annotated[str, typer.Option("--format", help="table | md | csv | json")] = "table",
-                db: DbOption = None):
+                as_json: JsonOption = False,
+                runs_dir: RunsOption = Path("runs"), db: DbOption = None):
     """Mean ± std over seeds: every recorded metric (flat, best first), a paper-style table or the papers' claims."""
     if ctx.invoked_subcommand is not None:
         return
     from harness import api
     from leaderboards import render
 
-    out = render(api.results_view(layout, db, suite=suite, dataset=dataset, split=split, metric=metric,
-                                  preset=preset, backbone=backbone, data=data), fmt)
+    fmt = "json" if as_json else fmt
+    out = render(api.results_view(layout, db, runs_dir=runs_dir, suite=suite, dataset=dataset, split=split,
+                                  metric=metric, preset=preset, backbone=backbone, data=data), fmt)
     _print(out) if fmt == "table" else sys.stdout.write(out if out.endswith("\n") else out + "\n")
 
 
@@ -323,6 +345,9 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
           controls: Annotated[bool, typer.Option(
               "--controls", help="Also run the claims table's control rows (BT-Margin m = 0, BT on 40% flipped "
                                  "labels) at every seed and grid point.")] = False,
+          parallel: Annotated[int, typer.Option(
+              "--jobs", help="Jobs at once on this machine (local executor), each with its share of the cores "
+                             "(OMP threads = cores / N).")] = 1,
           runs_dir: RunsOption = Path("runs"), db: DbOption = None, as_json: JsonOption = False):
     """Resumable grid over methods × seeds (× --grid axes): skips recorded results, keeps going past failures
     (exit 1 if any)."""
@@ -334,7 +359,7 @@ def sweep(method_names: Annotated[str, typer.Option("--methods", help="Comma-sep
     jobs = api.sweep(_names(method_names), seeds, preset=preset, suite_names=_names(suite_names),
                      config_file=config, overrides=overrides or [], runs_dir=runs_dir, db=db,
                      show_progress=not as_json, grid=grid or [], executor=executor, address=address,
-                     controls=controls)
+                     controls=controls, parallel=parallel)
     _print_json(jobs) if as_json else _print_sweep(jobs)
     if any(job["status"] == "failed" for job in jobs):
         raise typer.Exit(1)

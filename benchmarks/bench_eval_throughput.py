@@ -12,6 +12,9 @@ untrained head: throughput does not depend on the head's weights), from raw rows
   scored together, longest first, in batches of similar length padded to the longest of each batch; the first
   batch holds ``--batch-size`` sequences and later ones as many shorter sequences as fit in its token budget
   (``token_budget_batches``), so no forward pass is larger than a fixed batch of the longest sequences.
+* **rmbench, padded**: the same path with packing off (``score_sequences(packing=False)``), as before packed
+  scoring: a causal-LM reward model is otherwise scored in packed batches (``harness.packing``: no padding, the
+  prompt shared by chosen and rejected computed once; ``packed_batches`` keeps a prompt's sequences together).
 * **reward-bench style** (``scripts/run_rm.py`` of allenai/reward-bench with the default sequence-classifier
   config): a ``DataLoader(batch_size, shuffle=False, drop_last=False)`` over the formatted texts in dataset
   order, no length sorting; for each batch ``reward_pipe(batch["text_chosen"])`` then
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,6 +93,18 @@ def rmbench_pass(ctx, rows: list[dict]) -> tuple[list[float], list[float]]:
     return chosen.tolist(), rejected.tolist()
 
 
+def rmbench_padded_pass(ctx, rows: list[dict]) -> tuple[list[float], list[float]]:
+    """:func:`rmbench_pass` with packing off (``score_pair_rows`` → ``score_pairs`` with padded batches)."""
+    from harness.data.encode import encode_pairs
+    from harness.scoring import score_sequences
+
+    data = encode_pairs(rows, ctx.encoder)
+    raw = score_sequences(ctx.model, data.chosen + data.rejected, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
+                          show_progress=False, packing=False)
+    scores = ctx.method.score(raw)
+    return scores[: len(rows)].tolist(), scores[len(rows):].tolist()
+
+
 class RewardBenchStyle:
     """reward-bench's ``run_rm.py`` inference loop (default Seq. Classifier config) around the same reward model."""
 
@@ -137,17 +153,23 @@ class RewardBenchStyle:
         return scores_chosen, scores_rejected
 
 
-def rmbench_padding(encoder, rows: list[dict], batch_size: int) -> tuple[int, int, int]:
-    """(padded tokens, real tokens, forward passes) of rmbench's batches over ``rows`` (each distinct sequence
-    once, as ``longest_first`` scores them)."""
+def rmbench_padding(encoder, rows: list[dict], batch_size: int, packed: bool) -> tuple[int, int, int]:
+    """(computed tokens, real tokens, forward passes) of rmbench's batches over ``rows`` (each distinct sequence
+    once, as ``longest_first`` scores them), packed or padded."""
     from harness.data.encode import encode_pairs, padded_width
-    from harness.scoring import distinct, token_budget_batches
+    from harness.packing import pack
+    from harness.scoring import distinct, packed_batches, token_budget_batches
 
     data = encode_pairs(rows, encoder)
-    lengths = [len(ids) for ids, _ in distinct(data.chosen + data.rejected)[0]]
-    batches = token_budget_batches(lengths, batch_size)
-    padded = sum(padded_width(max(lengths[i] for i in b)) * len(b) for b in batches)
-    return padded, sum(lengths), len(batches)
+    unique = distinct(data.chosen + data.rejected)[0]
+    lengths = [len(ids) for ids, _ in unique]
+    if packed:
+        batches = packed_batches(unique, batch_size)
+        computed = sum(pack([unique[i] for i in b], 0).input_ids.numel() for b in batches)
+    else:
+        batches = token_budget_batches(lengths, batch_size)
+        computed = sum(padded_width(max(lengths[i] for i in b)) * len(b) for b in batches)
+    return computed, sum(lengths), len(batches)
 
 
 def main() -> None:
@@ -157,6 +179,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=300, help="rows per dataset (before the max-length filter)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--cpu-time", action="store_true", help="time this process's CPU seconds instead of wall "
+                        "seconds (with --threads 1: robust to other jobs on a shared machine)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -165,11 +189,12 @@ def main() -> None:
     from harness import config
     from harness.data.encode import Encoder
     from harness.models import RewardModel
+    from harness.packing import can_pack
 
     datasets = world_datasets(args.pairs)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     table = []
-    print(f"CPU timings on a shared 2-core machine (other jobs running), torch {torch.__version__}, "
+    print(f"{'CPU-time' if args.cpu_time else 'wall-clock'} timings, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s), device {'cuda' if torch.cuda.is_available() else 'cpu'}; "
           f"median of {args.repeats} interleaved rounds\n")
     for preset in args.models.split(","):
@@ -184,23 +209,27 @@ def main() -> None:
                 ctx = SimpleNamespace(model=model, method=methods.get("bt")(), encoder=encoder, batch_size=b,
                                       show_progress=False)
                 peer = RewardBenchStyle(model, model.tokenizer, cfg.model.max_length, b)
-                ours, theirs = rmbench_pass(ctx, rows), peer(rows)
-                diff = max(abs(x - y) for a, c in zip(ours, theirs) for x, y in zip(a, c))
+                ours, padded_ours, theirs = rmbench_pass(ctx, rows), rmbench_padded_pass(ctx, rows), peer(rows)
+                diff = max(abs(x - y) for run in (ours, padded_ours) for a, c in zip(run, theirs)
+                           for x, y in zip(a, c))
                 # the sanity-check passes above were the warm-up
-                t_ours, t_peer = interleaved_medians([lambda: rmbench_pass(ctx, rows), lambda: peer(rows)],
-                                                     min_repeats=args.repeats)
-                padded, real, forwards = rmbench_padding(encoder, rows, b)
+                t_ours, t_padded, t_peer = interleaved_medians(
+                    [lambda: rmbench_pass(ctx, rows), lambda: rmbench_padded_pass(ctx, rows), lambda: peer(rows)],
+                    min_repeats=args.repeats, clock=time.process_time if args.cpu_time else time.perf_counter)
+                packs = can_pack(model)
+                computed, real, forwards = rmbench_padding(encoder, rows, b, packs)
                 table.append((preset, cfg.model.backbone, name, b, len(rows), len(rows) / t_ours,
-                              len(rows) / t_peer, t_peer / t_ours, padded / real, peer.padded / real,
-                              forwards, 2 * -(-len(rows) // b), diff))
-                print(f"  {preset} {name} B={b}: {len(rows) / t_ours:.0f} vs {len(rows) / t_peer:.0f} pairs/s, "
-                      f"max |Δreward| {diff:.2e}", flush=True)
-    print("\n| model | data | batch size | pairs | rmbench pairs/s | reward-bench-style pairs/s | ratio | "
-          "padding rmbench | padding peer | forwards rmbench | forwards peer | max abs Δ reward |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for preset, backbone, name, b, n, ours, theirs, ratio, pad_ours, pad_peer, f_ours, f_peer, diff in table:
-        print(f"| {preset} ({backbone}) | {name} | {b} | {n} | {ours:.0f} | {theirs:.0f} | {ratio:.2f}× | "
-              f"{pad_ours:.2f} | {pad_peer:.2f} | {f_ours} | {f_peer} | {diff:.1e} |")
+                              len(rows) / t_padded, len(rows) / t_peer, t_peer / t_ours, computed / real,
+                              peer.padded / real, forwards, 2 * -(-len(rows) // b), diff))
+                print(f"  {preset} {name} B={b}: {len(rows) / t_ours:.0f} (padded {len(rows) / t_padded:.0f}) vs "
+                      f"{len(rows) / t_peer:.0f} pairs/s, max |Δreward| {diff:.2e}", flush=True)
+    print("\n| model | data | batch size | pairs | rmbench pairs/s | rmbench padded pairs/s | reward-bench-style "
+          "pairs/s | ratio | computed / real tokens rmbench | computed / real tokens peer | forwards rmbench | forwards peer | "
+          "max abs Δ reward |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for preset, backbone, name, b, n, ours, padded, theirs, ratio, comp, pad_peer, f_ours, f_peer, diff in table:
+        print(f"| {preset} ({backbone}) | {name} | {b} | {n} | {ours:.0f} | {padded:.0f} | {theirs:.0f} | "
+              f"{ratio:.2f}× | {comp:.2f} | {pad_peer:.2f} | {f_ours} | {f_peer} | {diff:.1e} |")
 
 
 if __name__ == "__main__":

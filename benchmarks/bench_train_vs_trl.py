@@ -7,8 +7,9 @@ same preference-world pairs (the micro preset's training split, keeping only pai
 both tokenisations, since trl drops longer ones instead of truncating), with the same global batch, learning rate,
 AdamW and number of optimiser steps. Timed: the optimiser steps only (collation, forward on chosen + rejected,
 loss, backward, clipping, optimiser step), median seconds per step after ``--warmup`` steps; start-up, tokenisation
-and validation are left out. rmbench groups pairs by length (its default ``group_by_length``), trl pads each
-random batch; ``--no-group`` turns rmbench's grouping off for a padding-for-padding comparison. Prints a Markdown
+and validation are left out. rmbench groups pairs by length (its default ``group_by_length``) and packs each
+batch (its default ``train.packing``: no padding, each pair's prompt once; also timed with packing off), trl pads
+each random batch; ``--no-group`` turns rmbench's grouping off for a padding-for-padding comparison. Prints a Markdown
 table with the ratio rmbench / trl.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ def world_pairs(max_length: int, tokenizer) -> list[dict]:
     return out
 
 
-def bench_rmbench(pairs: list[dict], args, workdir: Path) -> tuple[list[float], float]:
+def bench_rmbench(pairs: list[dict], args, workdir: Path, packing: bool = True) -> tuple[list[float], float]:
     from harness import config
     from harness.data.encode import encode_pairs
     from harness.trainer import Trainer
@@ -56,16 +57,17 @@ def bench_rmbench(pairs: list[dict], args, workdir: Path) -> tuple[list[float], 
     cfg = config.resolve("micro", overrides=[
         f"train.batch_size={args.batch_size}", f"train.max_steps={args.steps}", f"model.max_length={args.max_length}",
         "train.eval_every=0", f"train.log_every={args.steps}", f"train.lr={args.lr}", "train.warmup_ratio=0",
-        "train.weight_decay=0", f"train.group_by_length={str(not args.no_group).lower()}"], method="bt")
+        "train.weight_decay=0", f"train.group_by_length={str(not args.no_group).lower()}",
+        f"train.packing={str(packing).lower()}"], method="bt")
     times: list[float] = []
 
     class Timed(Trainer):
         def _optimizer_step(self, *a, **k):
-            start = time.perf_counter()
+            start = args.clock()
             super()._optimizer_step(*a, **k)
-            times.append(time.perf_counter() - start)
+            times.append(args.clock() - start)
 
-    trainer = Timed(cfg, workdir / "rmbench", show_progress=False)
+    trainer = Timed(cfg, workdir / f"rmbench-{packing}", show_progress=False)
     train = encode_pairs(pairs, trainer.encoder)
     val = encode_pairs(pairs[:8], trainer.encoder)
     trainer.fit((train, val, {}))
@@ -87,10 +89,10 @@ def bench_trl(pairs: list[dict], args, workdir: Path, base: str) -> tuple[list[f
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, *_, **__):
-            self.start = time.perf_counter()
+            self.start = args.clock()
 
         def on_step_end(self, *_, **__):
-            times.append(time.perf_counter() - self.start)
+            times.append(args.clock() - self.start)
 
     rc = RewardConfig(output_dir=str(workdir / "trl"), per_device_train_batch_size=args.batch_size,
                       max_steps=args.steps, max_length=args.max_length, learning_rate=args.lr, lr_scheduler_type="cosine",
@@ -114,7 +116,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-group", action="store_true", help="rmbench without length grouping")
+    parser.add_argument("--cpu-time", action="store_true", help="time this process's CPU seconds instead of wall "
+                        "seconds (with --threads 1: robust to other jobs on a shared machine)")
     args = parser.parse_args()
+    args.clock = time.process_time if args.cpu_time else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.steps <= args.warmup:
@@ -128,18 +133,22 @@ def main() -> None:
     pairs = world_pairs(args.max_length, AutoTokenizer.from_pretrained(base))
     with tempfile.TemporaryDirectory() as tmp:
         rm_times, rm_tokens = bench_rmbench(pairs, args, Path(tmp))
+        padded_times, _ = bench_rmbench(pairs, args, Path(tmp), packing=False)
         trl_times, trl_tokens = bench_trl(pairs, args, Path(tmp), base)
     rows = []
-    for name, times, tokens in (("rmbench", rm_times, rm_tokens), ("trl RewardTrainer", trl_times, trl_tokens)):
+    for name, times, tokens in (("rmbench (packed)", rm_times, rm_tokens),
+                                ("rmbench, train.packing=false", padded_times, rm_tokens),
+                                ("trl RewardTrainer", trl_times, trl_tokens)):
         median = statistics.median(times[args.warmup:])
         rows.append((name, median, args.batch_size / median, tokens))
     print(f"\n{len(pairs)} pairs, batch {args.batch_size}, max length {args.max_length}, {args.steps} steps "
-          f"(median of the last {args.steps - args.warmup}), torch threads {torch.get_num_threads()}, "
+          f"(median of the last {args.steps - args.warmup}, {'CPU' if args.cpu_time else 'wall'} seconds), "
+          f"torch threads {torch.get_num_threads()}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}\n")
     print("| trainer | s / step | pairs / s | mean tokens / sequence | ratio to trl |")
     print("|---|---:|---:|---:|---:|")
     for name, median, rate, tokens in rows:
-        print(f"| {name} | {median:.4f} | {rate:.1f} | {tokens:.1f} | {rate / rows[1][2]:.2f}x |")
+        print(f"| {name} | {median:.4f} | {rate:.1f} | {tokens:.1f} | {rate / rows[-1][2]:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -18,11 +18,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from harness.atomic import atomic_directory
 from harness.errors import ConfigError
 from harness.progress import console, progress_bar
-from harness.world import WORLD_VERSION, corpus
+from harness.world import WORLD_IDS, corpus
 
 FORMAT = "tiny-base-v1"
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<|user|>", "<|assistant|>", "<|end|>")
@@ -53,11 +54,18 @@ class LMRecipe:
     lr: float = 3e-3
     warmup_steps: int = 20
     seed: int = 0
+    world_version: int = 2  # the world whose text it trains on (harness.world.WorldConfig.version)
+
+    LEGACY: ClassVar[dict[str, Any]] = {}
+    """Fields added after builds were cached, with the value that reproduces those builds: a field at that value is
+    left out of the hash, so an old recipe keeps its cache name (its identity)."""
 
     def cache_name(self, fmt: str, **inputs) -> str:
-        """``<fmt>-<hash>`` of the recipe, the world version (it changes the corpus, hence the build) and
-        ``inputs`` (e.g. the base model a build starts from)."""
-        blob = json.dumps({"format": fmt, "world": WORLD_VERSION, **inputs, **dataclasses.asdict(self)}, sort_keys=True)
+        """``<fmt>-<hash>`` of the recipe, the world's generator identity (``harness.world.WORLD_IDS``: it changes
+        the corpus, hence the build) and ``inputs`` (e.g. the base model a build starts from)."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LEGACY or v != self.LEGACY[k]}
+        world = WORLD_IDS[fields.pop("world_version")]
+        blob = json.dumps({"format": fmt, "world": world, **inputs, **fields}, sort_keys=True)
         return f"{fmt}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
@@ -81,7 +89,13 @@ class TinyRecipe(LMRecipe):
 TINY = TinyRecipe()
 MICRO = TinyRecipe(n_texts=400, vocab_size=384, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
                    steps=4, batch_size=4, max_length=64, warmup_steps=1)  # seconds to build: for tests
-TINY_BACKBONES = {"tiny": TINY, "tiny-micro": MICRO}
+TINY_BACKBONES = {"tiny": TINY, "tiny-micro": MICRO}  # pre-trained on the default world's text (v2)
+
+
+def tiny_recipe(name: str, world_version: int = 2) -> TinyRecipe:
+    """The recipe of tiny backbone ``name`` pre-trained on world ``world_version``'s text (a run on world v1 uses
+    the v1 base, as it did before world v2)."""
+    return dataclasses.replace(TINY_BACKBONES[name], world_version=world_version)
 
 
 def cache_root() -> Path:
@@ -116,7 +130,7 @@ def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY
 
 def _build(recipe: TinyRecipe, out: Path) -> None:
     start = time.perf_counter()
-    texts = corpus(seed=recipe.corpus_seed, n_texts=recipe.n_texts)
+    texts = corpus(seed=recipe.corpus_seed, n_texts=recipe.n_texts, version=recipe.world_version)
     tokenizer = train_tokenizer(texts, recipe)
     model, losses = _pretrain(tokenizer, texts, recipe)
     tokenizer.save_pretrained(out)
@@ -270,12 +284,12 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     (out / MARKER).write_text(json.dumps(info, indent=2))
 
 
-def resolve_backbone(name: str) -> str:
+def resolve_backbone(name: str, world_version: int = 2) -> str:
     """A backbone spec → what ``from_pretrained`` accepts: "tiny" (or "tiny-micro", an untrained miniature for
-    tests), "minilm", "smollm2" (the packaged SmolLM2-135M-Instruct GGUF, converted once), a local directory, else a
-    Hub id."""
+    tests; pre-trained on world ``world_version``'s text), "minilm", "smollm2" (the packaged SmolLM2-135M-Instruct
+    GGUF, converted once), a local directory, else a Hub id."""
     if name in TINY_BACKBONES:
-        return str(ensure_tiny_base(recipe=TINY_BACKBONES[name]))
+        return str(ensure_tiny_base(recipe=tiny_recipe(name, world_version)))
     if name == "smollm2":
         return str(ensure_smollm2())
     if name == "minilm":

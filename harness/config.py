@@ -7,6 +7,7 @@ Every YAML is read with ``yaml.safe_load``; unknown keys fail with the closest v
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,12 +18,12 @@ from typing import Any, Literal
 import yaml
 
 import methods
-from harness.basemodel import TINY_BACKBONES
+from harness.basemodel import TINY_BACKBONES, tiny_recipe
 from harness.coerce import deep_merge, flatten, from_dict, parse_overrides  # noqa: F401 - the config's own API
 from harness.domains import setting
 from harness.errors import ConfigError, UnknownNameError
 from harness.registry import close_matches
-from harness.world import WORLD_VERSION, WorldConfig
+from harness.world import WORLD_IDS, WorldConfig
 
 
 @dataclass
@@ -55,13 +56,18 @@ class ModelConfig:
     trust_remote_code: bool = False
     chat_template: str = "auto"  # "auto" = the tokenizer's own | "none" = plain layout | path of a Jinja template
     gradient_checkpointing: bool = False
+    # the frozen reference policy of an implicit-reward method (dpo, ipo; grm's dpo regulariser): a causal LM spec
+    # with the policy's tokenizer; "" = the starting policy
+    ref: str = ""
 
 
 @dataclass
 class DataConfig:
     train: str = "world"  # "world" or a local file / directory / Hub id in a supported format
     world: WorldConfig = field(default_factory=WorldConfig)
-    label_noise: float = setting(0.0, ge=0, le=1)  # fraction of training pairs whose chosen/rejected are swapped
+    label_noise: float = setting(0.0, ge=0, le=1)  # mode "uniform": fraction of training pairs whose labels are swapped
+    label_noise_mode: Literal["uniform", "bt"] = "uniform"  # bt: each pair's label drawn from σ(Δgold / T)
+    label_noise_temperature: float = setting(1.0, gt=0)  # T of mode "bt"
     max_train_pairs: int = setting(0, ge=0)  # 0 = all
     validation_pairs: int = setting(512, ge=0)  # held out from the in-domain split for the convergence curve
 
@@ -87,6 +93,7 @@ class TrainConfig:
     log_every: int = setting(10, ge=1)
     eval_batch_size: int = setting(64, ge=1)
     group_by_length: bool = True  # bucket pairs of similar length into a batch (less padding)
+    packing: bool = True  # train on packed pairs: no padding, a shared prefix computed once (harness.packing)
     report_to: list[str] = field(default_factory=list)  # Accelerate trackers: tensorboard, wandb, mlflow, trackio…
 
     def invalid(self) -> tuple[str, str] | None:
@@ -163,12 +170,24 @@ def resolve(preset: str = "tiny", config_file: str | Path | None = None, overrid
 
 
 def to_dict(cfg) -> dict:
-    return dataclasses.asdict(cfg)
+    """``cfg`` as nested dicts; an unset ``model.ref`` (added after the first runs) is left out, so run configs,
+    their identity and their leaderboard settings stay as they were without it."""
+    d = dataclasses.asdict(cfg)
+    if isinstance(cfg, RunConfig) and not cfg.model.ref:
+        d["model"].pop("ref")
+    return d
+
+
+IDENTITY_LEGACY = {"train.packing": False}
+"""Settings added after runs were recorded, with the value that reproduces those runs: at that value a setting is
+left out of :func:`config_hash`, so a config that asks for the old behaviour keeps its old run id, while the new
+default (which changes a training trajectory, if only in float rounding) is a new experiment."""
 
 
 def config_hash(cfg: RunConfig) -> str:
     """Identity of an experiment: the fully resolved config (the method's config with its defaults filled in, so
-    passing a default explicitly changes nothing), the method's ``version``, the world's ``WORLD_VERSION`` and the
+    passing a default explicitly changes nothing), the method's ``version``, the world's generator identity
+    (``harness.world.WORLD_IDS``; the world's fields as ``WorldConfig.identity`` gives them) and the
     reward model's ``MODEL_VERSION`` and, for a built-in ``tiny`` backbone, its build recipe's cache name (so a changed
     loss, world, head or base model is a new experiment); not the seed (seeds
     of one config are aggregated), the suites, nor what only changes where a run executes or logs (``sweep``,
@@ -182,8 +201,18 @@ def config_hash(cfg: RunConfig) -> str:
     for key in ("seed", "suites", "sweep"):
         d.pop(key)
     d["train"].pop("report_to")
+    for dotted, legacy in IDENTITY_LEGACY.items():  # a setting at its value from before it existed: as before
+        *parents, key = dotted.split(".")
+        node = functools.reduce(lambda tree, name: tree[name], parents, d)
+        if node.get(key) == legacy:
+            node.pop(key)
     d["method_config"] = method(**cfg.method_config).config_dict()
-    d["versions"] = {"method": method.version, "world": WORLD_VERSION, "model": MODEL_VERSION}
-    if (recipe := TINY_BACKBONES.get(cfg.model.backbone)) is not None:  # "tiny" names whatever its recipe builds
-        d["versions"]["backbone"] = recipe.dirname()
+    d["data"]["world"] = cfg.data.world.identity()
+    if cfg.data.label_noise_mode == "uniform":  # the settings of the other modes (absent from runs before them)
+        d["data"].pop("label_noise_mode")
+        d["data"].pop("label_noise_temperature")
+    world_version = cfg.data.world.version
+    d["versions"] = {"method": method.version, "world": WORLD_IDS[world_version], "model": MODEL_VERSION}
+    if cfg.model.backbone in TINY_BACKBONES:  # "tiny" names whatever its recipe builds (on the run's world)
+        d["versions"]["backbone"] = tiny_recipe(cfg.model.backbone, world_version).dirname()
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

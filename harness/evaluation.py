@@ -14,7 +14,8 @@ from harness import suites, trackers
 from harness.config import RunConfig
 from harness.data.encode import Encoder, chat_template_sha256
 from harness.errors import ConfigError, RmbenchError
-from harness.external import load_reward_model
+from harness.external import scoring_model
+from harness.implicit import implicit_scorer
 from harness.records import check_store, record
 from harness.results import merge_metrics, write_jsonl_atomic
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
@@ -53,9 +54,12 @@ def evaluate(lab, run_dir: Path, suite_names: list[str], *, data: str | list[str
         raise ConfigError(f"--set {sorted(options)[0]}.…: options for a suite that is not run")
     data = (data,) if isinstance(data, str) else tuple(data or ())
     check_requirements(cfg, suite_names, data)
-    model = model or load_reward_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg.model,
-                                       cfg_overrides.get("model", {}).get("chat_template"))
     method = method or methods.get(cfg.method)(**cfg.method_config)
+    if model is None:
+        model = scoring_model(result.model_path or run_dir / CHECKPOINT_DIR, cfg, method,
+                              cfg_overrides.get("model", {}).get("chat_template"))
+    elif method.implicit:  # a trained policy, scored by its implicit reward (with its reference when it reads one)
+        model = implicit_scorer(model, cfg, method)
     batch_size = batch_size or cfg.train.eval_batch_size
     beside = lab.beside(run_dir)  # the runs a suite trains or evaluates live beside this one
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,

@@ -1,5 +1,6 @@
-"""Where the jobs of ``rmbench sweep`` run: one after another in this process (``local``) or as tasks on a Ray
-cluster (``ray``). Both run the same job function on the same grid, so they give the same rows.
+"""Where the jobs of ``rmbench sweep`` run: one after another in this process (``local``), several at once in
+their own processes on this machine (``local`` with ``--jobs N``: the cores split between them) or as tasks on a Ray
+cluster (``ray``). All run the same job function on the same grid, so they give the same rows.
 
 A grid is method × seed × every ``--grid key=v1,v2`` axis; a job is one point of it, and its config is the sweep's
 config plus the point's settings, so each point is its own experiment (config hash) in the database. ``--controls``
@@ -187,15 +188,105 @@ def _named(job: Job, outcome: dict) -> dict:
 
 
 def run(executor: str, jobs: Sequence[Job], spec: SweepSpec, run_job: JobFunction, *, address: str | None = None,
-        show_progress: bool = True) -> list[dict]:
+        show_progress: bool = True, parallel: int = 1) -> list[dict]:
     """Run ``jobs`` on ``executor`` after checking the database; ``run_job(spec, job)`` (never raising an
-    ``Exception``) is one job. One outcome per job, in the jobs' order."""
+    ``Exception``) is one job. One outcome per job, in the jobs' order. ``parallel`` > 1 (``local`` only) runs that
+    many jobs at once (:func:`run_parallel`; ``run_job`` then travels to spawned processes: it must pickle)."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if not isinstance(parallel, int) or parallel < 1:
+        raise ConfigError(f"--jobs must be a whole number >= 1, got {parallel!r}")
+    if parallel > 1 and executor != "local":
+        raise ConfigError("--jobs is for the local executor; Ray places the jobs itself (sweep.cpus_per_job)")
     if executor == "local":
         engine(spec.db)  # the database is checked before the first job
+        if parallel > 1:
+            return run_parallel(jobs, functools.partial(_named_job, run_job, spec), parallel,
+                                functools.partial(_crashed, spec), show_progress)
         return run_local(jobs, spec, run_job, show_progress)
     return run_ray(jobs, spec, run_job, address=address, show_progress=show_progress)
+
+
+def _named_job(run_job: JobFunction, spec: SweepSpec, job: Job) -> dict:
+    """``run_job(spec, job)`` as :func:`_named` gives it (a module function: it pickles into a job process)."""
+    return _named(job, run_job(spec, job))
+
+
+# -- several local jobs at once ----------------------------------------------------------------------------------
+def threads_per_job(workers: int, cpus: int | None = None) -> int:
+    """The cores this process may use (its CPU affinity), split evenly between ``workers`` jobs (at least 1)."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // workers)
+
+
+def run_parallel(jobs: Sequence[Job], run_job: Callable[[Job], dict], workers: int, crashed: Callable[[Job, str], dict],
+                 show_progress: bool = True, threads: int | None = None) -> list[dict]:
+    """``workers`` jobs at once on this machine, each in its own fresh (spawned) process with ``threads`` torch /
+    OpenMP threads (default :func:`threads_per_job`: the cores split between the workers), started in the jobs'
+    order; outcomes come back in that order. A job whose process dies without an outcome (killed, out of memory)
+    gets ``crashed(job, reason)`` and the others go on; Ctrl-C terminates the running ones. Each job is the same
+    resumable job as in :func:`run_local`, so rerunning an interrupted sweep skips what is done."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads or a database
+    threads = threads or threads_per_job(workers)
+    outcomes: list[dict | None] = [None] * len(jobs)
+    waiting, running = list(range(len(jobs))), {}  # index → (process, receiving end)
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task(f"sweep ({workers} at once, {threads} threads each)", total=len(jobs))
+        try:
+            while waiting or running:
+                while waiting and len(running) < workers:
+                    i = waiting.pop(0)
+                    receive, send = context.Pipe(duplex=False)
+                    process = context.Process(target=_job_process, args=(run_job, jobs[i], threads, send),
+                                              name=f"rmbench job {i}", daemon=True)
+                    process.start()
+                    send.close()  # the child holds the only sending end: its death reads as EOF here
+                    running[i] = (process, receive)
+                bar.update(task, status=" · ".join([*(jobs[i].describe() for i in running),
+                                                    sweep_tally([o for o in outcomes if o is not None])]))
+                ready = wait([receive for _, receive in running.values()], timeout=1.0)
+                for i, (process, receive) in list(running.items()):
+                    if receive not in ready:
+                        continue
+                    try:
+                        outcome = receive.recv()
+                    except EOFError:
+                        outcome = None
+                    process.join()
+                    receive.close()
+                    del running[i]
+                    outcomes[i] = outcome if outcome is not None else crashed(
+                        jobs[i], f"its process ended with exit code {process.exitcode} before reporting")
+                    bar.update(task, advance=1, status=sweep_tally([o for o in outcomes if o is not None]))
+        except KeyboardInterrupt:
+            for process, _ in running.values():
+                process.terminate()
+            raise
+    return outcomes
+
+
+def _job_process(run_job: Callable[[Job], dict], job: Job, threads: int, send) -> None:
+    """The body of one job process: its share of the cores, the job, its outcome sent back."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # for anything the job starts in turn
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    send.send(run_job(job))
+    send.close()
+
+
+def _crashed(spec: SweepSpec, job: Job, reason: str) -> dict:
+    """The failed outcome of a job that could not report one (its process or Ray worker died): ``reason``."""
+    try:
+        rid = run_id(spec.resolve(job))
+    except Exception:  # noqa: BLE001 - the job's own error is the one to report
+        rid = None
+    return _named(job, {"method": job.method, "seed": job.seed, "run_id": rid, "status": "failed", "error": reason})
 
 
 # -- Ray -------------------------------------------------------------------------------------------------------
@@ -260,13 +351,8 @@ def _task_outcome(ray, ref, job: Job, spec: SweepSpec) -> dict:
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as e:
-        try:
-            rid = run_id(spec.resolve(job))
-        except Exception:  # noqa: BLE001 - the job's own error is the one to report
-            rid = None
         first_line = (str(e).strip().splitlines() or [""])[0]
-        return _named(job, {"method": job.method, "seed": job.seed, "run_id": rid, "status": "failed",
-                            "error": f"{type(e).__name__}: {first_line}"})
+        return _crashed(spec, job, f"{type(e).__name__}: {first_line}")
 
 
 def _ray_task(spec: SweepSpec, job: Job, gpus: float, run_job: JobFunction) -> dict:

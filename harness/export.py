@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+import methods
 from harness.atomic import atomic_directory
 from harness.data.encode import Encoder, pad_sequences
 from harness.errors import ConfigError
@@ -43,6 +44,10 @@ def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
     if result.get("method") == EXTERNAL:
         raise ConfigError(f"{path} evaluates the external model {result.get('model_path')!r}: it already is a "
                           f"transformers checkpoint, load it directly")
+    if result.get("method") in methods.names() and methods.get(result["method"]).implicit:
+        raise ConfigError(f"{path} is a {result['method']} run: its reward is the implicit reward of a policy "
+                          f"(log-probs against a reference), which no sequence-classification head computes; its "
+                          f"policy is a causal LM in {path / CHECKPOINT_DIR / 'backbone'}")
     return Path(result.get("model_path") or path / CHECKPOINT_DIR)
 
 

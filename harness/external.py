@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from harness.config import ModelConfig
+from harness.config import ModelConfig, RunConfig
 from harness.data.encode import set_chat_template
 from harness.errors import ConfigError
+from harness.implicit import implicit_scorer, load_causal_lm
 from harness.layout import RESULT_FILE
 from harness.models import META, _is_causal_lm, _torch_dtype, load_checkpoint
 
@@ -31,15 +32,30 @@ def is_rmbench_checkpoint(spec: str | Path) -> bool:
     return (Path(spec) / META).is_file()
 
 
-def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | None = None):
-    """The model a run scores with: an rmbench checkpoint (single or ensemble) or an external sequence classifier.
-    ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own template."""
+def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | None = None,
+                      causal_lm: bool = False):
+    """The model a run scores with: an rmbench checkpoint (single or ensemble) or an external sequence classifier,
+    or with ``causal_lm`` (an implicit-reward run) any causal LM, as a ``RewardModel`` with its LM head and its own
+    chat template. ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own
+    template."""
     if not is_rmbench_checkpoint(spec):
+        if causal_lm:
+            return load_causal_lm(str(spec), cfg, setting="--model")
         return ExternalRewardModel.load(str(spec), cfg)
     model = load_checkpoint(spec)
     if chat_template is not None:
         set_chat_template(model.tokenizer, chat_template)
     return model
+
+
+def scoring_model(spec: str | Path, cfg: RunConfig, method, chat_template: str | None = None):
+    """The model a run scores with, for ``rmbench eval`` and ``rmbench serve`` alike: :func:`load_reward_model`'s,
+    and for an implicit-reward ``method`` (the DPO family) that policy with its reference
+    (:func:`harness.implicit.implicit_scorer`)."""
+    model = load_reward_model(spec, cfg.model, chat_template, method.implicit)
+    if not method.implicit:
+        return model
+    return implicit_scorer(model, cfg, method)
 
 
 def sequence_classifier_config(spec: str, trust_remote_code: bool = False):

@@ -81,6 +81,10 @@ class RewardMethod:
     version: ClassVar[str] = "1"
     #: run-config defaults the method needs (e.g. ``{"model": {"head": "mlp"}}``), applied below the preset
     config_defaults: ClassVar[dict[str, Any]] = {}
+    #: an implicit-reward method (DPO family): the trained model is a causal-LM policy started from the world's
+    #: policy of ``model.backbone`` (the SFT policy of a tiny base), its reward head is unused, and it is scored by
+    #: ``score`` on the columns :data:`harness.types.IMPLICIT_COLUMNS` (``harness.models.ImplicitRewardModel``)
+    implicit: ClassVar[bool] = False
 
     @dataclasses.dataclass
     class Config:
@@ -100,8 +104,20 @@ class RewardMethod:
         raise NotImplementedError
 
     def score(self, rewards: Tensor) -> Tensor:
-        """The reward used at inference from the model's head output ([N] or [N, members])."""
+        """The reward used at inference from the model's output: the head's ([N] or [N, members]), or for an
+        ``implicit`` method the columns [N, 4] of :data:`harness.types.IMPLICIT_COLUMNS`."""
         return rewards
+
+    @property
+    def score_needs_reference(self) -> bool:
+        """Whether ``score`` reads the reference's log-probs (an ``implicit`` method scored with a reference)."""
+        return False
+
+    def policy_margin(self, logp_chosen: Tensor, logp_rejected: Tensor, len_chosen: Tensor,
+                      len_rejected: Tensor) -> Tensor:
+        """An ``implicit`` method's margin δ of a policy on a pair, without reference (RMO's Eq. 10 for DPO: the
+        summed log-prob gap; SimPO: the length-normalised gap). What RMO's filter, batches and amplification use."""
+        raise NotImplementedError(f"method {self.name!r} is not an implicit-reward method")
 
     def prepare_dataset(self, data: EncodedPairs, ctx: MethodContext) -> tuple[EncodedPairs, dict[str, Any]]:
         """Transform the encoded training pairs before training (e.g. RMO's denoising filter): returns the pairs to

@@ -134,3 +134,35 @@ def rl_change(quantity: str) -> str:
 def rl_changed(metric: str) -> str | None:
     """The quantity of an :func:`rl_change` metric; None for any other metric."""
     return metric.removesuffix(_RL_CHANGE) if metric.endswith(_RL_CHANGE) and metric != _RL_CHANGE else None
+
+
+#: pair groups of the id suite's diagnostics (world v2 pairs): the pair's kind ("differ": the two responses'
+#: outcomes differ, "same": style only), the shortcut ("aligned": on a differ pair the chosen response is the longer
+#: one, "conflict": the shorter one) and the family of a differ pair
+PAIR_GROUPS = ("kind", "shortcut", "differ_family")
+#: the null baselines of pairwise accuracy (``harness.null_baselines``), each a metric of its own
+NULL_BASELINES = ("longer_wins", "shorter_wins", "style_only")
+_GROUP = "@"
+
+
+def group_metric(metric: str, group: str, value: str) -> str:
+    """The metric of ``metric`` on the pairs of one group, e.g. ``accuracy@shortcut=conflict``."""
+    if group not in PAIR_GROUPS:
+        raise ValueError(f"unknown pair group {group!r}; one of {', '.join(PAIR_GROUPS)}")
+    return f"{metric}{_GROUP}{group}={value}"
+
+
+def parse_group_metric(metric: str) -> tuple[str, str, str] | None:
+    """``(metric, group, value)`` of a :func:`group_metric` metric; None for any other metric."""
+    base, sep, rest = metric.partition(_GROUP)
+    group, eq, value = rest.partition("=")
+    if not sep or not base or not eq or group not in PAIR_GROUPS or not value:
+        return None
+    return (base, group, value) if group_metric(base, group, value) == metric else None
+
+
+def null_metric(baseline: str) -> str:
+    """The accuracy metric of a null baseline (:data:`NULL_BASELINES`), e.g. ``accuracy_longer_wins``."""
+    if baseline not in NULL_BASELINES:
+        raise ValueError(f"unknown null baseline {baseline!r}; one of {', '.join(NULL_BASELINES)}")
+    return f"accuracy_{baseline}"

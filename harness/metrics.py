@@ -257,3 +257,35 @@ def kl_bon(n: int) -> float:
     if n < 1:
         raise ValueError(f"best-of-n needs n >= 1, got {n}")
     return math.log(n) - (n - 1) / n
+
+
+def win_rates(wins, length_policy, length_baseline, iters: int = 50) -> dict[str, Estimate]:
+    """Raw and length-controlled win rates (in %) of a policy against a baseline, one comparison per prompt.
+
+    ``wins`` ∈ {0, ½, 1} (a tie counts ½). Raw WR = 100·mean(wins), its stderr over comparisons. LC WR (AlpacaEval 2,
+    Dubois et al. 2024, ``length_controlled_v1``'s length term): the logistic regression
+    P(win) = σ(θ₀ + θ₁·tanh(Δ/sd(Δ))), Δ = length_policy − length_baseline, fitted by Newton's method on the
+    Bernoulli likelihood (ties as ½ targets), predicted at zero length difference: LC = 100·σ(θ₀), its stderr by the
+    delta method from the inverse Fisher information. AlpacaEval's instruction-difficulty term needs many models on
+    the same prompts and is left out. Also returned: ``length_coef`` θ₁ with its stderr."""
+    y = np.asarray(wins, dtype=np.float64)
+    delta = np.asarray(length_policy, dtype=np.float64) - np.asarray(length_baseline, dtype=np.float64)
+    n = len(y)
+    raw = mean_estimate(100 * y)
+    if n < 3:
+        return {"win_rate": raw, "lc_win_rate": Estimate(math.nan, None, n), "length_coef": Estimate(math.nan, None, n)}
+    sd = delta.std()
+    x = np.stack([np.ones(n), np.tanh(delta / sd) if sd > 0 else np.zeros(n)], axis=1)
+    theta, cov = np.zeros(2), None
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-(x @ theta)))
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)  # the ridge keeps a constant Δ solvable
+        step = np.linalg.solve(hessian, x.T @ (y - p))
+        theta = np.clip(theta + step, -30, 30)
+        cov = np.linalg.inv(hessian)
+        if np.abs(step).max() < 1e-10:
+            break
+    lc = 1 / (1 + math.exp(-theta[0]))
+    lc_se = lc * (1 - lc) * math.sqrt(cov[0, 0])
+    coef = Estimate(float(theta[1]), math.sqrt(cov[1, 1]) if sd > 0 else None, n)
+    return {"win_rate": raw, "lc_win_rate": Estimate(100 * lc, 100 * lc_se, n), "length_coef": coef}

@@ -26,6 +26,7 @@ from harness.config import LoraSettings, ModelConfig, from_dict
 from harness.data.encode import set_chat_template
 from harness.errors import ConfigError
 from harness.registry import close_matches
+from harness.scoring import implicit_columns
 
 META = "rmbench_model.json"
 FORMAT_VERSION = 1
@@ -35,6 +36,8 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class RewardModel(nn.Module):
     """Backbone + scalar reward head; ``forward`` gives rewards [N] (fp32) and last-token hidden states [N, H]."""
+
+    world_version = 2  # the world whose tiny base a tiny backbone is (set by ``build``)
 
     def __init__(self, cfg: ModelConfig, backbone: nn.Module, tokenizer, *, source: str, need_lm_head: bool,
                  seed: int = 0):
@@ -52,16 +55,20 @@ class RewardModel(nn.Module):
 
     # -- construction ---------------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, cfg: ModelConfig, *, need_lm_head: bool = False, seed: int = 0) -> "RewardModel":
-        """A fresh reward model: pre-trained backbone (LoRA-wrapped if ``cfg.lora.r > 0``) and a seeded new head."""
-        source = resolve_backbone(cfg.backbone)
+    def build(cls, cfg: ModelConfig, *, need_lm_head: bool = False, seed: int = 0,
+              world_version: int = 2) -> "RewardModel":
+        """A fresh reward model: pre-trained backbone (LoRA-wrapped if ``cfg.lora.r > 0``; a tiny backbone is the
+        base pre-trained on world ``world_version``'s text) and a seeded new head."""
+        source = resolve_backbone(cfg.backbone, world_version)
         with torch.random.fork_rng():  # LoRA init (and any newly initialised backbone weight) is seeded
             torch.manual_seed(seed)
             backbone = load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
             if cfg.lora.r > 0:
                 backbone = get_peft_model(backbone, _lora_config(cfg.lora))
         tokenizer = load_tokenizer(source, cfg)
-        return cls(cfg, backbone, tokenizer, source=source, need_lm_head=need_lm_head, seed=seed)
+        model = cls(cfg, backbone, tokenizer, source=source, need_lm_head=need_lm_head, seed=seed)
+        model.world_version = world_version
+        return model
 
     @classmethod
     def load(cls, path: str | Path) -> "RewardModel":
@@ -79,8 +86,9 @@ class RewardModel(nn.Module):
             raise ConfigError(f"{path}: unsupported checkpoint format {meta.get('format_version')!r}")
         cfg = from_dict(ModelConfig, meta["model_config"])
         need_lm_head = meta["need_lm_head"]
-        if meta["weights"] == "adapter":
-            source = resolve_backbone(cfg.backbone)
+        if meta["weights"] == "adapter":  # the base it was trained on (a tiny base: of the run's world version)
+            resolved = meta.get("backbone_resolved")
+            source = resolved if resolved and Path(resolved).is_dir() else resolve_backbone(cfg.backbone)
             base = load_backbone(source, cfg, need_lm_head, name=cfg.backbone)
             backbone = PeftModel.from_pretrained(base, path / "adapter", is_trainable=True)
         else:
@@ -162,7 +170,8 @@ class RewardModel(nn.Module):
 
         if is_deepspeed_zero3_enabled():  # this model's weights are partitioned: load the initial weights whole
             with _without_zero3_init():
-                reference = RewardModel.build(self.cfg, need_lm_head=self.need_lm_head).eval()
+                reference = RewardModel.build(self.cfg, need_lm_head=self.need_lm_head,
+                                              world_version=self.world_version).eval()
         else:
             reference = copy.deepcopy(self).eval()
         reference.requires_grad_(False)
@@ -181,12 +190,24 @@ class RewardModel(nn.Module):
             self.train(was_training)
 
     # -- forward --------------------------------------------------------------------------------------------------
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, return_lm_logits: bool = False):
+    def forward_packed(self, packed) -> tuple[Tensor, Tensor]:
+        """``(rewards [N] fp32, hidden [N, H] fp32)`` of the sequences of a ``harness.packing.Packed`` batch (a causal
+        LM only: its explicit mask keeps each token's context as in its own sequence)."""
+        states = self._body(input_ids=packed.input_ids, attention_mask=packed.attention_mask,
+                            position_ids=packed.position_ids, use_cache=False).last_hidden_state
+        hidden = states.reshape(-1, states.shape[-1])[packed.readout].float()
+        return self.head(hidden).squeeze(-1), hidden
+
+    def forward(self, input_ids: Tensor | None, attention_mask: Tensor | None, return_lm_logits: bool = False, *,
+                packed=None):
         """``(rewards [N] fp32, hidden [N, H] fp32)``, plus LM ``logits [N, L, V]`` when ``return_lm_logits``.
 
         Works for left and right padding alike: the reward token is the last one the mask keeps, and positions
-        count only kept tokens.
+        count only kept tokens. ``packed`` (a ``harness.packing.Packed``, ids and mask None): :meth:`forward_packed`
+        (through ``forward``, so that DDP sees the call).
         """
+        if packed is not None:
+            return self.forward_packed(packed)
         if return_lm_logits and not self.need_lm_head:
             raise ConfigError("LM logits were requested from a reward model built without need_lm_head=True")
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -202,6 +223,38 @@ class RewardModel(nn.Module):
         if not return_lm_logits:
             return rewards, hidden
         return rewards, hidden, self._core.get_output_embeddings()(states)
+
+
+class ImplicitRewardModel(nn.Module):
+    """A causal-LM policy scored by its implicit reward (the DPO family): ``forward(input_ids, attention_mask,
+    response_mask)`` gives the columns :data:`harness.types.IMPLICIT_COLUMNS` [N, 4] (Σ logπ over the response, the
+    same under the frozen ``reference`` or 0 without one, |y|, ‖logπ_t‖₂), which the method's ``score`` turns into
+    the reward, and the policy's last-token hidden states [N, H]. ``policy`` and ``reference`` are
+    :class:`RewardModel` s built with ``need_lm_head`` (the reference may be the policy itself when it is a LoRA
+    model: it is then scored with its adapter disabled)."""
+
+    scores_responses = True  # harness.scoring passes the response mask to forward
+
+    def __init__(self, policy: RewardModel, reference: RewardModel | None = None):
+        super().__init__()
+        self.policy, self.reference, self.tokenizer = policy, reference, policy.tokenizer
+
+    @property
+    def hidden_size(self) -> int:
+        return self.policy.hidden_size
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor):
+        ref_logits = None
+        if self.reference is not None:
+            with self.reference.as_reference():
+                ref_logits = self.reference(input_ids, attention_mask, return_lm_logits=True)[2]
+        _, hidden, logits = self.policy(input_ids, attention_mask, return_lm_logits=True)
+        return implicit_columns(logits, input_ids, response_mask, ref_logits), hidden
+
+
+def same_tokenizer(a, b) -> bool:
+    """Whether two tokenizers map every token to the same id (log-probs of one sequence are then comparable)."""
+    return a.get_vocab() == b.get_vocab() and a.all_special_ids == b.all_special_ids
 
 
 def _make_head(kind: str, hidden_size: int, seed: int, linear_bias: bool = False) -> nn.Sequential:
@@ -320,8 +373,11 @@ class EnsembleRewardModel(nn.Module):
         self.members = nn.ModuleList(members)
         self.tokenizer = members[0].tokenizer
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor):
-        outputs = [member(input_ids, attention_mask) for member in self.members]
+    def forward(self, input_ids: Tensor | None, attention_mask: Tensor | None, *, packed=None):
+        return self._combine([member(input_ids, attention_mask, packed=packed) for member in self.members])
+
+    @staticmethod
+    def _combine(outputs):
         return torch.stack([o[0] for o in outputs], dim=-1), torch.stack([o[1] for o in outputs]).mean(0)
 
     @staticmethod

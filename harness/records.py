@@ -34,10 +34,12 @@ def leaderboard(db: str | None = None, **filters) -> list[dict]:
     return query(engine_for(db), **filters)
 
 
-def results_view(name: str = "flat", db: str | None = None, **filters) -> object:
+def results_view(name: str = "flat", db: str | None = None, runs_dir: str | Path | None = None,
+                 **filters) -> object:
     """A view of the results for ``leaderboards.render``: ``flat`` (every metric), a paper layout (``main``,
-    ``noise``, ``splits``, ``bon``) or ``claims``; ``filters`` as for :func:`leaderboard`."""
-    return view(engine_for(db), name, **filters)
+    ``noise``, ``splits``, ``bon``) or ``claims`` (which reads the runs' predictions under ``runs_dir``);
+    ``filters`` as for :func:`leaderboard`."""
+    return view(engine_for(db), name, runs_dir=runs_dir, **filters)
 
 
 def rebuild(runs_dir: str | Path = "runs", db: str | None = None) -> int:

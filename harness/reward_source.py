@@ -10,7 +10,7 @@ from harness import __version__
 from harness.checkpoint_runs import checkpoint_run, external_run
 from harness.data.encode import Encoder, chat_template_sha256
 from harness.errors import ConfigError, RmbenchError
-from harness.external import is_rmbench_checkpoint, load_reward_model
+from harness.external import is_rmbench_checkpoint, scoring_model
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config
 from harness.scoring import Scorer
 
@@ -49,8 +49,9 @@ def load_scorer(run: str | Path | None = None, model: str | None = None, batch_s
         torch.device(device)
     except RuntimeError as e:
         raise ConfigError(f"--device: {e}") from None
-    reward_model = load_reward_model(path, cfg.model).to(device)
-    scorer = Scorer(reward_model, methods.get(cfg.method)(**cfg.method_config),
+    method = methods.get(cfg.method)(**cfg.method_config)
+    reward_model = scoring_model(path, cfg, method).to(device)  # a DPO-family run: its policy and reference
+    scorer = Scorer(reward_model, method,
                     Encoder(reward_model.tokenizer, cfg.model.max_length), batch_size)
     info.update(max_length=cfg.model.max_length, chat_template_sha256=chat_template_sha256(reward_model.tokenizer),
                 rmbench=__version__, device=str(device), generation_prompt=scorer.encoder.generation_prompt or None)

@@ -7,42 +7,79 @@ import torch
 from torch import Tensor
 
 from harness.data.encode import EncodedPairs, Encoder, encode_pairs, pad_sequences, padded_width
+from harness.packing import can_pack, pack, segments
 from harness.progress import progress_bar
 from harness.types import PreferenceBatch, RewardOutput
+
+#: the batch columns of cached reference log-probs (``Trainer.prepare_data``), read by :func:`reward_output`
+REF_COLUMNS = ("ref_logp_chosen", "ref_logp_rejected")
 
 
 def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = frozenset(),
                   reference=None) -> RewardOutput:
-    """Run the model once on the stacked chosen + rejected sequences and split the result per pair.
+    """Run the model once on the stacked chosen + rejected sequences (padded, or packed: ``batch.packed``) and split
+    the result per pair.
 
     ``requires`` (a method's declared needs) decides what else is computed: ``lm_logprobs`` adds the summed
-    response-token log-probabilities under the model's LM head as ``extra["logp_chosen"|"logp_rejected"]``;
-    ``ref_logprobs`` adds the same under ``reference`` (a ``RewardModel.frozen_reference()``, scored in its
-    ``as_reference()`` mode, without gradient) as ``extra["ref_logp_chosen"|"ref_logp_rejected"]``.
+    response-token log-probabilities under the model's LM head as ``extra["logp_chosen"|"logp_rejected"]`` and the
+    response token counts |y| as ``extra["len_chosen"|"len_rejected"]``; ``ref_logprobs`` adds the same log-probs
+    under the reference as ``extra["ref_logp_chosen"|"ref_logp_rejected"]``: from the batch's columns of those names
+    when the trainer cached them (computed once per pair), else from ``reference`` (a
+    ``RewardModel.frozen_reference()``, scored in its ``as_reference()`` mode, without gradient).
     """
     b = batch.n_pairs
+    if batch.packed is not None:
+        if {"lm_logprobs", "ref_logprobs"} & requires:
+            raise ValueError("a packed batch has no LM log-probs; methods that need them train on padded batches")
+        rewards, hidden = model(None, None, packed=batch.packed)
+        return RewardOutput(rewards[:b], rewards[b:], hidden[:b], hidden[b:])
     extra = {}
     if "ref_logprobs" in requires:  # first, so its logits are freed before the policy's graph is built
-        if reference is None:
+        if all(k in batch.columns for k in REF_COLUMNS):
+            extra = {k: batch.columns[k].to(torch.float32) for k in REF_COLUMNS}
+        elif reference is None:
             raise ValueError("ref_logprobs are required but reward_output() was given no reference model")
-        with reference.as_reference():
-            logp = sequence_logprobs(reference(batch.input_ids, batch.attention_mask, return_lm_logits=True)[2],
-                                     batch.input_ids, batch.response_mask)
-        extra = {"ref_logp_chosen": logp[:b], "ref_logp_rejected": logp[b:]}
+        else:
+            with reference.as_reference():
+                logp = sequence_logprobs(reference(batch.input_ids, batch.attention_mask, return_lm_logits=True)[2],
+                                         batch.input_ids, batch.response_mask)
+            extra = dict(zip(REF_COLUMNS, (logp[:b], logp[b:])))
     want_logits = "lm_logprobs" in requires
     outputs = model(batch.input_ids, batch.attention_mask, return_lm_logits=want_logits)
     rewards, hidden = outputs[0], outputs[1]
     if want_logits:
         logp = sequence_logprobs(outputs[2], batch.input_ids, batch.response_mask)
-        extra.update(logp_chosen=logp[:b], logp_rejected=logp[b:])
+        n_tokens = response_tokens(batch.response_mask).to(logp.dtype)
+        extra.update(logp_chosen=logp[:b], logp_rejected=logp[b:], len_chosen=n_tokens[:b], len_rejected=n_tokens[b:])
     return RewardOutput(rewards[:b], rewards[b:], hidden[:b], hidden[b:], extra)
+
+
+def token_logprobs(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -> Tensor:
+    """log π(y_t | x, y_<t) of each next token, 0 outside the response (prompt and padding masked): [N, L−1]."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1) * response_mask[:, 1:]
 
 
 def sequence_logprobs(logits: Tensor, input_ids: Tensor, response_mask: Tensor) -> Tensor:
     """Σ_t log π(y_t | x, y_<t) over response tokens only (prompt and padding masked): [N]."""
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    token_logp = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-    return (token_logp * response_mask[:, 1:]).sum(-1)
+    return token_logprobs(logits, input_ids, response_mask).sum(-1)
+
+
+def response_tokens(response_mask: Tensor) -> Tensor:
+    """|y|: the response tokens whose log-probs :func:`sequence_logprobs` sums (a response's first token is
+    predicted from the last prompt token): [N]."""
+    return response_mask[:, 1:].sum(-1)
+
+
+def implicit_columns(logits: Tensor, input_ids: Tensor, response_mask: Tensor,
+                     ref_logits: Tensor | None = None) -> Tensor:
+    """The columns :data:`harness.types.IMPLICIT_COLUMNS` of each sequence: Σ logπ, Σ logπ_ref (0 without a
+    reference), |y| and ‖(logπ_t)_t‖₂: [N, 4]."""
+    per_token = token_logprobs(logits, input_ids, response_mask)
+    ref = (torch.zeros_like(per_token[:, 0]) if ref_logits is None
+           else sequence_logprobs(ref_logits, input_ids, response_mask))
+    return torch.stack([per_token.sum(-1), ref, response_tokens(response_mask).to(per_token.dtype),
+                        per_token.norm(dim=-1)], dim=-1)
 
 
 def token_budget_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -68,23 +105,51 @@ def distinct(seqs: list[tuple[list[int], int]]) -> tuple[list[tuple[list[int], i
     return [(list(ids), start) for ids, start in position], inverse
 
 
+def packed_batches(seqs: list[tuple[list[int], int]], batch_size: int) -> list[list[int]]:
+    """Indices in batches for :func:`harness.packing.pack`: the sequences sharing a prompt stay together (their
+    prompt is computed once), prompt groups largest first, each batch filling the token budget of
+    :func:`token_budget_batches` (``batch_size`` sequences of the longest length)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for j, (ids, start) in enumerate(seqs):
+        groups.setdefault(tuple(ids[:max(start, 1)]), []).append(j)
+    members = sorted(groups.values(), key=lambda g: -sum(len(seqs[j][0]) for j in g))
+    budget = batch_size * padded_width(max(len(ids) for ids, _ in seqs)) if seqs else 0
+    batches, current, used = [], [], 0
+    for group in members:
+        size = sum(len(p) + sum(len(r) for _, r in b) for p, b in segments([seqs[j] for j in group]))
+        if current and used + size > budget:
+            batches.append(current)
+            current, used = [], 0
+        current += group
+        used += size
+    return batches + ([current] if current else [])
+
+
 @torch.no_grad()
 def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int, compute,
-                   description: str, show_progress: bool) -> list[Tensor]:
+                   description: str, show_progress: bool, compute_packed=None) -> list[Tensor]:
     """Apply ``compute(input_ids, attention_mask, response_mask) -> tuple of [n, …] tensors`` in eval mode to the
     sequences in ``token_budget_batches`` (similar lengths, longest first: little padding); returns each output in
     input order. A sequence that occurs several times (a response in several pairs of a ranking, RM-Bench's 3 × 3
-    comparisons) is computed once."""
+    comparisons) is computed once. With ``compute_packed(packed) -> tuple of [n, …] tensors`` and a model that
+    :func:`harness.packing.can_pack`, the batches are packed instead (:func:`packed_batches`: no padding, each
+    prompt once)."""
     unique, inverse = distinct(seqs)
     device = next(model.parameters()).device
     parts: list[Tensor] = []
     was_training = model.training
     model.eval()
+    packed = compute_packed is not None and can_pack(model)
+    batches = (packed_batches(unique, batch_size) if packed
+               else token_budget_batches([len(ids) for ids, _ in unique], batch_size))
     with progress_bar(show_progress) as bar:
         task = bar.add_task(description, total=len(unique))
-        for rows in token_budget_batches([len(ids) for ids, _ in unique], batch_size):
-            tensors = (t.to(device) for t in pad_sequences([unique[i] for i in rows], pad_id))
-            outputs = [o.float().cpu() for o in compute(*tensors)]
+        for rows in batches:
+            chunk = [unique[i] for i in rows]
+            if packed:
+                outputs = [o.float().cpu() for o in compute_packed(pack(chunk, pad_id).to(device))]
+            else:
+                outputs = [o.float().cpu() for o in compute(*(t.to(device) for t in pad_sequences(chunk, pad_id)))]
             if not parts:
                 parts = [torch.empty((len(unique), *o.shape[1:])) for o in outputs]
             for part, o in zip(parts, outputs):
@@ -95,17 +160,26 @@ def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_s
 
 
 def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
-                    description: str = "scoring", show_progress: bool = True, with_hidden: bool = False):
-    """Raw head outputs for each sequence ([N] or [N, members]), in input order; with ``with_hidden`` also the
-    last-token hidden states [N, H] as a second result.
+                    description: str = "scoring", show_progress: bool = True, with_hidden: bool = False,
+                    packing: bool = True):
+    """Raw model outputs for each sequence (head outputs [N] or [N, members]; an implicit-reward model's
+    :data:`harness.types.IMPLICIT_COLUMNS` [N, 4]), in input order; with ``with_hidden`` also the
+    last-token hidden states [N, H] as a second result. ``packing``: packed batches when the model allows
+    (:mod:`harness.packing`; never for an implicit-reward model, which reads the response span), else padded ones.
 
-    Since the model is padding-invariant the result does not depend on ``batch_size``.
+    Since the model is padding-invariant the result depends neither on ``batch_size`` nor on ``packing`` (beyond
+    float rounding).
     """
     if not seqs:
         return (torch.empty(0), torch.empty(0, model.hidden_size)) if with_hidden else torch.empty(0)
     keep = 2 if with_hidden else 1
-    parts = longest_first(model, seqs, pad_id, batch_size, lambda ids, mask, _: model(ids, mask)[:keep],
-                           description, show_progress)
+    if getattr(model, "scores_responses", False):  # an implicit-reward model reads the response span
+        compute = lambda ids, mask, response: model(ids, mask, response)[:keep]  # noqa: E731
+        packing = False
+    else:
+        compute = lambda ids, mask, _: model(ids, mask)[:keep]  # noqa: E731
+    parts = longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress,
+                          (lambda packed: model(None, None, packed=packed)[:keep]) if packing else None)
     return tuple(parts) if with_hidden else parts[0]
 
 

@@ -20,7 +20,8 @@ from leaderboards.queries import recorded_suites
 
 def sweep(lab, method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
           config_file: str | Path | None = None, overrides: list[str] = (), grid: list[str] = (),
-          executor: str = "local", address: str | None = None, controls: bool = False) -> list[dict]:
+          executor: str = "local", address: str | None = None, controls: bool = False,
+          parallel: int = 1) -> list[dict]:
     """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major) in ``lab`` (a
     :class:`harness.lab.Lab`: runs directory, database, progress), resumably, on ``executor``
     (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's); with ``controls``, also the
@@ -38,7 +39,10 @@ def sweep(lab, method_names: list[str], seeds: int, *, preset: str = "tiny", sui
                      tuple(suite_names) if suite_names else None)
     jobs = executors.distinct_jobs(jobs, spec)
     _check_before_any_job(jobs, spec, lab.db)
-    return executors.run(executor, jobs, spec, lab.sweep_job, address=address, show_progress=lab.show_progress)
+    # jobs at once (parallel > 1) run in processes of their own: no progress bars of theirs over the sweep's
+    job_lab = lab if parallel == 1 else dataclasses.replace(lab, show_progress=False)
+    return executors.run(executor, jobs, spec, job_lab.sweep_job, address=address, show_progress=lab.show_progress,
+                         parallel=parallel)
 
 
 def _check_before_any_job(jobs: list, spec, db: str | None) -> None:

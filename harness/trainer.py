@@ -6,6 +6,7 @@ Runs unchanged on one CPU, one GPU or many processes (``accelerate launch`` / ``
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -25,17 +26,19 @@ from harness import trackers
 from harness.atomic import replace_directory
 from harness.config import RunConfig
 from harness.data import training_pairs
-from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PairCollator, encode_pairs,
-                                 split_global_batch)
+from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PackedPairCollator, PairCollator,
+                                 encode_pairs, split_global_batch)
 from harness.errors import ConfigError, TrainingError
+from harness.implicit import policy_config, reference_model
 from harness.losses import bt_loss
 from harness.margins import base_margins, proxy_margins
 from harness.method import MethodContext
-from harness.models import RewardModel
+from harness.models import ImplicitRewardModel, RewardModel
+from harness.packing import can_pack
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
 from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
-from harness.scoring import reward_output, score_pairs
+from harness.scoring import REF_COLUMNS, reward_output, response_logprobs, score_pairs
 
 
 def mixed_precision() -> str:
@@ -85,16 +88,24 @@ class Trainer:
         set_seed(cfg.seed)
         self.method = methods.get(cfg.method)(**cfg.method_config)
         requires = self.method.requires
+        # an implicit-reward method trains the world's policy of the backbone (harness.implicit)
+        self.model_cfg = policy_config(cfg) if self.method.implicit else cfg.model
         try:
-            self.model = RewardModel.build(cfg.model, need_lm_head=bool({"lm_logprobs", "ref_logprobs"} & requires),
-                                           seed=cfg.seed)
+            self.model = RewardModel.build(self.model_cfg, seed=cfg.seed, world_version=cfg.data.world.version,
+                                           need_lm_head=bool({"lm_logprobs", "ref_logprobs"} & requires))
+            if self.method.implicit:  # its reward is the implicit one: the head is never trained nor read
+                self.model.head.requires_grad_(False)
+            # model.ref, else the frozen initial model (LoRA: the same model with its adapter disabled), taken
+            # before any step
+            self.reference = (reference_model(cfg, self.model, fresh=True).to(self.accelerator.device)
+                              if "ref_logprobs" in requires else None)
         except ConfigError as e:  # e.g. an encoder backbone for a method that needs LM log-probs
             raise ConfigError(f"method {cfg.method!r}: {e}") from e
-        # the frozen initial model (LoRA: the same model with its adapter disabled), taken before any step
-        self.reference = (self.model.frozen_reference().to(self.accelerator.device) if "ref_logprobs" in requires
-                          else None)
         self.pad_id = self.model.tokenizer.pad_token_id
         self.encoder = Encoder(self.model.tokenizer, cfg.model.max_length)
+        # packed batches (no padding, each prompt once) where they are exact: a causal LM, rewards only
+        self.packing = (cfg.train.packing and can_pack(self.model)
+                        and not {"lm_logprobs", "ref_logprobs"} & requires)
 
     def method_context(self, data: EncodedPairs) -> MethodContext:
         """The context of a method hook that is given ``data``: the margins it serves are aligned with its rows."""
@@ -105,7 +116,8 @@ class Trainer:
             num_processes=acc.num_processes, is_main_process=acc.is_main_process, show_progress=show,
             _proxy=lambda method, method_config: proxy_margins(cfg, self.run_dir.parent, data, method,
                                                                method_config, self.train_proxy, acc, show),
-            _base=lambda: base_margins(cfg, causal, data, acc.device, show))
+            _base=lambda: base_margins(dataclasses.replace(cfg, model=self.model_cfg), causal, data, acc.device, show,
+                                       self.method))
 
     def _hook(self, name: str, data: EncodedPairs, kind: type, description: str) -> tuple[Any, dict[str, Any]]:
         """Call the method's hook ``name`` on ``data`` with its context; it must return (a ``kind``, statistics)."""
@@ -121,6 +133,8 @@ class Trainer:
         method's ``prepare_dataset`` transforms the rest (its statistics land under ``<method name>``)."""
         train_rows, val_rows, flipped = training_pairs(self.cfg.data, self.data_seed)
         train, identical = encode_pairs(train_rows, self.encoder).without_identical()
+        if self.reference is not None:
+            train = self._with_reference_logprobs(train)
         train, hook_stats = self._hook("prepare_dataset", train, EncodedPairs, "EncodedPairs")
         stats = _with_method_stats({"train_pairs": len(train), "validation_pairs": len(val_rows),
                                     "identical_after_truncation": len(identical), "label_flipped": len(flipped),
@@ -129,10 +143,26 @@ class Trainer:
             stats["flipped_rows"] = flipped
         return train, encode_pairs(val_rows, self.encoder), stats
 
+    def _with_reference_logprobs(self, data: EncodedPairs) -> EncodedPairs:
+        """``data`` with the frozen reference's summed response log-probs of every pair as the columns
+        ``REF_COLUMNS``: computed once here, read by ``reward_output`` at every step instead of a reference pass."""
+        with self.reference.as_reference():
+            logp = response_logprobs(self.reference, data.chosen + data.rejected, self.pad_id,
+                                     self.cfg.train.eval_batch_size, "reference log-probs", self.show_progress)
+        n = len(data)
+        return data.with_column(REF_COLUMNS[0], logp[:n]).with_column(REF_COLUMNS[1], logp[n:])
+
+    def scorer(self, model: RewardModel):
+        """What scores ``model`` as the method's reward: the model itself, or for an implicit-reward method the
+        model with its reference (``ImplicitRewardModel``)."""
+        if not self.method.implicit:
+            return model
+        return ImplicitRewardModel(model, self.reference if self.method.score_needs_reference else None)
+
     def validate(self, val: EncodedPairs) -> dict:
         """Strict pairwise accuracy and Bradley-Terry loss on the held-out validation pairs (comparable across
         methods)."""
-        model = self.accelerator.unwrap_model(self.model)
+        model = self.scorer(self.accelerator.unwrap_model(self.model))
         chosen, rejected = score_pairs(model, self.method, val, self.pad_id, self.cfg.train.eval_batch_size,
                                        show_progress=False)
         delta = chosen - rejected
@@ -154,7 +184,7 @@ class Trainer:
         sampler, sampler_stats = self._hook("batch_sampler", train, object, "a sampler or None")
         sampler = sampler or LengthGroupedBatches(train.lengths(), cfg.batch_size, self.cfg.seed, cfg.group_by_length)
         data_stats = _with_method_stats(data_stats, self.method.name, sampler_stats)
-        collate = PairCollator(train, self.pad_id)
+        collate = (PackedPairCollator if self.packing else PairCollator)(train, self.pad_id)
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(sampler.batches(0))
@@ -206,12 +236,13 @@ class Trainer:
         return {"steps": state["step"], "wall_s": round(time.perf_counter() - start, 3), **data_stats,
                 "final_validation": final}
 
-    def trained_model(self) -> RewardModel | None:
-        """The trained model in this process, or None when its weights are sharded over the processes (DeepSpeed,
+    def trained_model(self) -> RewardModel | ImplicitRewardModel | None:
+        """The trained model in this process (as :meth:`scorer` scores it), or None when its weights are sharded
+        over the processes (DeepSpeed,
         FSDP): the checkpoint written by :meth:`fit` holds them whole."""
         if self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
             return None
-        return self.accelerator.unwrap_model(self.model)
+        return self.scorer(self.accelerator.unwrap_model(self.model))
 
     def _configure_deepspeed(self) -> None:
         """Fill what DeepSpeed reads from a dataloader, which rmbench does not prepare (its batches come from the

@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from harness.packing import Packed
+
+
+#: the per-sequence values an implicit-reward model (``harness.models.ImplicitRewardModel``) gives
+#: ``RewardMethod.score``, in this column order: Σ_t logπ(y_t|x, y_<t) over the response tokens, the same under the
+#: reference (0 without one), the number of those tokens |y|, and ‖(logπ(y_t|…))_t‖₂ (reward-bench's ``norm``)
+IMPLICIT_COLUMNS = ("logp", "ref_logp", "n_tokens", "logp_l2")
 
 
 @dataclass(frozen=True)
@@ -15,7 +24,8 @@ class RewardOutput:
     rejected: Tensor  # [B] rewards r(x, y_l)
     chosen_hidden: Tensor | None = None  # [B, H] last hidden state at the last non-pad token of (x, y_w)
     rejected_hidden: Tensor | None = None  # [B, H] same for (x, y_l)
-    extra: Mapping[str, Tensor] = field(default_factory=dict)  # e.g. "logp_chosen", "ref_logp_rejected"
+    # e.g. "logp_chosen", "ref_logp_rejected" (summed response log-probs), "len_chosen" (response tokens |y|)
+    extra: Mapping[str, Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -28,15 +38,18 @@ class LossOutput:
 class PreferenceBatch:
     """B tokenised pairs stacked as 2B sequences: rows [0, B) are chosen, rows [B, 2B) the rejected.
 
-    Stacking lets the model score chosen and rejected in one forward pass.
+    Stacking lets the model score chosen and rejected in one forward pass. A packed batch
+    (``harness.packing.Packed``: no padding, each prompt once) has ``packed`` set instead of the three padded
+    tensors (None); its sequences are in the same order: the B chosen, then the B rejected.
     """
 
-    input_ids: Tensor  # [2B, L]
-    attention_mask: Tensor  # [2B, L]
-    response_mask: Tensor  # [2B, L] 1 on response tokens (prompt and padding masked)
+    input_ids: Tensor | None  # [2B, L]
+    attention_mask: Tensor | None  # [2B, L]
+    response_mask: Tensor | None  # [2B, L] 1 on response tokens (prompt and padding masked)
     index: Tensor  # [B] row index in the training dataset
     margin: Tensor | None = None  # [B] per-row margin column, when the data has one
     columns: Mapping[str, Tensor] = field(default_factory=dict)  # [B] each: per-row values a method added
+    packed: "Packed | None" = None
 
     @property
     def n_pairs(self) -> int:
@@ -45,4 +58,5 @@ class PreferenceBatch:
     def to(self, device) -> "PreferenceBatch":
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return PreferenceBatch(move(self.input_ids), move(self.attention_mask), move(self.response_mask),
-                               move(self.index), move(self.margin), {k: move(v) for k, v in self.columns.items()})
+                               move(self.index), move(self.margin), {k: move(v) for k, v in self.columns.items()},
+                               None if self.packed is None else self.packed.to(device))

@@ -30,7 +30,7 @@ from harness.layout import (  # <run>/rl/<algo>/metrics.jsonl: the rl suite's cu
 )
 from harness.metric_keys import bon_n, noise_rate, parse_bon_metric, parse_rl_step
 from harness.metrics import kl_bon
-from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, claims_table
+from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, LEVEL, NO_DATA, ClaimsTable, claims_table
 from leaderboards.queries import facts, leaderboard
 from leaderboards.render import Grid, flat_grid
 from leaderboards.tables import (
@@ -109,7 +109,11 @@ def build_report(engine: Engine, runs_dir: str | Path = "runs", title: str = "rm
     tables = {name: table(engine, name, **filters) for name in LAYOUTS}
     rows = facts(engine, **filters)
     sections = [_section(name, t.title, grid=t.grid()) for name, t in tables.items()]
-    sections.append(_section("claims", "Paper claims", grid=claims_table(engine, **filters).grid()))
+    claims = claims_table(engine, runs_dir=Path(runs_dir), **filters)
+    sections.append(_section("claims", "Paper claims", grid=claims.grid()))
+    png, caption = _forest_plot(claims)
+    sections.append(_section("claims-plot", "Claims: differences with their confidence intervals", png=png,
+                             caption=caption))
     plots = (("convergence", "Convergence: validation accuracy vs step", lambda: _convergence(rows, Path(runs_dir))),
              ("bon-plot", "Best-of-N: gold score vs KL", lambda: _bon_plot(tables["bon"])),
              ("overopt-plot", "Over-optimisation: gold (solid) and proxy (dashed) gain vs sqrt(KL)",
@@ -193,12 +197,12 @@ def _no_results(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#5b6575")
 
 
-def _png(draw: Callable[[Any], None], ncols: int = 1) -> str:
-    """Draw on a fresh Agg figure with ``ncols`` axes and return it as base64 PNG."""
+def _png(draw: Callable[[Any], None], ncols: int = 1, height: float = 4.2) -> str:
+    """Draw on a fresh Agg figure with ``ncols`` axes (``height`` inches tall) and return it as base64 PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(7.0, 3.2 * ncols), 4.2), dpi=110, layout="constrained")
+    fig = Figure(figsize=(max(7.0, 3.2 * ncols), height), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     draw(fig.subplots(1, ncols, squeeze=False)[0])
     buf = io.BytesIO()
@@ -392,3 +396,32 @@ def _splits_plot(t: PaperTable) -> tuple[str | None, str]:
         _outside_legend(axes)
 
     return _png(draw, ncols=len(t.columns)), "Bars: mean over seeds per method; error bars: std."
+
+
+_VERDICT_COLOURS = {HOLDS: "#17663a", FAILS: "#a4262c", INCONCLUSIVE: "#8a5a00"}
+
+
+def _forest_plot(claims: ClaimsTable) -> tuple[str | None, str]:
+    """One row per judged claim: its difference (gain sign as recorded: method − baseline) and confidence interval,
+    in points for [0, 1] measures; zero marked, coloured by verdict."""
+    rows = [j for j in claims.judgements if j.ci is not None]
+    if not rows:
+        return None, "No claim has a confidence interval yet (each needs results on both sides)."
+
+    def draw(axes):
+        ax = axes[0]
+        for y, j in enumerate(reversed(rows)):
+            scale = 100.0 if j.in_points else 1.0
+            low, high = (scale * x for x in j.ci)
+            colour = _VERDICT_COLOURS.get(j.verdict, "#7b8494")
+            ax.plot([low, high], [y, y], color=colour, lw=2)
+            ax.plot([scale * j.diff], [y], "o", color=colour, ms=5)
+        ax.axvline(0.0, color="#1d2430", lw=1, ls="--")
+        ax.set_yticks(range(len(rows)), [_mathtext_safe(f"{j.claim.text} [{j.measure}]") for j in reversed(rows)],
+                      fontsize="x-small")
+        ax.set(xlabel="method − baseline (points for accuracies and scores, else the measure's unit)")
+        ax.grid(axis="x", alpha=0.3)
+
+    return _png(draw, height=max(2.5, 0.32 * len(rows) + 1.2)), (
+        f"Dots: the mean difference; bars: its {1 - LEVEL:.0%} confidence interval (green holds, red does not "
+        f"hold, amber inconclusive); the dashed line is zero. A lower-is-better measure supports its claim below zero.")

@@ -5,8 +5,9 @@ Layouts (``LAYOUTS``): ``main`` (APLOT Table 1: in-distribution accuracy, OOD da
 RewardBench 2 results, its subsets and score; with RMB results, its pairwise and best-of-N accuracy),
 ``noise`` (APLOT Table 4: in-domain accuracy per training label-noise rate), ``splits`` (BSR Table 5: in-domain
 accuracy, prompt- / response- / mutual-OOD Kendall tau), ``bon`` (best-of-N gold score per n), ``rl`` (PPO / RLOO /
-GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes) and ``overopt`` (Gao et al.'s fitted α, β
-and residual per RM, best-of-N and RL).
+GRPO: gold and proxy reward after RL, their change, KL, lm-eval changes), ``shortcut`` (world v2: what the RM
+learned — accuracy by pair kind, shortcut-aligned / -conflict and per family, beside the null baselines) and
+``overopt`` (Gao et al.'s fitted α, β and residual per RM, best-of-N and RL).
 
 The metric-row keys the layouts, claims and plots read mirror the suites: ``harness/suites/ood.py`` (RewardBench:
 dataset ``rewardbench[-<file>]``, split = section or ``overall``, metric ``score``; RewardBench 2: dataset
@@ -28,8 +29,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from harness.coerce import flatten
-from harness.metric_keys import (FIT_PARAMETERS, FIT_SCORES, bon_metric, bon_n, fit_metric, noise_rate, rl_change,
-                                 rl_changed, rl_metric, rl_split)
+from harness.metric_keys import (FIT_PARAMETERS, FIT_SCORES, NULL_BASELINES, bon_metric, bon_n, fit_metric,
+                                 group_metric, noise_rate, null_metric, parse_group_metric, rl_change, rl_changed,
+                                 rl_metric, rl_split)
 from harness.metrics import REWARDBENCH2_SUBSETS
 from leaderboards.queries import facts
 from leaderboards.render import Grid, mean_std, rounded
@@ -281,6 +283,27 @@ def _rl_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
     return tuple(columns)
 
 
+def _shortcut_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    """What the RM learned on world v2 (suite id): accuracy on outcome-differs / same-outcome pairs, on
+    shortcut-aligned / shortcut-conflict pairs and on ``shortcut_reversed``; beside it the null baselines'
+    accuracy (overall and on conflict pairs) on the id split; then the RM's outcome-differs accuracy per family."""
+    def acc(title: str, metric: str, split: str = "id") -> Column:
+        return Column(title, metric, "id", "world", split)
+
+    columns = [acc("ID acc", "accuracy"), acc("differ", group_metric("accuracy", "kind", "differ")),
+               acc("same", group_metric("accuracy", "kind", "same")),
+               acc("aligned", group_metric("accuracy", "shortcut", "aligned")),
+               acc("conflict", group_metric("accuracy", "shortcut", "conflict")),
+               acc("reversed", "accuracy", "shortcut_reversed")]
+    for baseline in NULL_BASELINES:
+        columns += [acc(f"{baseline}", null_metric(baseline)),
+                    acc(f"{baseline} conflict", group_metric(null_metric(baseline), "shortcut", "conflict"))]
+    families = sorted({parsed[2] for r in rows if r["suite"] == "id" and r["split"] == "id"
+                       and (parsed := parse_group_metric(r["metric"])) and parsed[:2] == ("accuracy", "differ_family")})
+    columns += [acc(f"{f} differ", group_metric("accuracy", "differ_family", f)) for f in families]
+    return tuple(columns)
+
+
 FIT_TITLES = {"alpha": "α", "beta": "β", "rmse": "rmse"}  # fit parameter → column title
 
 
@@ -299,6 +322,8 @@ LAYOUTS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], tuple[Column, ...
     "splits": ("Generalisation splits (BSR Table 5)", lambda _: SPLITS_COLUMNS),
     "bon": ("Best-of-N: expected gold score of the proxy-argmax of n samples", _bon_columns),
     "rl": ("RL against the RM (suite rl): gold / proxy reward after RL, changes from the start, KL", _rl_columns),
+    "shortcut": ("World v2: accuracy by pair kind and shortcut, beside the null baselines (longer-wins, "
+                 "shorter-wins, style-only); outcome-differs accuracy per family", _shortcut_columns),
     "overopt": ("Over-optimisation fits (Gao et al. 2023): best-of-N R(d) = d(α − βd), RL R(d) = d(α − β ln d), "
                 "d = sqrt(KL)", _overopt_columns),
 }

@@ -1,10 +1,14 @@
 """Maths shared by several methods."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
+from harness.errors import ConfigError
 from harness.losses import bt_loss  # noqa: F401 - the methods' shared maths, defined beside the trainer's
+from harness.method import RewardMethod
 from harness.types import LossOutput, RewardOutput
 
 
@@ -64,3 +68,73 @@ def all_gather_rows(t: Tensor) -> tuple[Tensor, int]:
     sizes = [int(s) for s in sizes]
     offset = sum(sizes[: dist.get_rank()])
     return _GatherRows.apply(t, sizes, offset), offset
+
+
+# -- implicit-reward methods (the DPO family) -----------------------------------------------------------------------
+#: how an implicit reward is read (``score``): ``none`` = with the reference, β·(logπ(y|x) − logπ_ref(y|x)); the
+#: others without one, as reward-bench's ``--ref_free_type`` (``rewardbench/dpo.py``,
+#: ``DPOInference.get_batch_logps``): ``sum`` β·Σ_t logπ_t, ``avg`` β·Σ_t logπ_t / |y|, ``norm`` −β·‖(logπ_t)_t‖₂
+SCORE_TYPES = ("none", "sum", "avg", "norm")
+
+
+def implicit_score(raw: Tensor, beta: float, score_type: str) -> Tensor:
+    """The implicit reward of each sequence from its :data:`harness.types.IMPLICIT_COLUMNS` [N, 4]."""
+    logp, ref_logp, n_tokens, l2 = raw.unbind(-1)
+    if score_type == "none":
+        return beta * (logp - ref_logp)
+    if score_type == "sum":
+        return beta * logp
+    if score_type == "avg":
+        return beta * logp / n_tokens.clamp(min=1)
+    return -beta * l2
+
+
+class ImplicitRewardMethod(RewardMethod):
+    """Shared part of ``dpo``, ``simpo`` and ``ipo``: a policy trained on summed response log-probs
+    (``RewardOutput.extra``), whose reward is its implicit reward. ``Config`` must hold ``beta`` (> 0)."""
+
+    implicit = True
+    requires = frozenset({"lm_logprobs", "ref_logprobs"})
+    length_normalised: ClassVar[bool] = False  # SimPO: rewards and margins per response token
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        if not self.config.beta > 0:
+            raise ConfigError(f"{self.name}: method_config.beta must be > 0, not {self.config.beta}")
+        if self.score_type not in SCORE_TYPES:
+            raise ConfigError(f"{self.name}: method_config.ref_free_type must be one of {', '.join(SCORE_TYPES)}, "
+                              f"not {self.score_type!r}")
+
+    @property
+    def score_type(self) -> str:
+        return getattr(self.config, "ref_free_type", "none")
+
+    @property
+    def score_needs_reference(self) -> bool:
+        return self.score_type == "none"
+
+    def score(self, rewards: Tensor) -> Tensor:
+        return implicit_score(rewards, self.config.beta, self.score_type)
+
+    def policy_margin(self, logp_chosen: Tensor, logp_rejected: Tensor, len_chosen: Tensor,
+                      len_rejected: Tensor) -> Tensor:
+        if self.length_normalised:
+            return logp_chosen / len_chosen.clamp(min=1) - logp_rejected / len_rejected.clamp(min=1)
+        return logp_chosen - logp_rejected
+
+    def log_ratios(self, out: RewardOutput) -> tuple[Tensor, Tensor]:
+        """logπ(y|x) − logπ_ref(y|x) of the chosen and the rejected responses ([B] each)."""
+        x = self.extras(out, "logp_chosen", "logp_rejected", "ref_logp_chosen", "ref_logp_rejected")
+        return x["logp_chosen"] - x["ref_logp_chosen"], x["logp_rejected"] - x["ref_logp_rejected"]
+
+    def extras(self, out: RewardOutput, *keys: str) -> dict[str, Tensor]:
+        missing = [k for k in keys if k not in out.extra]
+        if missing:
+            raise ConfigError(f"{self.name} needs {missing} in RewardOutput.extra (summed response log-probs)")
+        return {k: out.extra[k] for k in keys}
+
+    def with_rewards(self, loss: Tensor, out: RewardOutput, chosen: Tensor, rejected: Tensor,
+                     **extra: Tensor) -> LossOutput:
+        """``loss`` with the training metrics of the implicit rewards ``chosen`` / ``rejected`` (accuracy, margin)."""
+        implicit = RewardOutput(chosen, rejected, out.chosen_hidden, out.rejected_hidden, out.extra)
+        return with_metrics(loss, implicit, logp_chosen=out.extra["logp_chosen"].mean(), **extra)

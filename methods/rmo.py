@@ -70,6 +70,7 @@ class RMO(RewardMethod):
     def __init__(self, **overrides):
         super().__init__(**overrides)
         self.target_margin = 0.0  # δ̃: the median proxy margin of the training rows, set by prepare_dataset
+        self.proxy: tuple[str, dict] = ("bt", {})  # the proxy's (method, method config): a bt RM here
 
     def loss(self, out: RewardOutput, batch: PreferenceBatch | None = None) -> LossOutput:
         delta = out.chosen - out.rejected
@@ -81,11 +82,12 @@ class RMO(RewardMethod):
 
     # -- stage 1 and the filter --------------------------------------------------------------------------------
     def prepare_dataset(self, data: EncodedPairs, ctx: MethodContext) -> tuple[EncodedPairs, dict]:
-        """Stage 1 (δ_proxy of the context's ``bt`` proxy, kept as column ``delta_proxy``), the filter, and δ̃."""
+        """Stage 1 (δ_proxy of the context's proxy, ``bt`` here, kept as column ``delta_proxy``), the filter, and
+        δ̃."""
         c = self.config
         if not (c.filter or c.diversify or c.amplify):
             return data, {}
-        proxy = ctx.proxy_margins("bt")
+        proxy = ctx.proxy_margins(*self.proxy)
         data = data.with_column("delta_proxy", proxy.margins)
         stats = {"proxy_run_id": proxy.run_id, "margin_scale": c.margin_scale,
                  "delta_proxy_std": float(np.std(proxy.margins))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import random
 import re
 from pathlib import Path
@@ -27,7 +28,10 @@ def world_splits(cfg: world.WorldConfig) -> dict[str, list[dict]]:
 def describe(data_cfg) -> str:
     """A short identifier of the training data, stored with every result."""
     if data_cfg.train == "world":
-        return f"world:v{world.WORLD_VERSION}:seed{data_cfg.world.seed}:n{data_cfg.world.n_train}"
+        w = data_cfg.world
+        if w.version == 1:
+            return f"world:v{world.WORLD_IDS[1]}:seed{w.seed}:n{w.n_train}"  # as recorded before world v2
+        return f"world-v2:seed{w.seed}:n{w.n_train}:spurious{w.spurious:g}:{w.mixture}"
     return str(data_cfg.train)
 
 
@@ -35,7 +39,12 @@ def flip_labels(rows: list[dict], rate: float, seed: int) -> tuple[list[dict], l
     """Swap chosen and rejected in a seeded ``rate`` fraction of rows; returns the new rows and the flipped indices."""
     if not 0.0 <= rate <= 1.0:
         raise DataError(f"label noise must be in [0, 1], got {rate}")
-    flipped = sorted(random.Random(seed).sample(range(len(rows)), round(rate * len(rows))))
+    return swap_labels(rows, sorted(random.Random(seed).sample(range(len(rows)), round(rate * len(rows)))))
+
+
+def swap_labels(rows: list[dict], flipped: list[int]) -> tuple[list[dict], list[int]]:
+    """Swap chosen and rejected (and their gold scores) in the rows at ``flipped``; returns the new rows and
+    ``flipped``."""
     out = list(rows)
     for i in flipped:
         row = rows[i]
@@ -43,6 +52,24 @@ def flip_labels(rows: list[dict], rate: float, seed: int) -> tuple[list[dict], l
         if "gold_chosen" in row:
             out[i].update(gold_chosen=row["gold_rejected"], gold_rejected=row["gold_chosen"])
     return out, flipped
+
+
+def bt_label_flips(rows: list[dict], temperature: float, seed: int) -> list[int]:
+    """Indices of the rows whose label a Bradley-Terry annotator flips: row i keeps chosen ≻ rejected with
+    probability σ(Δ_i / T), Δ_i = gold_chosen − gold_rejected (so close pairs are near coin flips, clear ones
+    almost never flipped); one seeded uniform draw per row."""
+    if not temperature > 0:
+        raise ConfigError(f"data.label_noise_temperature must be > 0, got {temperature!r}")
+    rng, flipped = random.Random(seed), []
+    for i, row in enumerate(rows):
+        if "gold_chosen" not in row:
+            raise DataError("label_noise_mode bt needs gold scores (gold_chosen, gold_rejected) on every pair",
+                            row=i, field="gold_chosen")
+        delta = (row["gold_chosen"] - row["gold_rejected"]) / temperature
+        keep = 1.0 / (1.0 + math.exp(-delta)) if delta >= 0 else math.exp(delta) / (1.0 + math.exp(delta))
+        if rng.random() >= keep:
+            flipped.append(i)
+    return flipped
 
 
 def pair_source(source: str, what: str):
@@ -92,5 +119,8 @@ def training_pairs(data_cfg, seed: int) -> tuple[list[dict], list[dict], list[in
     train = [rows[i] for i in sorted(order[n_val:])]
     if data_cfg.max_train_pairs:
         train = train[: data_cfg.max_train_pairs]
-    train, flipped = flip_labels(train, data_cfg.label_noise, seed)
+    if data_cfg.label_noise_mode == "bt":
+        train, flipped = swap_labels(train, bt_label_flips(train, data_cfg.label_noise_temperature, seed))
+    else:
+        train, flipped = flip_labels(train, data_cfg.label_noise, seed)
     return train, validation, [train[i].get("id", i) for i in flipped]

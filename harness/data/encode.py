@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from harness.errors import ConfigError
+from harness.packing import pack, padded_width
 from harness.types import PreferenceBatch
 
 CHAT_TEMPLATE_CHOICES = ("auto", "none")
@@ -203,11 +204,6 @@ def encode_pairs(rows: list[dict], encoder: Encoder) -> EncodedPairs:
                                        [r["rejected"] for r in rows]), margins)
 
 
-def padded_width(length: int, multiple_of: int = 8) -> int:
-    """``length`` rounded up to a multiple of ``multiple_of`` (at least one multiple)."""
-    return -(-max(length, 1) // multiple_of) * multiple_of
-
-
 def pad_sequences(seqs: list[tuple[list[int], int]], pad_id: int, multiple_of: int = 8):
     """Right-pad to the longest sequence (rounded up to ``multiple_of``): ids, attention mask, response mask."""
     width = padded_width(max(len(ids) for ids, _ in seqs), multiple_of)
@@ -235,6 +231,16 @@ class PairCollator:
         return PreferenceBatch(input_ids, attention, response, torch.tensor(rows), margin, columns)
 
 
+class PackedPairCollator(PairCollator):
+    """Indices → a packed ``PreferenceBatch`` (``harness.packing``: no padding, a pair's shared prompt once)."""
+
+    def __call__(self, rows: list[int]) -> PreferenceBatch:
+        packed = pack([self.data.chosen[i] for i in rows] + [self.data.rejected[i] for i in rows], self.pad_id)
+        margin = None if self.data.margin is None else torch.tensor([self.data.margin[i] for i in rows])
+        columns = {name: torch.tensor([values[i] for i in rows]) for name, values in self.data.columns.items()}
+        return PreferenceBatch(None, None, None, torch.tensor(rows), margin, columns, packed)
+
+
 class LengthGroupedBatches:
     """Seeded global batches (one optimiser step each); with ``group_by_length`` a batch holds pairs of similar length.
 
@@ -252,13 +258,19 @@ class LengthGroupedBatches:
         order = list(range(len(self.lengths)))
         rng.shuffle(order)
         if self.group:
-            window = 50 * self.batch_size
-            order = [i for s in range(0, len(order), window)
-                     for i in sorted(order[s: s + window], key=self.lengths.__getitem__)]
-        batches = [order[s: s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-        if self.group:
-            rng.shuffle(batches)
-        return batches
+            return length_grouped(order, self.lengths, self.batch_size, rng)
+        return [order[s: s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+
+
+def length_grouped(order: list[int], lengths, batch_size: int, rng: random.Random) -> list[list[int]]:
+    """``order`` (already shuffled) cut into windows of 50 batches, sorted by ``lengths[i]`` inside a window, batched,
+    and the batches shuffled with ``rng``: batches of similar lengths (little padding) in a random order. Serves
+    reward-model training (:class:`LengthGroupedBatches`) and the SFT policy build (``harness.rl.sft``)."""
+    window = 50 * batch_size
+    order = [i for s in range(0, len(order), window) for i in sorted(order[s: s + window], key=lengths.__getitem__)]
+    batches = [order[s: s + batch_size] for s in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def split_global_batch(rows: list[int], rank: int, world_size: int, grad_accum: int) -> list[list[int]]:

@@ -10,21 +10,22 @@ from harness.rl.prompts import END_OF_TURN_TOKENS, plain_prompt, prompt_ids, sto
 from harness.rl.sft import SUFFIX, default_policy, ensure_sft_policy, is_sft_spec, policy_version
 from harness.scoring import longest_first, sequence_logprobs
 
-def policy_source(backbone: str, world_seed: int = 0) -> str:
+def policy_source(backbone: str, world_seed: int = 0, world_version: int = 2) -> str:
     """What ``from_pretrained`` accepts for a policy spec: the SFT policy of a tiny base (``tiny-sft``,
-    ``tiny-micro-sft``; built for ``world_seed`` on first use, ``harness.rl.sft``), else as
+    ``tiny-micro-sft``; built for ``world_seed`` and ``world_version`` on first use, ``harness.rl.sft``), else as
     ``harness.basemodel.resolve_backbone``."""
     if is_sft_spec(backbone):
-        return str(ensure_sft_policy(backbone[: -len(SUFFIX)], world_seed=world_seed))
-    return resolve_backbone(backbone)
+        return str(ensure_sft_policy(backbone[: -len(SUFFIX)], world_seed=world_seed, world_version=world_version))
+    return resolve_backbone(backbone, world_version)
 
 
-def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False, world_seed: int = 0):
+def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool = False, world_seed: int = 0,
+                world_version: int = 2):
     """``(model, tokenizer)`` of a policy spec (``tiny``, ``tiny-sft``, ``smollm2``, a directory, a Hub id; see
     :func:`policy_source`) as a causal LM in eval mode, loaded like a reward model's backbone; the tokenizer pads on
     the left, as batched generation needs."""
     cfg = ModelConfig(backbone=backbone, dtype=dtype, trust_remote_code=trust_remote_code)
-    source = policy_source(backbone, world_seed)
+    source = policy_source(backbone, world_seed, world_version)
     model = load_backbone(source, cfg, True, name=backbone, purpose="a policy").eval()
     tokenizer = load_tokenizer(source, cfg)
     tokenizer.padding_side = "left"
@@ -118,5 +119,6 @@ def suite_policy(policy: str | None, ctx) -> tuple[str, str]:
     """``(source, version)`` of the policy a downstream suite uses: ``policy`` if given, else the default of the
     run's backbone (``harness.rl.sft.default_policy``: the SFT policy of a tiny base); ``version`` names the build
     (the SFT cache directory) and goes into every metric row's suite version."""
-    source = policy_source(policy or default_policy(ctx.config.model.backbone), ctx.config.data.world.seed)
+    world = ctx.config.data.world
+    source = policy_source(policy or default_policy(ctx.config.model.backbone), world.seed, world.version)
     return source, policy_version(source)

@@ -8,7 +8,7 @@ from harness.world.judge import echoes, judge
 
 
 def quality(policy, world_seed: int = 0, *, n_prompts: int = 64, n: int = 16, max_new_tokens: int = 48,
-            temperature: float = 1.0, seed: int = 0, batch_size: int = 64) -> dict:
+            temperature: float = 1.0, seed: int = 0, batch_size: int = 64, world_version: int = 2) -> dict:
     """The quality band of a policy (a policy spec as ``harness.rl.policy.load_policy`` takes it) on held-out
     prompts (``tasks(world_seed, n_prompts)``: train templates, the id reservation): ``n`` samples per prompt, judged
     by the world's gold reward of free text. Returns the share of samples that are ``correct`` on safe prompts and
@@ -16,8 +16,8 @@ def quality(policy, world_seed: int = 0, *, n_prompts: int = 64, n: int = 16, ma
     gold-argmax) and, under ``families``, the same per prompt family (``safety`` split into its safe look-alikes
     and its unsafe requests): ``prompts``, ``good`` (the share of samples correct, or refusing an unsafe request),
     ``gold`` (one sample) and ``oracle_gold``."""
-    model, tokenizer = load_policy(str(policy), world_seed=world_seed)
-    world_tasks = tasks(world_seed, n_prompts)
+    model, tokenizer = load_policy(str(policy), world_seed=world_seed, world_version=world_version)
+    world_tasks = tasks(world_seed, n_prompts, version=world_version)
     responses = sample_responses(model, tokenizer, [t.prompt for t in world_tasks], n, max_new_tokens=max_new_tokens,
                                  temperature=temperature, seed=seed, batch_size=batch_size)
     judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses) for cached in [echoes(t)]]

@@ -27,11 +27,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.basemodel import MARKER, TINY_BACKBONES, LMRecipe, cache_root, cached_build, ensure_tiny_base, train_lm
+from harness.basemodel import MARKER, LMRecipe, cache_root, cached_build, ensure_tiny_base, tiny_recipe, train_lm
+from harness.data.encode import length_grouped
 from harness.rl.prompts import prompt_ids
-from harness.world.build import _rng, _Sampler
-from harness.world.facts import fact_table
-from harness.world.families import families
+from harness.world.build import _rng, _Sampler, world_families
 from harness.world.generators import TRAIN_GENERATORS, decide, respond
 
 FORMAT = "tiny-sft-v1"
@@ -54,6 +53,8 @@ class SFTRecipe(LMRecipe):
                                                  ("snappy", 2.0))
     steps: int = 400
     max_length: int = 96
+    group_by_length: bool = True  # batches of similar lengths (harness.data.encode.length_grouped): less padding
+    LEGACY = {"group_by_length": False}  # builds cached before length grouping keep their names
 
     def dirname(self, base_dir: str) -> str:
         return self.cache_name(FORMAT, base=base_dir)
@@ -61,7 +62,16 @@ class SFTRecipe(LMRecipe):
 
 SFT = SFTRecipe()
 MICRO_SFT = SFTRecipe(n_demos=200, steps=6, batch_size=4, max_length=64, warmup_steps=1)  # seconds: for tests
-SFT_RECIPES = {"tiny": SFT, "tiny-micro": MICRO_SFT}
+SFT_RECIPES = {"tiny": SFT, "tiny-micro": MICRO_SFT}  # on the default world (v2)
+
+
+def sft_recipe(base: str, world_version: int = 2) -> SFTRecipe:
+    """The SFT recipe of tiny base ``base`` on world ``world_version`` (its demonstrations and its base model).
+    World v1 keeps the build its recorded runs used (no length grouping: the same policy, the same cache name)."""
+    if base not in SFT_RECIPES:
+        raise ValueError(f"no SFT recipe for base {base!r}; choose one of {', '.join(SFT_RECIPES)}")
+    legacy = SFTRecipe.LEGACY if world_version == 1 else {}
+    return dataclasses.replace(SFT_RECIPES[base], world_version=world_version, **legacy)
 
 
 def is_sft_spec(backbone: str) -> bool:
@@ -75,18 +85,16 @@ def default_policy(backbone: str) -> str:
     return backbone + SUFFIX if backbone in SFT_RECIPES else backbone
 
 
-def ensure_sft_policy(base: str = "tiny", *, world_seed: int | None = None, cache_dir: Path | None = None,
-                      recipe: SFTRecipe | None = None) -> Path:
+def ensure_sft_policy(base: str = "tiny", *, world_seed: int | None = None, world_version: int = 2,
+                      cache_dir: Path | None = None, recipe: SFTRecipe | None = None) -> Path:
     """The directory of the SFT policy of tiny base ``base`` (``tiny`` or ``tiny-micro``), building it (and the
     base) on first use. ``world_seed`` overrides the recipe's (the fact table, hence the demonstrations, depend
-    on it)."""
+    on it); ``world_version`` picks the world of the demonstrations and of the base (ignored with ``recipe``)."""
     if recipe is None:
-        if base not in SFT_RECIPES:
-            raise ValueError(f"no SFT recipe for base {base!r}; choose one of {', '.join(SFT_RECIPES)}")
-        recipe = SFT_RECIPES[base]
+        recipe = sft_recipe(base, world_version)
     if world_seed is not None:
         recipe = dataclasses.replace(recipe, world_seed=world_seed)
-    base_dir = ensure_tiny_base(cache_dir, recipe=TINY_BACKBONES[base])
+    base_dir = ensure_tiny_base(cache_dir, recipe=tiny_recipe(base, recipe.world_version))
     target = Path(cache_dir or cache_root()) / recipe.dirname(base_dir.name)
     return cached_build(target, lambda tmp: _build(base_dir, recipe, tmp))
 
@@ -109,7 +117,8 @@ def demonstrations(recipe: SFTRecipe) -> list[tuple[str, str]]:
     gens = [by_name[name] for name, _ in recipe.generators]
     weights = [w for _, w in recipe.generators]
     rng = _rng(recipe.world_seed, "sft")
-    sampler = _Sampler(families(fact_table(recipe.world_seed)), False, recipe.world_seed, reserved=False)
+    sampler = _Sampler(world_families(recipe.world_seed, recipe.world_version), False, recipe.world_seed,
+                       reserved=False)
     out = []
     for _ in range(recipe.n_demos):
         task = sampler.task(rng)
@@ -137,15 +146,13 @@ def _build(base_dir: Path, recipe: SFTRecipe, out: Path) -> None:
         torch.manual_seed(recipe.seed)
         model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
         model.train()
-        order = random.Random(recipe.seed).choices(range(len(examples)), k=recipe.steps * recipe.batch_size)
+        batches = _batches(examples, recipe)
 
-        def batch(step: int) -> dict:
-            ids, labels, mask = _collate([examples[i] for i in order[step * recipe.batch_size:
-                                                                     (step + 1) * recipe.batch_size]],
-                                         tokenizer.pad_token_id)
+        def batch(rows: list[int]) -> dict:
+            ids, labels, mask = _collate([examples[i] for i in rows], tokenizer.pad_token_id)
             return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
-        losses = train_lm(model, (batch(step) for step in range(recipe.steps)), recipe, weight_decay=0.0,
+        losses = train_lm(model, (batch(rows) for rows in batches), recipe, weight_decay=0.0,
                           description="fine-tuning the SFT policy")
     model.eval()
     tokenizer.save_pretrained(out)
@@ -154,6 +161,17 @@ def _build(base_dir: Path, recipe: SFTRecipe, out: Path) -> None:
             "loss_start": losses[0], "loss_end": sum(losses[-10:]) / len(losses[-10:]),
             "build_seconds": round(time.perf_counter() - start, 1)}
     (out / MARKER).write_text(json.dumps(info, indent=2))
+
+
+def _batches(examples: list[tuple[list[int], int]], recipe: SFTRecipe) -> list[list[int]]:
+    """``recipe.steps`` batches of ``recipe.batch_size`` example indices drawn with replacement (seeded); with
+    ``group_by_length`` the draws are grouped into batches of similar lengths, in a shuffled order
+    (``harness.data.encode.length_grouped``), which makes a step several times cheaper (docs/performance.md)."""
+    rng = random.Random(recipe.seed)
+    order = rng.choices(range(len(examples)), k=recipe.steps * recipe.batch_size)
+    if recipe.group_by_length:
+        return length_grouped(order, [len(ids) for ids, _ in examples], recipe.batch_size, rng)
+    return [order[s: s + recipe.batch_size] for s in range(0, len(order), recipe.batch_size)]
 
 
 def _collate(batch: list[tuple[list[int], int]], pad_id: int):

@@ -93,7 +93,9 @@ class BestOfN(suites.Suite):
         return proxy_split("bon_heldout" if self.heldout_templates else "bon", self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
-        world_tasks = tasks(ctx.config.data.world.seed, self.n_prompts, heldout_templates=self.heldout_templates)
+        world = ctx.config.data.world
+        world_tasks = tasks(world.seed, self.n_prompts, heldout_templates=self.heldout_templates,
+                            version=world.version, mixture=world.mixture)
         prompts = [t.prompt for t in world_tasks]
         responses = self._sample(ctx, prompts)
         judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses)

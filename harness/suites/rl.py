@@ -87,9 +87,11 @@ class Downstream(suites.Suite):
     def run(self, ctx) -> suites.SuiteResult:
         if ctx.run_dir is None:
             raise ConfigError("the rl suite writes its policy into the run: evaluate a run directory")
-        seed = ctx.config.data.world.seed
-        train_tasks = tasks(seed, self.n_prompts)
-        eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True)
+        world = ctx.config.data.world
+        seed = world.seed
+        train_tasks = tasks(seed, self.n_prompts, version=world.version, mixture=world.mixture)
+        eval_tasks = tasks(seed, self.n_eval_prompts, heldout_templates=True, version=world.version,
+                           mixture=world.mixture)
         proxy = optimised_rewarder(self.proxy, ctx, train_tasks + eval_tasks)
         gold = gold_rewarder(train_tasks + eval_tasks)
         out_dir = ctx.run_dir / RL_DIR / self.split

@@ -10,15 +10,21 @@ from pathlib import Path
 
 from harness.atomic import write_text_atomic
 from harness.results import write_jsonl_atomic
+from harness.world import v2
 from harness.world.config import WorldConfig
 from harness.world.facts import fact_sheet, fact_table
-from harness.world.families import Family, Task, families, pick
+from harness.world.families import Family, Task, distinct, families, pick
 from harness.world.generators import (GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, Generator, Response,
                                       decide, make_response, respond)
 from harness.world.gold import DOC as GOLD_DOC
 
-WORLD_VERSION = "2"
-SPLITS = ("train", "id", "prompt_ood", "response_ood", "mutual_ood", "style")
+# The identity of each world version's generator, recorded in every run's config hash and in the tiny builds'
+# cache names: world v1's is "2" (its generator was revised once before world v2 existed), world v2's is "v2.2"
+# (v2.1: a corpus whose responses were 40 % wrong; never released).
+WORLD_IDS = {1: "2", 2: "v2.2"}
+SPLITS = ("train", "id", "prompt_ood", "response_ood", "mutual_ood", "style")  # world v1's
+SPLITS_V2 = ("train", "id", "shortcut_reversed", "prompt_ood", "response_ood", "mutual_ood", "style")
+PAIR_SPLITS = ("train", "id", "shortcut_reversed")  # splits of (prompt, chosen, rejected) rows
 SAME_OUTCOME_KEEP = 0.25  # a pair whose two responses share an outcome is kept with this probability (else redrawn)
 ID_SHARE = 10  # one prompt text in ID_SHARE (by blake2b) is reserved for the id split, never used in train
 FACT_SHEET_SHARE = 0.04  # share of corpus texts that are fact sheets
@@ -51,18 +57,23 @@ class World:
     def metadata(self) -> dict:
         """Everything needed to interpret the splits: version, gold reward, generators, families, fact table."""
         table = fact_table(self.config.seed)
-        return {
-            "version": WORLD_VERSION,
-            "config": dataclasses.asdict(self.config),
+        v1 = self.config.version == 1
+        meta = {
+            "version": WORLD_IDS[self.config.version],
+            "config": self.config.identity(),
             "counts": {name: len(rows) for name, rows in self.splits.items()},
             "splits": SPLIT_DOC,
             "gold_reward": GOLD_DOC,
             "spurious_correlation": SPURIOUS,
             "generators": [dataclasses.asdict(g) for g in GENERATORS],
             "families": [{"name": fam.name, "train_templates": fam.templates(False),
-                          "heldout_templates": fam.templates(True)} for fam in families(table)],
+                          "heldout_templates": fam.templates(True)}
+                         for fam in (families(table) if v1 else v2.families(table, self.config.mixture))],
             "fact_table": table,
         }
+        if not v1:
+            meta.update(v2.config_doc(self.config))
+        return meta
 
 
 class _Sampler:
@@ -89,20 +100,11 @@ def _row_id(split: str, i: int) -> str:
     return f"{split}-{i:06d}"
 
 
-def _distinct(rng: random.Random, seq: tuple, k: int) -> list:
-    """``k`` distinct items of ``seq`` in random order (a partial Fisher-Yates shuffle)."""
-    pool = list(seq)
-    for i in range(k):
-        j = i + int(rng.random() * (len(pool) - i))
-        pool[i], pool[j] = pool[j], pool[i]
-    return pool[:k]
-
-
 def _responses(rng: random.Random, task: Task, gens: tuple[Generator, ...], k: int) -> list[Response]:
     """``k`` responses from distinct generators with distinct texts and golds. Rankings need >= 2 distinct
     outcomes; a pair with a single outcome is kept with probability ``SAME_OUTCOME_KEEP``."""
     while True:
-        chosen = _distinct(rng, gens, k)
+        chosen = distinct(rng, gens, k)
         outcomes = [decide(g, task, rng) for g in chosen]
         if len(set(outcomes)) == 1 and (k > 2 or rng.random() >= SAME_OUTCOME_KEEP):
             continue
@@ -117,22 +119,38 @@ def _pairs(split: str, n: int, sampler: _Sampler, rng: random.Random) -> list[di
         task = sampler.task(rng)
         a, b = _responses(rng, task, TRAIN_GENERATORS, 2)
         c, r = (a, b) if a.gold > b.gold else (b, a)
-        rows.append({
-            "id": _row_id(split, i), "prompt": task.prompt, "chosen": c.text, "rejected": r.text,
-            "source": f"world/{task.family.name}", "gold_chosen": c.gold, "gold_rejected": r.gold,
-            "meta": {"family": task.family.name, "template": task.template, "unsafe": task.unsafe,
-                     "generator_chosen": c.generator, "generator_rejected": r.generator,
-                     "outcome_chosen": c.outcome, "outcome_rejected": r.outcome,
-                     "words_chosen": c.words, "words_rejected": r.words},
-        })
+        rows.append(_pair_row(split, i, task, c, r))
     return rows
 
 
-def _rankings(split: str, n: int, sampler: _Sampler, gens: tuple[Generator, ...], rng: random.Random) -> list[dict]:
+def _pair_row(split: str, i: int, task: Task, c: Response, r: Response, **meta) -> dict:
+    """A pair row (chosen ``c``, rejected ``r``); ``meta`` adds keys after v1's."""
+    return {
+        "id": _row_id(split, i), "prompt": task.prompt, "chosen": c.text, "rejected": r.text,
+        "source": f"world/{task.family.name}", "gold_chosen": c.gold, "gold_rejected": r.gold,
+        "meta": {"family": task.family.name, "template": task.template, "unsafe": task.unsafe,
+                 "generator_chosen": c.generator, "generator_rejected": r.generator,
+                 "outcome_chosen": c.outcome, "outcome_rejected": r.outcome,
+                 "words_chosen": c.words, "words_rejected": r.words, **meta},
+    }
+
+
+def _pairs_v2(split: str, n: int, sampler: _Sampler, rng: random.Random, spurious: float,
+              same_share: float) -> list[dict]:
     rows = []
     for i in range(1, n + 1):
         task = sampler.task(rng)
-        resp = _responses(rng, task, gens, 4)
+        c, r, kind, shortcut = v2.pair(rng, task, spurious, same_share)
+        rows.append(_pair_row(split, i, task, c, r, pair_kind=kind, shortcut=shortcut))
+    return rows
+
+
+def _rankings(split: str, n: int, sampler: _Sampler, gens: tuple[Generator, ...], rng: random.Random,
+              version: int = 1) -> list[dict]:
+    rows = []
+    for i in range(1, n + 1):
+        task = sampler.task(rng)
+        resp = _responses(rng, task, gens, 4) if version == 1 else v2.ranking(rng, task, gens)
         rows.append({
             "id": _row_id(split, i), "prompt": task.prompt, "responses": [r.text for r in resp],
             "gold_scores": [r.gold for r in resp], "source": f"world/{task.family.name}",
@@ -168,10 +186,9 @@ def _rng(seed: int, stream: str) -> random.Random:
 
 def generate(cfg: WorldConfig) -> World:
     """Generate every split of the world (each split has its own seeded stream, so sizes don't interact)."""
-    for field in dataclasses.fields(cfg):
-        value = getattr(cfg, field.name)
-        if not isinstance(value, int) or isinstance(value, bool) or (field.name != "seed" and value < 0):
-            raise ValueError(f"WorldConfig.{field.name} must be a non-negative int, got {value!r}")
+    cfg.check()
+    if cfg.version == 2:
+        return _generate_v2(cfg)
     fams, seed = families(fact_table(cfg.seed)), cfg.seed
     splits = {
         "train": _pairs("train", cfg.n_train, _Sampler(fams, False, seed, reserved=False), _rng(seed, "train")),
@@ -187,12 +204,32 @@ def generate(cfg: WorldConfig) -> World:
     return World(cfg, splits)
 
 
+def _generate_v2(cfg: WorldConfig) -> World:
+    fams, seed, s = v2.families(fact_table(cfg.seed), cfg.mixture), cfg.seed, float(cfg.spurious)
+    splits = {
+        "train": _pairs_v2("train", cfg.n_train, _Sampler(fams, False, seed, reserved=False), _rng(seed, "train"),
+                           s, v2.SAME_SHARE),
+        "id": _pairs_v2("id", cfg.n_id, _Sampler(fams, False, seed, reserved=True), _rng(seed, "id"), s,
+                        v2.SAME_SHARE),
+        "shortcut_reversed": _pairs_v2("shortcut_reversed", cfg.n_id, _Sampler(fams, False, seed, reserved=True),
+                                       _rng(seed, "shortcut_reversed"), -1.0, 0.0),
+        "prompt_ood": _rankings("prompt_ood", cfg.n_ood, _Sampler(fams, True, seed), TRAIN_GENERATORS,
+                                _rng(seed, "prompt_ood"), 2),
+        "response_ood": _rankings("response_ood", cfg.n_ood, _Sampler(fams, False, seed), HELDOUT_GENERATORS,
+                                  _rng(seed, "response_ood"), 2),
+        "mutual_ood": _rankings("mutual_ood", cfg.n_ood, _Sampler(fams, True, seed), HELDOUT_GENERATORS,
+                                _rng(seed, "mutual_ood"), 2),
+        "style": _style("style", cfg.n_style, _Sampler(fams, False, seed), _rng(seed, "style")),
+    }
+    return World(cfg, splits)
+
+
 def write(world: World, out_dir) -> list[Path]:
     """Write ``<split>.jsonl`` for each split and ``world.json``; atomic per file, byte-identical per seed."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in SPLITS:
+    for name in world.splits:  # SPLITS order (v1), SPLITS_V2 order (v2)
         path = out / f"{name}.jsonl"
         write_jsonl_atomic(path, world.splits[name])
         paths.append(path)
@@ -201,19 +238,30 @@ def write(world: World, out_dir) -> list[Path]:
     return paths + [path]
 
 
-def tasks(seed: int, n: int, *, heldout_templates: bool = False) -> list[Task]:
+def world_families(seed: int, version: int = 2, mixture: str = "learnable") -> list[Family]:
+    """The prompt families of a world version (and, for v2, mixture)."""
+    table = fact_table(seed)
+    return families(table) if version == 1 else v2.families(table, mixture)
+
+
+def tasks(seed: int, n: int, *, heldout_templates: bool = False, version: int = 2,
+          mixture: str = "learnable") -> list[Task]:
     """``n`` prompt instances (with answer keys) for policies to answer: prompt texts from the id reservation, so
-    never seen in ``train``; train templates, or held-out ones. Deterministic per (seed, n, heldout_templates)."""
+    never seen in ``train``; train templates, or held-out ones. Deterministic per (seed, n, heldout_templates,
+    version, mixture)."""
     rng = _rng(seed, f"tasks:{'heldout' if heldout_templates else 'train'}")
-    sampler = _Sampler(families(fact_table(seed)), heldout_templates, seed, reserved=True)
+    sampler = _Sampler(world_families(seed, version, mixture), heldout_templates, seed, reserved=True)
     return [sampler.task(rng) for _ in range(n)]
 
 
-def corpus(seed: int = 0, n_texts: int = 50000) -> list[str]:
+def corpus(seed: int = 0, n_texts: int = 50000, version: int = 2) -> list[str]:
     """Pre-training texts: "prompt\\n\\nresponse" from every family, both template sets and every generator, plus
-    fact sheets of the fact table (so the LM knows the world, OOD vocabulary included). Deterministic."""
+    fact sheets of the fact table (so the LM knows the world, OOD vocabulary included); world v2's are
+    ``harness.world.v2.corpus_texts``. Deterministic."""
     rng = _rng(seed, "corpus")
     table = fact_table(seed)
+    if version == 2:
+        return v2.corpus_texts(seed, n_texts, rng, _Sampler(v2.families(table), None, seed))
     sampler = _Sampler(families(table), None, seed)
     texts = []
     for _ in range(n_texts):

@@ -341,3 +341,182 @@ class Safety(Family):
 def families(table: list[dict]) -> list[Family]:
     """All families, in a fixed order (the fact family reads ``table``)."""
     return [Arithmetic(), UnitConversion(), ListOps(), WordPuzzles(), FactLookup(table), Safety()]
+
+
+# World v2's families: each answer is decidable from the prompt's own tokens (copy, select, compare), from a small
+# table the pre-training corpus repeats (lookup) or from a fact set small enough to memorise (single-digit addition).
+_V2_WORDS = WordPuzzles._words
+
+
+class Copy(Family):
+    """Repeat the word the prompt quotes."""
+
+    name = "copy"
+    train_templates = ('Repeat the word "{w}".', 'Say "{w}" back to me.', 'Please copy this word: "{w}".',
+                       'Write the word "{w}" once.')
+    heldout_templates = ('Echo "{w}", please.', 'Type "{w}" for me.', 'Can you repeat "{w}"?')
+
+    def sample(self, rng):
+        w = pick(rng, _V2_WORDS)
+        return {"w": w}, w, False
+
+    def wrong(self, f, answer, rng):
+        while True:
+            w = pick(rng, _V2_WORDS)
+            if w != answer:
+                return w
+
+    def core(self, f, value, md, rng):
+        return pick(rng, ("The word is {}.", "Here it is: {}.", "You asked for {}.")).format(_bold(value, md))
+
+    def restate(self, f):
+        return "You want me to repeat a word."
+
+    def steps(self, f, value):
+        return ["Read the word in quotes.", "Write it out again."]
+
+
+class Select(Family):
+    """Name the first or the last word of a short list the prompt gives."""
+
+    name = "select"
+    train_templates = ("Which word comes {pos} in: {lst}?", "Here is a list: {lst}. Which word is {pos}?",
+                       "Words: {lst}. Tell me the {pos} one.", "From {lst}, give me the {pos} word.")
+    heldout_templates = ("Look at these words: {lst}. I need the {pos} one.", "Pick the {pos} word of {lst}.",
+                         "In the sequence {lst}, what is the {pos} word?")
+
+    def sample(self, rng):
+        words = _distinct_words(rng, 3 + int(rng.random() * 2))
+        pos = pick(rng, ("first", "last"))
+        return {"words": words, "lst": ", ".join(words), "pos": pos}, words[0 if pos == "first" else -1], False
+
+    def wrong(self, f, answer, rng):
+        others = [w for w in f["words"] if w != answer]
+        return pick(rng, others)
+
+    def core(self, f, value, md, rng):
+        return pick(rng, ("The {pos} word is {v}.", "It is {v}.", "That would be {v}.")).format(
+            pos=f["pos"], v=_bold(value, md))
+
+    def restate(self, f):
+        return f"You want the {f['pos']} word of the list."
+
+    def steps(self, f, value):
+        return ["Read the list.", "Start from the beginning." if f["pos"] == "first" else "Go to the end."]
+
+
+def _distinct_words(rng: random.Random, k: int) -> list[str]:
+    out: list[str] = []
+    while len(out) < k:
+        w = pick(rng, _V2_WORDS)
+        if w not in out:
+            out.append(w)
+    return out
+
+
+class Compare(Family):
+    """Which of two small numbers is larger (or smaller)."""
+
+    name = "compare"
+    train_templates = ("Which is {rel}, {a} or {b}?", "Which number is {rel}: {a} or {b}?",
+                       "Between {a} and {b}, which one is {rel}?", "Tell me which is {rel}, {a} or {b}.")
+    heldout_templates = ("Of the numbers {a} and {b}, which is {rel}?", "I have {a} and {b}. Which is {rel}?",
+                         "Compare {a} and {b}: which is {rel}?")
+    top = 20
+
+    def sample(self, rng):
+        a = randint(rng, 1, self.top)
+        b = randint(rng, 1, self.top - 1)
+        b += b >= a  # distinct from a
+        rel = pick(rng, ("larger", "smaller"))
+        value = max(a, b) if rel == "larger" else min(a, b)
+        return {"a": a, "b": b, "rel": rel}, str(value), False
+
+    def wrong(self, f, answer, rng):
+        return str(f["a"] if str(f["b"]) == answer else f["b"])
+
+    def core(self, f, value, md, rng):
+        return pick(rng, ("The {rel} one is {v}.", "{v} is {rel}.", "The answer is {v}.")).format(
+            rel=f["rel"], v=_bold(value, md))
+
+    def restate(self, f):
+        return f"You want the {f['rel']} of two numbers."
+
+    def steps(self, f, value):
+        return [f"Compare {f['a']} and {f['b']}.", f"Keep the {f['rel']} one."]
+
+
+class Lookup(Family):
+    """The capital of one of a few fictional countries (the pre-training corpus states each one often)."""
+
+    name = "lookup"
+    train_templates = ("What is the capital of {c}?", "Tell me the capital of {c}.",
+                       "Which city is the capital of {c}?", "Name the capital of {c}.")
+    heldout_templates = ("Could you look up the capital of {c} for me?", "Quick question: what is {c}'s capital?",
+                         "I forgot the capital of {c}. What is it?")
+    n_countries = 12
+
+    def __init__(self, table: list[dict]):
+        self.table = table[: self.n_countries]
+
+    def sample(self, rng):
+        row = pick(rng, self.table)
+        return {"c": row["country"]}, row["capital"], False
+
+    def wrong(self, f, answer, rng):
+        while True:
+            value = pick(rng, self.table)["capital"]
+            if value != answer:
+                return value
+
+    def core(self, f, value, md, rng):
+        return pick(rng, ("The capital of {c} is {v}.", "{c}'s capital is {v}.", "It is {v}.")).format(
+            v=_bold(value, md), **f)
+
+    def restate(self, f):
+        return f"You are asking about the capital of {f['c']}."
+
+    def steps(self, f, value):
+        return [f"{f['c']} is in the atlas.", "Its capital is listed there."]
+
+    def sheet(self, rng: random.Random) -> str:
+        """A pre-training sentence stating one country's capital."""
+        row = pick(rng, self.table)
+        return pick(rng, ("The capital of {c} is {v}.", "{v} is the capital of {c}.")).format(
+            c=row["country"], v=row["capital"])
+
+
+class Addition(Family):
+    """Single-digit addition: 100 facts, each seen many times."""
+
+    name = "addition"
+    train_templates = ("What is {a} plus {b}?", "Add {a} and {b}.", "How much is {a} plus {b}?",
+                       "Calculate {a} plus {b}.")
+    heldout_templates = ("Work out {a} plus {b} for me.", "Quick sum: {a} plus {b} = ?", "I need {a} plus {b}.")
+
+    def sample(self, rng):
+        a, b = randint(rng, 1, 9), randint(rng, 1, 9)
+        return {"a": a, "b": b}, str(a + b), False
+
+    def wrong(self, f, answer, rng):
+        return str(int(answer) + pick(rng, (-2, -1, 1, 2)))
+
+    def core(self, f, value, md, rng):
+        if rng.random() < 0.5:
+            return f"{f['a']} plus {f['b']} is {_bold(value, md)}."
+        return super().core(f, value, md, rng)
+
+    def restate(self, f):
+        return f"You want {f['a']} plus {f['b']}."
+
+    def steps(self, f, value):
+        return [f"Start with {f['a']}.", f"Count on {f['b']} more."]
+
+
+def distinct(rng: random.Random, seq: tuple, k: int) -> list:
+    """``k`` distinct items of ``seq`` in random order (a partial Fisher-Yates shuffle)."""
+    pool = list(seq)
+    for i in range(k):
+        j = i + int(rng.random() * (len(pool) - i))
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:k]

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from cli_runner import invoke
+from leaderboards import engine_for
+from leaderboards.queries import facts
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +58,8 @@ def test_leaderboard_views_and_report(swept):
     out = root / "report.html"
     assert invoke("report", "--out", out, "--runs-dir", root / "runs", "--db", db).exit_code == 0
     html = out.read_text()
-    assert html.count("data:image/png;base64,") == 2  # convergence and splits; no BoN / noise rows here
+    assert html.count("data:image/png;base64,") == 3  # convergence, splits, the claims' forest plot; no BoN / noise
+    assert 'id="claims-plot"' in html
 
 
 def test_controls_run_with_the_sweep_and_calibrate_the_claims(swept):
@@ -74,6 +77,25 @@ def test_controls_run_with_the_sweep_and_calibrate_the_claims(swept):
                                       for c in controls)
     table = invoke("sweep", "--methods", "bt", "--seeds", 1, "--controls", *common[:-1])
     assert table.exit_code == 0 and "settings" in table.output and "suites=[id]" in table.output
+
+
+def test_two_jobs_at_once_give_the_rows_of_one_at_a_time(swept, tmp_path):
+    """``--jobs 2`` on the same grid: the same outcomes and the same recorded metrics as the sequential sweep; a
+    failing job is named and the others finish."""
+    root, db, common, jobs = swept
+    db2 = f"sqlite:///{tmp_path / 'rm.db'}"
+    common2 = [*common[:-5], "--runs-dir", tmp_path / "runs", "--db", db2, "--json"]
+    result = invoke("sweep", "--methods", "bt,bsr", "--seeds", 2, "--jobs", 2, *common2)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == jobs
+    values = lambda url: sorted((r["method"], r["seed"], r["suite"], r["split"], r["metric"], r["value"])  # noqa: E731
+                                for r in facts(engine_for(url)) if r["run_id"] in {j["run_id"] for j in jobs})
+    assert values(db2) == values(db)
+    again = invoke("sweep", "--methods", "bt,bsr,nosuch", "--seeds", 1, "--jobs", 2, *common2)
+    assert again.exit_code == 1
+    assert [j["status"] for j in json.loads(again.stdout)] == ["skipped", "skipped", "failed"]
+    named = invoke("sweep", "--methods", "bt,nosuch", "--seeds", 1, "--jobs", 2, *common2[:-1])
+    assert "FAILED nosuch seed 0" in named.output
 
 
 def test_rebuild_reconstructs_the_database(swept):

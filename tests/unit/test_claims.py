@@ -173,11 +173,16 @@ def test_default_claims_cover_the_three_papers_and_report_no_data(engine):
 def test_claims_render_in_every_format(engine):
     table = claims_table(engine, tuple(map(claim, SCENARIOS)))
     md = render(table, "md")
-    assert md.startswith("| paper | claim | measure | Δ mean | SE | test (df) | t* | p | seeds | verdict |")
-    assert "| +0.0967 | 0.0033 | paired (2.0) | 4.30 | 0.00119 | 3/3 | holds |" in md and "Student's t" in md
+    assert md.startswith("| paper | claim | measure | Δ mean | SE | test (df) | t* | p | MDE | 95% CI | eval noise | "
+                         "seeds | verdict |")
+    assert "| +0.0967 | 0.0033 | paired (2.0) | 4.30 | 0.00119 | 0.0179 | [+0.0823, +0.1110] | — | 3/3 | holds |" \
+        in md and "Student's t" in md and "Bloom 1995" in md
     records = json.loads(render(table, "json"))
     assert [r["verdict"] for r in records] == [HOLDS, FAILS, INCONCLUSIVE, HOLDS]
-    assert render(table, "csv").splitlines()[0].startswith("paper,claim,method,baseline,measure,diff,se,test,df,t_crit,p_value")
+    assert records[0]["mde"] == pytest.approx(0.0179, abs=1e-4) and records[0]["ci_low"] == pytest.approx(0.0823)
+    assert "inconclusive (MDE 0.0" in md  # the noisy row: a hand metric, stated in its own unit
+    assert render(table, "csv").splitlines()[0].startswith("paper,claim,method,baseline,measure,diff,se,test,df,t_crit,"
+                                                           "p_value,mde,ci_low,ci_high,eval_share")
     assert render(table, "table").row_count == 4
 
 
@@ -199,3 +204,77 @@ def test_the_rewardbench_claim_prefers_rewardbench2():
     assert (rb_claim.column.title, rb_claim.prefer.title) == ("RB Score", "RB2 Score")
     assert rb_claim.prefer.matches({"metric": "score", "suite": "ood", "split": "overall",
                                     "dataset": "rewardbench2-test-00000-of-00001"})
+
+
+def test_rmo_paper_table_2_claims_read_the_winrate_suite(tmp_path):
+    from leaderboards.claims import CLAIMS as ALL
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'rmo.db'}")
+    full = {"filter": True, "diversify": True, "amplify": True}
+    batches_only = {"filter": False, "diversify": True, "amplify": False}
+    runs = (("dpo", {"beta": 0.1}, [50.0, 52.0, 51.0], "dpo"), ("rmo_dpo", full, [60.0, 61.0, 63.0], "rmo-full"),
+            ("rmo_dpo", batches_only, [45.0, 46.0, 44.5], "rmo-batches"))
+    for method, method_config, values, config_hash in runs:
+        for seed, value in enumerate(values):
+            result = make_result(method, seed=seed, config_hash=config_hash, run_id=f"{config_hash}-s{seed}")
+            result["method_config"] = method_config
+            result["metrics"] = [{**metric_row("lc_win_rate", value), "suite": "winrate", "split": "policy"}]
+            record(result, engine)
+    dpo, simpo, batching = judgements(engine, *[c for c in ALL if "LC win rate" in c.text or "High-Var" in c.text])
+    assert dpo.verdict == HOLDS and dpo.diff == pytest.approx((10 + 9 + 12) / 3) and dpo.test == "paired"
+    assert simpo.verdict == NO_DATA
+    assert batching.verdict == FAILS and batching.diff == pytest.approx((-5 - 6 - 6.5) / 3)  # the batches-only runs
+
+
+def test_the_minimum_detectable_effect_is_blooms_formula():
+    from scipy import stats
+
+    from leaderboards.claims import minimum_detectable_effect
+
+    # hand values: t(0.975, 2) = 4.302653, t(0.8, 2) = 1.060660; z(0.975) = 1.959964, z(0.8) = 0.841621
+    assert minimum_detectable_effect(0.0026, 2) == pytest.approx((4.302653 + 1.060660) * 0.0026, rel=1e-6)
+    assert minimum_detectable_effect(1.0, math.inf) == pytest.approx(1.959964 + 0.841621, rel=1e-6)
+    # at a true difference of one MDE the two-sided test rejects with probability ~0.8 (noncentral t, df = 30)
+    se, df = 0.01, 30
+    delta = minimum_detectable_effect(se, df) / se
+    t_crit = stats.t.ppf(0.975, df)
+    power = stats.nct.sf(t_crit, df, delta) + stats.nct.cdf(-t_crit, df, delta)
+    assert power == pytest.approx(0.8, abs=0.01)
+
+
+def test_an_inconclusive_accuracy_claim_states_its_mde_in_points_with_the_variance_split(tmp_path):
+    """Accuracy claims over paired runs with per-pair predictions: interval, MDE in points, evaluation noise."""
+    import random
+
+    from harness.runs import predictions_path
+    from leaderboards.variance import paired_matrix, read_outcomes, variance_split
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'acc.db'}")
+    rng = random.Random(0)
+    items = [f"id-{i}" for i in range(400)]
+    hardness = {i: rng.random() for i in items}
+    for method in ("new", "old"):
+        for seed in range(3):
+            skill = 0.7 + 0.01 * seed + (0.005 if method == "new" else 0.0)
+            correct = {i: rng.random() < skill * (0.6 + 0.8 * hardness[i]) for i in items}
+            result = make_result(method, seed=seed, value=sum(correct.values()) / len(items))
+            record(result, engine)
+            path = predictions_path(tmp_path / "runs" / result["run_id"], "id", "world-id")
+            path.parent.mkdir(parents=True)
+            path.write_text("".join(json.dumps({"id": i, "correct": c}) + "\n" for i, c in correct.items()))
+    acc_claim = Claim("Hand et al.", "new beats old in-distribution", "new", "old", ID_ACCURACY)
+    (j,) = claims_table(engine, (acc_claim,), runs_dir=tmp_path / "runs").judgements
+    assert j.ci == pytest.approx((j.diff - j.t_crit * j.se, j.diff + j.t_crit * j.se))
+    if j.verdict == INCONCLUSIVE:
+        assert j.verdict_text == f"inconclusive (MDE {100 * j.mde:.2g} pts)"
+    runs = tmp_path / "runs"
+    expected = variance_split(paired_matrix(
+        [tuple(read_outcomes(predictions_path(runs / f"{m}-tiny-s{s}", "id", "world-id")) for m in ("new", "old"))
+         for s in range(3)]))
+    assert j.variance == expected and j.variance.items == 400
+    # the ANOVA's observed variance is the paired test's: SE² = var_s(d_s) / n
+    assert j.variance.observed_var / 3 == pytest.approx(j.se ** 2)
+    (record_,) = json.loads(render(claims_table(engine, (acc_claim,), runs_dir=runs), "json"))
+    assert record_["eval_share"] == pytest.approx(round(expected.eval_share, 4)) and record_["eval_pairs"] == 400
+    (without,) = claims_table(engine, (acc_claim,)).judgements  # no runs directory: no split, the rest the same
+    assert without.variance is None and without.mde == j.mde

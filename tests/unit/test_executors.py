@@ -118,3 +118,45 @@ def test_a_job_asking_for_two_gpus_trains_under_accelerate_launch(tmp_path, tiny
     assert outcome["status"] == "trained" and outcome["error"] is None
     assert (Path(spec.runs_dir) / outcome["run_id"] / "result.json").exists()
     assert {r["run_id"] for r in facts(engine_for(db))} == {outcome["run_id"]}
+
+
+def _fake_job(job: Job) -> dict:
+    """A job function for run_parallel: seed 1 dies without reporting, the others report their thread count."""
+    import os
+
+    import torch
+
+    if job.seed == 1:
+        os._exit(3)
+    return {"method": job.method, "seed": job.seed, "status": "trained", "threads": torch.get_num_threads(),
+            "omp": os.environ["OMP_NUM_THREADS"], "pid": os.getpid()}
+
+
+def test_parallel_jobs_run_in_their_own_processes_and_a_dead_one_does_not_stop_the_others():
+    import os
+
+    jobs = [Job("bt", seed) for seed in range(4)]
+
+    def crashed(job, reason):
+        return {"method": job.method, "seed": job.seed, "status": "failed", "error": reason}
+
+    outcomes = executors.run_parallel(jobs, _fake_job, 2, crashed, show_progress=False, threads=3)
+    assert [o["seed"] for o in outcomes] == [0, 1, 2, 3]  # the jobs' order
+    assert [o["status"] for o in outcomes] == ["trained", "failed", "trained", "trained"]
+    assert outcomes[1]["error"] == "its process ended with exit code 3 before reporting"
+    done = [o for o in outcomes if o["status"] == "trained"]
+    assert all(o["threads"] == 3 and o["omp"] == "3" for o in done)
+    assert len({o["pid"] for o in done} | {os.getpid()}) == 4  # a fresh process per job
+
+
+def test_the_cores_are_split_between_the_jobs():
+    assert executors.threads_per_job(2, cpus=16) == 8
+    assert executors.threads_per_job(3, cpus=16) == 5
+    assert executors.threads_per_job(4, cpus=2) == 1
+
+
+def test_jobs_must_be_a_positive_number_for_the_local_executor():
+    with pytest.raises(ConfigError, match="--jobs must be a whole number >= 1"):
+        executors.run("local", [Job("bt", 0)], SPEC, NO_JOB, parallel=0)
+    with pytest.raises(ConfigError, match="--jobs is for the local executor"):
+        executors.run("ray", [Job("bt", 0)], SPEC, NO_JOB, parallel=2)

@@ -87,7 +87,8 @@ def test_gold_rewarder_looks_tasks_up_by_prompt():
         reward(["What is 1 plus 1?"], ["2."])
 
 
-def test_judge_reproduces_the_world_metadata(monkeypatch):
+@pytest.mark.parametrize("version,mixture", [(1, "learnable"), (2, "all")])
+def test_judge_reproduces_the_world_metadata(monkeypatch, version, mixture):
     tasks, sample = {}, build._Sampler.task
 
     def record(self, rng):
@@ -96,7 +97,8 @@ def test_judge_reproduces_the_world_metadata(monkeypatch):
         return task
 
     monkeypatch.setattr(build._Sampler, "task", record)
-    world = build.generate(WorldConfig(seed=3, n_train=600, n_id=100, n_ood=60, n_style=40))
+    world = build.generate(WorldConfig(seed=3, n_train=600, n_id=100, n_ood=60, n_style=40, version=version,
+                                       mixture=mixture))
     checked = 0
     for split, rows in world.splits.items():
         for row in rows:
@@ -117,4 +119,4 @@ def test_judge_reproduces_the_world_metadata(monkeypatch):
                 assert j.outcome == outcome, (row["id"], text)
                 assert gold is None or (j.gold == gold and j.words == words), (row["id"], text)
                 checked += 1
-    assert checked == 2 * 700 + 4 * 180 + 6 * 40
+    assert checked == 2 * (700 + 100 * (version == 2)) + 4 * 180 + 6 * 40  # v2: shortcut_reversed pairs too

@@ -359,9 +359,31 @@ def test_bon_and_rl_layouts(engine):
                                                                       0.05])
 
 
+def test_shortcut_layout(engine):
+    from leaderboards import table
+
+    rows = [("id", "world", "id", "accuracy", 0.8), ("id", "world", "id", "accuracy@kind=differ", 0.85),
+            ("id", "world", "id", "accuracy@shortcut=conflict", 0.6), ("id", "world", "shortcut_reversed",
+                                                                       "accuracy", 0.55),
+            ("id", "world", "id", "accuracy_style_only", 0.7),
+            ("id", "world", "id", "accuracy_longer_wins@shortcut=conflict", 0.0),
+            ("id", "world", "id", "accuracy@differ_family=copy", 0.99),
+            ("id", "world", "id", "accuracy@differ_family=compare", 0.9)]
+    record(layout_result("bt", 0, rows), engine)
+    t = table(engine, "shortcut")
+    titles = [c.title for c in t.columns]
+    assert titles[:6] == ["ID acc", "differ", "same", "aligned", "conflict", "reversed"]
+    assert titles[6:12] == ["longer_wins", "longer_wins conflict", "shorter_wins", "shorter_wins conflict",
+                            "style_only", "style_only conflict"]
+    assert titles[12:] == ["compare differ", "copy differ"]
+    means = dict(zip(titles, [c and c.mean for c in t.rows[0].cells]))
+    assert means["conflict"] == 0.6 and means["reversed"] == 0.55 and means["style_only"] == 0.7
+    assert means["longer_wins conflict"] == 0.0 and means["copy differ"] == 0.99 and means["same"] is None
+
+
 def test_unknown_layout_lists_the_views(engine):
     from leaderboards import view
 
-    with pytest.raises(KeyError, match="flat, main, noise, splits, bon, rl, overopt, claims"):
+    with pytest.raises(KeyError, match="flat, main, noise, splits, bon, rl, shortcut, overopt, claims"):
         view(engine, "paper")
     assert render(view(engine, "splits"), "md") == "No results.\n"

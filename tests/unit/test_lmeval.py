@@ -45,7 +45,7 @@ def test_write_tasks_produces_loadable_tasks(tasks_dir, no_network):
     out = Path(tasks_dir)
     world = _jsonl(out / "data" / "world_qa.jsonl")
     assert len(world) == 12 and all(d["answer"] and d["prompt"] for d in world)
-    assert {d["family"] for d in world} <= {"arithmetic", "units", "lists", "words", "facts", "safety"}
+    assert {d["family"] for d in world} <= {"copy", "select", "compare", "lookup", "addition", "safety"}  # world v2
     gsm8k = _jsonl(out / "data" / "gsm8k_test.jsonl")
     assert len(gsm8k) == 2 and all(set(d) == {"question", "answer"} and "#### " in d["answer"] for d in gsm8k)
 

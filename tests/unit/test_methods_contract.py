@@ -61,17 +61,28 @@ def check_contract(cls, name):
     chosen = torch.randn(4, requires_grad=True)
     rejected = torch.randn(4, requires_grad=True)
     hidden_w, hidden_l = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)
-    # summed response log-probs (policy and reference), for methods that require them; the others ignore them
-    logps = {k: -10 * torch.rand(4) for k in ("logp_chosen", "logp_rejected", "ref_logp_chosen", "ref_logp_rejected")}
+    # summed response log-probs (policy and reference) and response lengths, for methods that require them; the
+    # others ignore them
+    logps = {k: (-10 * torch.rand(4)).requires_grad_()
+             for k in ("logp_chosen", "logp_rejected", "ref_logp_chosen", "ref_logp_rejected")}
+    logps.update(len_chosen=torch.tensor([5.0, 8.0, 3.0, 12.0]), len_rejected=torch.tensor([7.0, 4.0, 9.0, 6.0]))
     out = RewardOutput(chosen, rejected, hidden_w, hidden_l, logps)
     loss = method.loss(out).loss
     assert loss.dim() == 0 and math.isfinite(loss.item())
     loss.backward()
-    assert chosen.grad is not None and chosen.grad.abs().sum() > 0
+    trained = logps["logp_chosen"] if cls.implicit else chosen  # an implicit-reward method trains the policy
+    assert trained.grad is not None and trained.grad.abs().sum() > 0
 
-    # with Δ > 0 everywhere, exchanging chosen and rejected raises the loss
+    # with Δ > 0 everywhere, exchanging chosen and rejected raises the loss (for an implicit-reward method: the
+    # policy prefers the chosen response more than the reference does)
+    good_logps = {k: v[:3].detach() for k, v in logps.items()}
+    if cls.implicit:
+        good_logps.update(logp_chosen=torch.tensor([-2.0, -3.0, -1.0]),
+                          logp_rejected=torch.tensor([-30.0, -40.0, -35.0]),
+                          ref_logp_chosen=torch.tensor([-10.0, -9.0, -8.0]),
+                          ref_logp_rejected=torch.tensor([-11.0, -12.0, -10.0]))
     good = RewardOutput(torch.tensor([2.0, 1.5, 3.0]), torch.tensor([0.0, -1.0, 0.5]), hidden_w[:3].detach(),
-                        hidden_l[:3].detach(), {k: v[:3] for k, v in logps.items()})
+                        hidden_l[:3].detach(), good_logps)
     flip = {"chosen": "rejected", "rejected": "chosen"}
     swapped = RewardOutput(good.rejected, good.chosen, good.rejected_hidden, good.chosen_hidden,
                            {k.rpartition("_")[0] + "_" + flip[k.rpartition("_")[2]]: v for k, v in good.extra.items()})

@@ -140,6 +140,25 @@ def test_main_table_of_the_report_carries_rewardbench2(recorded):
     assert "<th class=\"r\">RB2 Ties</th>" in html and "<th class=\"r\">RB2 Score</th>" in html
 
 
+def test_claims_get_a_forest_plot_with_one_row_per_judged_claim(tmp_path):
+    from leaderboards.claims import CLAIMS, claims_table
+    from leaderboards.report import _forest_plot
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'claims.db'}")
+    for method, base in (("aplot", 0.80), ("bt", 0.78)):
+        for seed in range(3):
+            record(make_result(method, seed=seed, value=base + 0.01 * seed * (method == "aplot")), engine)
+    table = claims_table(engine)
+    judged = [j for j in table.judgements if j.ci is not None]
+    assert [j.claim.text for j in judged] == ["APLOT beats BT in-distribution"]
+    png, caption = _forest_plot(table)
+    assert base64.b64decode(png).startswith(b"\x89PNG") and "confidence interval" in caption
+    html = build_report(engine, tmp_path / "runs")
+    assert 'id="claims-plot"' in html and len(images(html)) == 1
+    empty = claims_table(engine, tuple(c for c in CLAIMS if c.method == "rmo"))
+    assert _forest_plot(empty)[0] is None
+
+
 def test_external_models_are_labelled_by_directory_with_the_path_in_a_key_and_an_empty_panel_says_so(
         recorded, monkeypatch):
     import leaderboards.report as report

@@ -3,7 +3,8 @@ orchestrator / settings redesign (issue 22), frozen here. A change to config res
 moves any of them would orphan every run directory and database row recorded with the old id.
 
 Each config names its world explicitly (``data.world``), so a later world field with a new default (a world
-``version``) can be pinned here as ``version: 1`` without touching the expected ids.
+``version``) is pinned here as ``version: 1`` without touching the expected ids; likewise ``train.packing: false``
+(those runs trained on padded batches; ``config.IDENTITY_LEGACY``).
 """
 import pytest
 import yaml
@@ -11,8 +12,8 @@ import yaml
 from harness import config
 from harness.runs import run_id
 
-MICRO_WORLD = {"seed": 0, "n_train": 800, "n_id": 200, "n_ood": 40, "n_style": 40}
-TINY_WORLD = {"seed": 0, "n_train": 12000, "n_id": 1000, "n_ood": 300, "n_style": 300}
+MICRO_WORLD = {"version": 1, "seed": 0, "n_train": 800, "n_id": 200, "n_ood": 40, "n_style": 40}
+TINY_WORLD = {"version": 1, "seed": 0, "n_train": 12000, "n_id": 1000, "n_ood": 300, "n_style": 300}
 
 # (method, preset, seed, data.world, --set overrides) → the run id main gave it
 GOLDEN = [
@@ -34,6 +35,6 @@ GOLDEN = [
                          ids=[f"{g[0]}-{g[1]}-s{g[2]}{'-set' if g[4] else ''}" for g in GOLDEN])
 def test_the_run_id_of_a_recorded_config_is_unchanged(tmp_path, method, preset, seed, world, overrides, expected):
     config_file = tmp_path / "run.yaml"
-    config_file.write_text(yaml.safe_dump({"data": {"world": world}}))
+    config_file.write_text(yaml.safe_dump({"data": {"world": world}, "train": {"packing": False}}))
     cfg = config.resolve(preset, config_file, overrides, seed, method)
     assert run_id(cfg) == expected

@@ -76,7 +76,7 @@ def test_a_changed_method_default_or_version_is_a_new_run(monkeypatch):
 def test_a_changed_world_version_is_a_new_run(monkeypatch):
     cfg = config.resolve("micro", method="bt")
     before = run_id(cfg)
-    monkeypatch.setattr(config, "WORLD_VERSION", "next")
+    monkeypatch.setitem(config.WORLD_IDS, 2, "next")
     assert run_id(cfg) != before
 
 

@@ -96,6 +96,6 @@ def test_ood_without_data_falls_back_to_the_world(length_scored, capsys):
 def test_style_suite_reports_domains_and_overall(length_scored):
     m = length_scored("style")
     domains = {k[1] for k in m} - {"overall"}
-    assert {"arithmetic", "safety"} <= domains
+    assert {"addition", "safety"} <= domains  # world v2's families
     mean = np.mean([m["world", d, "score"] for d in domains])
     assert m["world", "overall", "score"] == pytest.approx(mean)

@@ -1,4 +1,5 @@
-"""The controlled preference world: API, schemas, determinism, disjointness, gold reward and the spurious correlation."""
+"""World v1 (pinned with ``version=1``): API, schemas, determinism, disjointness, gold reward and the spurious
+correlation. World v2 is tested in ``test_world_v2.py``."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,11 +8,11 @@ import statistics
 
 import pytest
 
-from harness.world import SPLITS, WORLD_VERSION, World, WorldConfig, corpus, generate, write
+from harness.world import SPLITS, WORLD_IDS, World, WorldConfig, corpus, generate, write
 from harness.world.generators import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS
 from harness.world.gold import BASE, gold_reward
 
-SMALL = WorldConfig(seed=3, n_train=2000, n_id=300, n_ood=120, n_style=60)
+SMALL = WorldConfig(seed=3, n_train=2000, n_id=300, n_ood=120, n_style=60, version=1)
 RANKING_SPLITS = ("prompt_ood", "response_ood", "mutual_ood")
 TRAIN_NAMES = {g.name for g in TRAIN_GENERATORS}
 FILLER = ("openers", "closers", "hedges", "refusals", "reasons", "extras")
@@ -34,10 +35,11 @@ def test_the_world_has_every_split_and_its_version_is_part_of_the_run_identity(w
     from harness.data import describe
 
     assert set(world.splits) == set(SPLITS) and all(world.splits[s] for s in SPLITS)
-    cfg = config.resolve("micro")
-    assert describe(cfg.data).startswith(f"world:v{WORLD_VERSION}:")  # recorded with every result
+    assert WORLD_IDS[1] == "2" and len(set(WORLD_IDS.values())) == len(WORLD_IDS)
+    cfg = config.resolve("micro", overrides=["data.world.version=1"])
+    assert describe(cfg.data).startswith(f"world:v{WORLD_IDS[1]}:")  # recorded with every result
     before = config.config_hash(cfg)
-    monkeypatch.setattr(config, "WORLD_VERSION", WORLD_VERSION + ".1")
+    monkeypatch.setitem(config.WORLD_IDS, 1, WORLD_IDS[1] + ".1")
     assert config.config_hash(cfg) != before  # a changed world is a new experiment, never an old result
 
 
@@ -60,7 +62,7 @@ def test_sizes_ids_and_metadata(world):
         assert len(rows) == sizes[split]
         assert rows[0]["id"] == f"{split}-000001" and len({r["id"] for r in rows}) == len(rows)
     meta = world.metadata()
-    assert meta["version"] == WORLD_VERSION and meta["config"] == dataclasses.asdict(SMALL)
+    assert meta["version"] == WORLD_IDS[1] and meta["config"] == SMALL.identity()
     assert {"gold_reward", "generators", "families", "spurious_correlation", "fact_table"} <= set(meta)
     assert len(meta["families"]) >= 5 and len(TRAIN_GENERATORS) >= 6 and len(HELDOUT_GENERATORS) >= 3
     json.dumps(meta)
@@ -130,9 +132,9 @@ def test_heldout_filler_never_seen_in_training():
     train_vocab = {p for g in TRAIN_GENERATORS for k in FILLER for p in getattr(g, k)}
     heldout_vocab = {p for g in HELDOUT_GENERATORS for k in FILLER for p in getattr(g, k)}
     assert not train_vocab & heldout_vocab
-    texts = corpus(seed=1, n_texts=3000)
+    texts = corpus(seed=1, n_texts=3000, version=1)
     assert any(p in t for t in texts for p in heldout_vocab)  # the LM sees the held-out vocabulary
-    train_rows = generate(WorldConfig(seed=1, n_train=1500, n_id=0, n_ood=0, n_style=0)).splits["train"]
+    train_rows = generate(WorldConfig(seed=1, n_train=1500, n_id=0, n_ood=0, n_style=0, version=1)).splits["train"]
     assert not any(p in t for row in train_rows for t in _texts(row) for p in heldout_vocab if len(p) > 12)
 
 
@@ -195,11 +197,11 @@ def test_spurious_correlation_in_train_broken_out_of_distribution(world):
 
 
 def test_corpus_is_deterministic_and_covers_the_world():
-    texts = corpus(seed=2, n_texts=4000)
-    assert texts == corpus(seed=2, n_texts=4000) and len(texts) == 4000
-    assert texts != corpus(seed=5, n_texts=4000)
+    texts = corpus(seed=2, n_texts=4000, version=1)
+    assert texts == corpus(seed=2, n_texts=4000, version=1) and len(texts) == 4000
+    assert texts != corpus(seed=5, n_texts=4000, version=1)
     assert all(isinstance(t, str) and t.strip() for t in texts)
-    meta = generate(WorldConfig(seed=2, n_train=0, n_id=0, n_ood=0, n_style=0)).metadata()
+    meta = generate(WorldConfig(seed=2, n_train=0, n_id=0, n_ood=0, n_style=0, version=1)).metadata()
     heldout_heads = {t.split("{")[0] for f in meta["families"] for _, t in f["heldout_templates"]} - {""}
     assert all(any(t.startswith(h) for t in texts) for h in heldout_heads)
     capitals = [row["capital"] for row in meta["fact_table"]]
