@@ -127,7 +127,7 @@ def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (
                   as_json: JsonOption = False):
     """How good a policy's samples are on held-out world prompts, per prompt family: the share correct (refusing,
     for unsafe requests), the mean gold of one sample and of the oracle best-of-n."""
-    from harness.rl.sft import quality
+    from harness.rl.quality import quality
 
     from harness import world
 
@@ -372,18 +372,20 @@ def _print_sweep(jobs: list[dict]) -> None:
     from rich.table import Table
 
     from harness.api import sweep_tally
+    from harness.coerce import show
 
     axes = list(jobs[0].get("grid", {})) if jobs else []
     settings = ["settings"] if any("settings" in job for job in jobs) else []
     table = Table("method", "seed", *axes, *settings, "run", "status", title=f"sweep: {sweep_tally(jobs)}")
     for job in jobs:  # values are escaped: "suites=[id]" is not Rich markup
-        table.add_row(job["method"], str(job["seed"]), *(escape(str(job["grid"][a])) for a in axes),
-                      *(escape(" ".join(f"{k}={v}" for k, v in job.get("settings", {}).items())) for _ in settings),
+        table.add_row(job["method"], str(job["seed"]), *(escape(show(job["grid"][a])) for a in axes),
+                      *(escape(" ".join(f"{k}={show(v)}" for k, v in job.get("settings", {}).items()))
+                        for _ in settings),
                       job["run_id"] or "—", job["status"])
     _print(table)
     for job in jobs:
         if job["status"] == "failed":
-            where = " ".join([f"seed {job['seed']}", *(f"{k}={v}" for k, v in {**job.get("grid", {}),
+            where = " ".join([f"seed {job['seed']}", *(f"{k}={show(v)}" for k, v in {**job.get("grid", {}),
                                                                              **job.get("settings", {})}.items())])
             typer.echo(f"FAILED {job['method']} {where}: {job['error']}", err=True)
 
@@ -408,7 +410,7 @@ def demo(runs_dir: RunsOption = Path("runs"), db: DbOption = None,
     console.print(f"tiny world LM at {ensure_tiny_base()}")
     console.print(f"SFT policy (the tiny LM fine-tuned on training-generator demonstrations) at {ensure_sft_policy()}")
     console.rule("[bold]2/4 train bt on the preference world, evaluate id + splits")
-    cfg = config_mod.resolve(preset, None, ["suites=[id,splits]"], None, "bt")
+    cfg = config_mod.resolve(preset, method="bt", values={"suites": ["id", "splits"]})
     result = api.train(cfg, runs_dir=runs_dir, db=db, force=force)
     _report(result, False)
     console.rule("[bold]3/4 best-of-N with the SFT policy: proxy RM vs gold reward")

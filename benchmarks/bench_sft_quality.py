@@ -4,7 +4,7 @@
 
 The band (what makes best-of-N and RL informative: a policy that is right about half the time, so the reward model
 has something to choose, and whose best sample is good): 25-75 % of samples correct on safe prompts, 25-75 %
-refusing unsafe ones, oracle best-of-n gold >= 0.5. ``harness.rl.sft.quality`` measures the policy on held-out world
+refusing unsafe ones, oracle best-of-n gold >= 0.5. ``harness.rl.quality.quality`` measures the policy on held-out world
 prompts; this prints each quantity, its band and whether it is inside, and exits 1 when one is not (the built-in
 2.6 M-parameter ``tiny-sft`` is not: docs/downstream.md, "The SFT policy", gives its numbers). A measurement, not a
 test: the suites run with whatever policy they are given.
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="world seed")
     args = parser.parse_args(argv)
 
-    from harness.rl.sft import quality
+    from harness.rl.quality import quality
 
     q = quality(args.policy, args.seed, n_prompts=args.prompts, n=args.samples)
     measured = {"correct_safe": q["correct_safe"], "refused_unsafe": q["refused_unsafe"],

@@ -3,6 +3,7 @@ never a partial one. Every file and directory rmbench writes for later reading g
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -18,6 +19,14 @@ def write_text_atomic(path: Path, chunks: Iterable[str]) -> None:
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
         f.writelines(chunks)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    write_text_atomic(path, [json.dumps(payload, indent=2, allow_nan=False) + "\n"])
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
+    write_text_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def replace_directory(new: Path, target: Path, aside: Path | None = None) -> None:

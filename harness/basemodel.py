@@ -22,6 +22,8 @@ from typing import Any, ClassVar
 
 from harness.atomic import atomic_directory
 from harness.errors import ConfigError
+from harness.progress import console, progress_bar
+from harness.world import WORLD_IDS, corpus
 
 FORMAT = "tiny-base-v1"
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", "<|user|>", "<|assistant|>", "<|end|>")
@@ -61,8 +63,6 @@ class LMRecipe:
     def cache_name(self, fmt: str, **inputs) -> str:
         """``<fmt>-<hash>`` of the recipe, the world's generator identity (``harness.world.WORLD_IDS``: it changes
         the corpus, hence the build) and ``inputs`` (e.g. the base model a build starts from)."""
-        from harness.world import WORLD_IDS
-
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LEGACY or v != self.LEGACY[k]}
         world = WORLD_IDS[fields.pop("world_version")]
         blob = json.dumps({"format": fmt, "world": world, **inputs, **fields}, sort_keys=True)
@@ -129,8 +129,6 @@ def ensure_tiny_base(cache_dir: Path | None = None, *, recipe: TinyRecipe = TINY
 
 
 def _build(recipe: TinyRecipe, out: Path) -> None:
-    from harness.world import corpus
-
     start = time.perf_counter()
     texts = corpus(seed=recipe.corpus_seed, n_texts=recipe.n_texts, version=recipe.world_version)
     tokenizer = train_tokenizer(texts, recipe)
@@ -204,8 +202,6 @@ def train_lm(model, batches, recipe, *, weight_decay: float, description: str) -
     (β = 0.9, 0.95) at ``recipe.lr`` with :func:`_lr_factor`'s schedule, gradients clipped to norm 1, one step per
     batch (``model(**batch)`` must return the loss); returns the per-step losses."""
     import torch
-
-    from harness.progress import console, progress_bar
 
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=weight_decay, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe))

@@ -1,5 +1,8 @@
 """Evaluating a run: ``--set`` routing between suite options and the run config, suite construction, the suites'
-requirements, their context, and merging each suite's metric rows and predictions into the run's ``result.json``."""
+requirements, their context, and merging each suite's metric rows and predictions into the run's ``result.json``.
+
+:func:`evaluate` is run by the orchestrator (:class:`harness.lab.Lab`), which it is given: the suites' context
+trains and evaluates the runs a suite asks for through it."""
 from __future__ import annotations
 
 import time
@@ -9,36 +12,39 @@ import methods
 from harness import config as config_mod
 from harness import suites, trackers
 from harness.config import RunConfig
+from harness.data.encode import Encoder, chat_template_sha256
 from harness.errors import ConfigError, RmbenchError
-from harness.metric_keys import RENAMED_SUITES
+from harness.external import scoring_model
+from harness.implicit import implicit_scorer
 from harness.records import check_store, record
 from harness.results import merge_metrics, write_jsonl_atomic
 from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config, predictions_path
+from harness.suites import check_requirements, split_overrides  # noqa: F401 - evaluation's own steps
 
 
-def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[str] | None = None,
-             db: str | None = None, batch_size: int | None = None, show_progress: bool = True, model=None, method=None,
-             overrides: list[str] = ()) -> dict:
-    """Run suites on a finished run's checkpoint; predictions and metric rows are merged into its result.
+def evaluate(lab, run_dir: Path, suite_names: list[str], *, data: str | list[str] | None = None,
+             batch_size: int | None = None, model=None, method=None, overrides: list[str] = (),
+             suite_values: dict[str, dict] | None = None) -> dict:
+    """Run suites on a finished run's checkpoint in ``lab`` (a :class:`harness.lab.Lab`: its database and progress);
+    predictions and metric rows are merged into its result.
 
     ``overrides`` are ``--set key=value`` strings: a key under a suite's name (``noise.rates=0,0.2``) is an option
     of that suite (a field of its ``Options``), any other key changes the run config the suites see (e.g.
     ``train.max_steps=5`` for the runs the noise suite trains). Every suite's options and requirements are checked
     before anything is loaded. The runs a suite trains or evaluates through its context live beside this one (the
     same runs directory) and are recorded in the same database. ``data`` is one ``--data`` value or a list of them
-    (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``).
+    (``--data`` repeated: each value is parsed on its own, so a path may hold ``,FORMAT:``). ``suite_values`` are
+    more suite options, as values (``{"bon": {"policy": "tiny"}}``), over those of ``overrides``.
     """
-    from harness.data.encode import Encoder, chat_template_sha256
-    from harness.external import scoring_model
-    from harness.implicit import implicit_scorer
-
     run_dir = Path(run_dir)
     result = RunResult.read(run_dir)
     if result is None:
         raise RmbenchError(f"{run_dir} has no {RESULT_FILE}: train it first (or resume it)")
-    check_store(db)
+    check_store(lab.db)
     suite_names = [suites.current_name(name) for name in suite_names]
     options, cfg_overrides = split_overrides(list(overrides))
+    for name, values in (suite_values or {}).items():  # options given as values (an external model's policy)
+        options[name] = {**options.get(name, {}), **values}
     cfg = load_run_config(run_dir)
     if cfg_overrides:
         cfg = config_mod.from_dict(RunConfig, config_mod.deep_merge(config_mod.to_dict(cfg), cfg_overrides))
@@ -55,9 +61,11 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
     elif method.implicit:  # a trained policy, scored by its implicit reward (with its reference when it reads one)
         model = implicit_scorer(model, cfg, method)
     batch_size = batch_size or cfg.train.eval_batch_size
+    beside = lab.beside(run_dir)  # the runs a suite trains or evaluates live beside this one
     ctx = suites.EvalContext(model, method, Encoder(model.tokenizer, cfg.model.max_length), cfg, batch_size,
-                             show_progress, data, run_dir,
-                             *_run_callables(run_dir.parent, db=db, batch_size=batch_size, show_progress=show_progress))
+                             lab.show_progress, data, run_dir,
+                             beside.train_variant,
+                             lambda run, names: beside.evaluate_run(run, names, batch_size=batch_size))
     for suite in instances:
         started = time.perf_counter()
         outcome = suite.run(ctx)
@@ -71,43 +79,5 @@ def evaluate(run_dir: str | Path, suite_names: list[str], *, data: str | list[st
         result.write(run_dir)
     with trackers.session(cfg.train.report_to, run_dir, config_mod.to_dict(cfg)):
         trackers.log_metric_rows(result.metrics, (result.train or {}).get("steps"))
-    record(result.to_json(), db, saved=run_dir / RESULT_FILE)
+    record(result.to_json(), lab.db, saved=run_dir / RESULT_FILE)
     return result.to_json()
-
-
-def split_overrides(overrides: list[str]) -> tuple[dict[str, dict], dict]:
-    """``--set`` pairs → ({suite: {option: value}}, nested run-config overrides)."""
-    parsed = config_mod.parse_overrides(overrides)
-    options: dict[str, dict] = {}
-    for key in [k for k in parsed if k in suites.names() or k in RENAMED_SUITES]:
-        if not isinstance(parsed[key], dict):
-            raise ConfigError(f"--set {key}=…: use {key}.OPTION=VALUE")
-        name = suites.current_name(key)
-        options[name] = {**options.get(name, {}), **parsed.pop(key)}
-    return options, parsed
-
-
-def check_requirements(cfg: RunConfig, suite_names: list[str], data: tuple[str, ...] = ()) -> None:
-    """Fail when a suite's ``requires`` (:data:`harness.suites.REQUIREMENTS`) is not met by the run ``cfg`` and the
-    ``--data`` values given."""
-    for name in suite_names:
-        for requirement in sorted(suites.get(name).requires):
-            if missing := suites.REQUIREMENTS[requirement](cfg, data):
-                raise ConfigError(f"the {name} suite needs {missing}")
-
-
-def _run_callables(runs_dir: Path, db: str | None, batch_size: int, show_progress: bool):
-    """The context's ``train_variant`` and ``evaluate_run`` (:class:`harness.suites.EvalContext`) for runs in
-    ``runs_dir``, recorded in ``db``."""
-
-    def train_variant(cfg: RunConfig) -> RunResult:
-        # a local import: harness.training imports this module to evaluate its suites
-        from harness.training import train
-
-        return RunResult.from_json(train(cfg, runs_dir=runs_dir, db=db, show_progress=show_progress))
-
-    def evaluate_run(run_id: str, suite_names: list[str]) -> RunResult:
-        return RunResult.from_json(evaluate(runs_dir / run_id, suite_names, db=db, batch_size=batch_size,
-                                            show_progress=show_progress))
-
-    return train_variant, evaluate_run

@@ -3,45 +3,69 @@ their own processes on this machine (``local`` with ``--jobs N``: the cores spli
 cluster (``ray``). All run the same job function on the same grid, so they give the same rows.
 
 A grid is method × seed × every ``--grid key=v1,v2`` axis; a job is one point of it, and its config is the sweep's
-config plus the point's ``key=value`` overrides, so each point is its own experiment (config hash) in the database.
-``--controls`` adds, at every seed and grid point, the jobs of the claims table's control rows
-(``leaderboards.claims``): each side's method with that side's own settings, evaluated on the suite it is judged on.
+config plus the point's settings, so each point is its own experiment (config hash) in the database. ``--controls``
+adds, at every seed and grid point, the jobs of the claims table's control rows (``leaderboards.claims``): each
+side's method with that side's own settings, evaluated on the suite it is judged on. A job's settings are values
+(parsed once, from ``--grid`` text, at the edge), merged into its config as values.
+
+The executors do not know what a job does: the orchestrator gives them the job function
+(:meth:`harness.lab.Lab.sweep_job`) and, for a job spread over several GPUs, the module whose ``python -m`` runs
+one job in every process (:data:`LAUNCH_MODULE`).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import itertools
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
 
+from harness import config as config_mod
+from harness.coerce import deep_merge, nest, show
+from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.progress import progress_bar
-from harness.sweep import sweep_tally
+from harness.runs import run_id
+from leaderboards import engine_for
+from leaderboards.store import StoreError, database_url
 
 EXECUTORS = ("local", "ray")
-JobFunction = Callable[["Job"], dict]
+STATUSES = ("skipped", "trained", "evaluated", "failed")  # of a job's outcome
+LAUNCH_MODULE = "harness.lab"  # ``python -m harness.lab PAYLOAD OUT`` runs one job (under accelerate launch)
 
 
 @dataclass(frozen=True)
 class Job:
     """One point of the grid: a method, a seed, the values of the extra axes and, for a control job, its side's
-    own settings (all ``key=value`` overrides)."""
+    own settings (dotted run-config keys with their typed values)."""
 
     method: str
     seed: int
-    grid: tuple[tuple[str, str], ...] = ()
-    settings: tuple[tuple[str, str], ...] = ()
+    grid: tuple[tuple[str, Any], ...] = ()
+    settings: tuple[tuple[str, Any], ...] = ()
 
-    def overrides(self) -> list[str]:
-        return [f"{key}={value}" for key, value in self.grid + self.settings]
+    def values(self) -> dict:
+        """The job's settings as the nested mapping its config is merged with."""
+        return nest(self.grid + self.settings)
 
     def describe(self) -> str:
-        return " ".join([self.method, f"seed {self.seed}", *self.overrides()])
+        return " ".join([self.method, f"seed {self.seed}", *(f"{k}={show(v)}" for k, v in self.grid + self.settings)])
+
+
+JobFunction = Callable[["SweepSpec", Job], dict]
+
+
+def sweep_tally(outcomes: list[dict]) -> str:
+    """``"2 skipped, 1 failed"``: the count of each status among the jobs' outcomes."""
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in STATUSES}
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "starting"
 
 
 @dataclass(frozen=True)
@@ -53,9 +77,9 @@ class Resources:
     max_retries: int = 3
 
 
-def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """``["data.label_noise=0,0.2"]`` → ``[("data.label_noise", ["0", "0.2"])]``; commas inside ``[…]`` or ``{…}``
-    stay in their value (``method_config.x=[1,2],[3]`` has two values)."""
+def parse_grid(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    """``["data.label_noise=0,0.2"]`` → ``[("data.label_noise", [0, 0.2])]``: each value read as YAML, once; commas
+    inside ``[…]`` or ``{…}`` stay in their value (``method_config.x=[1,2],[3]`` has two values)."""
     axes = []
     for item in items:
         key, sep, raw = item.partition("=")
@@ -67,12 +91,13 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
             raise ConfigError(f"--grid {key}=…: use --methods / --seeds for the {key} axis")
         if key in (k for k, _ in axes):
             raise ConfigError(f"--grid {key} is given twice")
+        parsed = []
         for value in values:
             try:
-                yaml.safe_load(value)
+                parsed.append(yaml.safe_load(value))
             except yaml.YAMLError as e:
                 raise ConfigError(f"--grid {key}: cannot parse the value {value!r} ({e})".splitlines()[0]) from None
-        axes.append((key, values))
+        axes.append((key, parsed))
     return axes
 
 
@@ -90,8 +115,8 @@ def _split_values(raw: str) -> list[str]:
     return [v for v in values if v]
 
 
-def grid_jobs(methods: Sequence[str], seeds: int, axes: Sequence[tuple[str, list[str]]] = (),
-              controls: Sequence[tuple[str, tuple[tuple[str, str], ...]]] = ()) -> list[Job]:
+def grid_jobs(methods: Sequence[str], seeds: int, axes: Sequence[tuple[str, list[Any]]] = (),
+              controls: Sequence[tuple[str, tuple[tuple[str, Any], ...]]] = ()) -> list[Job]:
     """Every job, seed-major, then the grid points (first axis slowest), then the methods, then the ``controls``
     ((method, settings) pairs: see :func:`leaderboards.claims.control_jobs`)."""
     points = list(itertools.product(*([(key, v) for v in values] for key, values in axes)))
@@ -104,8 +129,6 @@ def distinct_jobs(jobs: Sequence[Job], spec: "SweepSpec") -> list[Job]:
     """``jobs`` without those that repeat an earlier job's run (experiment and seed) with no new suite (a control side
     that is a plain run of the sweep, e.g. BT on clean labels); a job whose config does not resolve is kept (it
     fails and is reported)."""
-    from harness.runs import run_id
-
     seen: dict[str, set[str]] = {}
     out = []
     for job in jobs:
@@ -122,50 +145,40 @@ def distinct_jobs(jobs: Sequence[Job], spec: "SweepSpec") -> list[Job]:
     return out
 
 
-def run_local(jobs: Sequence[Job], run_job: JobFunction, show_progress: bool = True) -> list[dict]:
+def run_local(jobs: Sequence[Job], spec: SweepSpec, run_job: JobFunction, show_progress: bool = True) -> list[dict]:
     """The jobs one after another in this process."""
     outcomes = []
     with progress_bar(show_progress) as bar:
         task = bar.add_task("sweep", total=len(jobs))
         for job in jobs:
             bar.update(task, status=f"{job.describe()} · {sweep_tally(outcomes)}")
-            outcomes.append(run_job(job))
+            outcomes.append(_named(job, run_job(spec, job)))
             bar.update(task, advance=1, status=sweep_tally(outcomes))
     return outcomes
 
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What every job of a sweep shares (picklable: it travels to Ray workers)."""
+    """What every job of a sweep shares (picklable: it travels to Ray workers): the preset, config file and
+    ``--set`` strings as given, and the suites (None: the config's)."""
 
     preset: str
     config_file: str | None
     overrides: tuple[str, ...]
     runs_dir: str
     db: str | None
+    suites: tuple[str, ...] | None = None
 
-    def resolve(self, job: Job):
-        from harness import config as config_mod
-
-        return config_mod.resolve(self.preset, self.config_file, [*self.overrides, *job.overrides()], job.seed,
-                                  job.method)
+    def resolve(self, job: Job) -> RunConfig:
+        shared = {"suites": list(self.suites)} if self.suites else {}
+        return config_mod.resolve(self.preset, self.config_file, list(self.overrides), job.seed, job.method,
+                                  values=deep_merge(shared, job.values()))
 
 
 @functools.cache
-def _engine(db: str | None):
+def engine(db: str | None):
     """One checked engine per database and process (a Ray worker runs many jobs)."""
-    from leaderboards import engine_for
-
     return engine_for(db)
-
-
-def run_job(spec: SweepSpec, job: Job) -> dict:
-    """One sweep job (see :func:`harness.sweep.sweep`); never raises an ``Exception``."""
-    from harness.sweep import _sweep_job
-
-    overrides = [*spec.overrides, *job.overrides()]
-    return _named(job, _sweep_job(job.method, job.seed, spec.preset, spec.config_file, overrides,
-                                  Path(spec.runs_dir), spec.db, _engine(spec.db)))
 
 
 def _named(job: Job, outcome: dict) -> dict:
@@ -174,10 +187,11 @@ def _named(job: Job, outcome: dict) -> dict:
             **({"settings": dict(job.settings)} if job.settings else {})}
 
 
-def run(executor: str, jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
+def run(executor: str, jobs: Sequence[Job], spec: SweepSpec, run_job: JobFunction, *, address: str | None = None,
         show_progress: bool = True, parallel: int = 1) -> list[dict]:
-    """Run ``jobs`` on ``executor`` after checking the database; one outcome per job, in the jobs' order.
-    ``parallel`` > 1 (``local`` only) runs that many jobs at once (:func:`run_parallel`)."""
+    """Run ``jobs`` on ``executor`` after checking the database; ``run_job(spec, job)`` (never raising an
+    ``Exception``) is one job. One outcome per job, in the jobs' order. ``parallel`` > 1 (``local`` only) runs that
+    many jobs at once (:func:`run_parallel`; ``run_job`` then travels to spawned processes: it must pickle)."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if not isinstance(parallel, int) or parallel < 1:
@@ -185,12 +199,17 @@ def run(executor: str, jobs: Sequence[Job], spec: SweepSpec, *, address: str | N
     if parallel > 1 and executor != "local":
         raise ConfigError("--jobs is for the local executor; Ray places the jobs itself (sweep.cpus_per_job)")
     if executor == "local":
-        _engine(spec.db)  # the database is checked before the first job
-        job_function = functools.partial(run_job, spec)
+        engine(spec.db)  # the database is checked before the first job
         if parallel > 1:
-            return run_parallel(jobs, job_function, parallel, functools.partial(_crashed, spec), show_progress)
-        return run_local(jobs, job_function, show_progress)
-    return run_ray(jobs, spec, address=address, show_progress=show_progress)
+            return run_parallel(jobs, functools.partial(_named_job, run_job, spec), parallel,
+                                functools.partial(_crashed, spec), show_progress)
+        return run_local(jobs, spec, run_job, show_progress)
+    return run_ray(jobs, spec, run_job, address=address, show_progress=show_progress)
+
+
+def _named_job(run_job: JobFunction, spec: SweepSpec, job: Job) -> dict:
+    """``run_job(spec, job)`` as :func:`_named` gives it (a module function: it pickles into a job process)."""
+    return _named(job, run_job(spec, job))
 
 
 # -- several local jobs at once ----------------------------------------------------------------------------------
@@ -201,7 +220,7 @@ def threads_per_job(workers: int, cpus: int | None = None) -> int:
     return max(1, cpus // workers)
 
 
-def run_parallel(jobs: Sequence[Job], run_job: JobFunction, workers: int, crashed: Callable[[Job, str], dict],
+def run_parallel(jobs: Sequence[Job], run_job: Callable[[Job], dict], workers: int, crashed: Callable[[Job, str], dict],
                  show_progress: bool = True, threads: int | None = None) -> list[dict]:
     """``workers`` jobs at once on this machine, each in its own fresh (spawned) process with ``threads`` torch /
     OpenMP threads (default :func:`threads_per_job`: the cores split between the workers), started in the jobs'
@@ -250,7 +269,7 @@ def run_parallel(jobs: Sequence[Job], run_job: JobFunction, workers: int, crashe
     return outcomes
 
 
-def _job_process(run_job: JobFunction, job: Job, threads: int, send) -> None:
+def _job_process(run_job: Callable[[Job], dict], job: Job, threads: int, send) -> None:
     """The body of one job process: its share of the cores, the job, its outcome sent back."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # for anything the job starts in turn
         os.environ[name] = str(threads)
@@ -264,8 +283,6 @@ def _job_process(run_job: JobFunction, job: Job, threads: int, send) -> None:
 def _crashed(spec: SweepSpec, job: Job, reason: str) -> dict:
     """The failed outcome of a job that could not report one (its process or Ray worker died): ``reason``."""
     try:
-        from harness.runs import run_id
-
         rid = run_id(spec.resolve(job))
     except Exception:  # noqa: BLE001 - the job's own error is the one to report
         rid = None
@@ -276,7 +293,7 @@ def _crashed(spec: SweepSpec, job: Job, reason: str) -> dict:
 WORKER_ENV_PREFIXES = ("RMBENCH_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_", "MKL_", "MLFLOW_", "WANDB_")
 
 
-def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
+def run_ray(jobs: Sequence[Job], spec: SweepSpec, run_job: JobFunction, *, address: str | None = None,
             show_progress: bool = True) -> list[dict]:
     """One Ray task per job on the cluster at ``address`` (else ``$RAY_ADDRESS``, else a cluster started on this
     machine, or a new local one), with ``sweep.cpus_per_job`` / ``gpus_per_job`` / ``max_retries`` from the job's
@@ -288,7 +305,7 @@ def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
         raise ConfigError("--executor ray needs Ray: pip install 'rmbench[ray]'") from None
 
     spec = _absolute(spec)
-    _engine(spec.db)  # the database is checked before Ray starts
+    engine(spec.db)  # the database is checked before Ray starts
     started_here = not ray.is_initialized()
     if started_here:
         env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV_PREFIXES)}
@@ -301,7 +318,7 @@ def run_ray(jobs: Sequence[Job], spec: SweepSpec, *, address: str | None = None,
         for i, job in enumerate(jobs):
             res = _resources(spec, job)
             ref = task.options(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=res.max_retries,
-                               retry_exceptions=False, name=job.describe()).remote(spec, job, res.gpus)
+                               retry_exceptions=False, name=job.describe()).remote(spec, job, res.gpus, run_job)
             index[ref] = i
         return _gather(ray, index, jobs, spec, show_progress)
     finally:
@@ -338,16 +355,15 @@ def _task_outcome(ray, ref, job: Job, spec: SweepSpec) -> dict:
         return _crashed(spec, job, f"{type(e).__name__}: {first_line}")
 
 
-def _ray_task(spec: SweepSpec, job: Job, gpus: float) -> dict:
+def _ray_task(spec: SweepSpec, job: Job, gpus: float, run_job: JobFunction) -> dict:
     """The body of one Ray task: the job in this worker, or under ``accelerate launch`` with one process per GPU
     when it asks for more than one."""
     if gpus > 1:
-        return _accelerate_launch(spec, job, int(gpus))
-    return run_job(spec, job)
+        return _named(job, _accelerate_launch(spec, job, int(gpus)))
+    return _named(job, run_job(spec, job))
 
 
 def _accelerate_launch(spec: SweepSpec, job: Job, processes: int) -> dict:
-    import json
     import subprocess
     import sys
     import tempfile
@@ -357,7 +373,7 @@ def _accelerate_launch(spec: SweepSpec, job: Job, processes: int) -> dict:
         payload = json.dumps({"spec": dataclasses.asdict(spec), "job": dataclasses.asdict(job)})
         subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
                         "--multi_gpu", "--main_process_port", "0",  # a free port: jobs may share a node
-                        "-m", "harness.executors", payload, str(out)], check=True)
+                        "-m", LAUNCH_MODULE, payload, str(out)], check=True)
         return json.loads(out.read_text())
 
 
@@ -372,10 +388,6 @@ def _resources(spec: SweepSpec, job: Job) -> Resources:
 
 
 def _absolute(spec: SweepSpec) -> SweepSpec:
-    from sqlalchemy.engine import make_url
-
-    from leaderboards.store import database_url
-
     url = make_url(database_url(spec.db))
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         url = url.set(database=str(Path(url.database).expanduser().resolve()))
@@ -387,10 +399,6 @@ def _absolute(spec: SweepSpec) -> SweepSpec:
 def _check_shared_store(db: str, ray) -> None:
     """Refuse a SQLite database the workers cannot share: in memory, or on a cluster with nodes on other
     machines (a SQLite file lives on one machine's disk)."""
-    from sqlalchemy.engine import make_url
-
-    from leaderboards.store import StoreError
-
     url = make_url(db)
     if url.get_backend_name() != "sqlite":
         return
@@ -405,23 +413,11 @@ def _check_shared_store(db: str, ray) -> None:
                               f"{', '.join(others)}", remedy)
 
 
-def _main(payload: str, out: str) -> None:
-    """``python -m harness.executors PAYLOAD OUT`` (under ``accelerate launch``): run one job in every process;
-    the main process writes its outcome to ``OUT``."""
-    import json
-
-    from accelerate import PartialState
-
+def decode_payload(payload: str) -> tuple[SweepSpec, Job]:
+    """The spec and job of ``python -m LAUNCH_MODULE PAYLOAD OUT`` (written by :func:`_accelerate_launch`)."""
     data = json.loads(payload)
-    spec = SweepSpec(**{**data["spec"], "overrides": tuple(data["spec"]["overrides"])})
+    spec = SweepSpec(**{**data["spec"], "overrides": tuple(data["spec"]["overrides"]),
+                        "suites": data["spec"]["suites"] and tuple(data["spec"]["suites"])})
     job = Job(data["job"]["method"], data["job"]["seed"],
               *(tuple(tuple(p) for p in data["job"][key]) for key in ("grid", "settings")))
-    outcome = run_job(spec, job)
-    if PartialState().is_main_process:
-        Path(out).write_text(json.dumps(outcome))
-
-
-if __name__ == "__main__":
-    import sys
-
-    _main(*sys.argv[1:])
+    return spec, job

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import torch
 
+import methods
+from harness.atomic import atomic_directory
+from harness.data.encode import Encoder, pad_sequences
 from harness.errors import ConfigError
+from harness.external import EXTERNAL, is_rmbench_checkpoint
+from harness.models import META, RewardModel, _is_causal_lm
+from harness.runs import CHECKPOINT_DIR, read_result
 
 EXPORT_TOLERANCE = 1e-4  # max |reward difference| accepted by the check (fp32 gives ~1e-6; bf16 weights more)
 CHECK_TEXTS = [("What is the capital of France?", "Paris."), ("Say hello.", "Hello! How can I help you today?"),
@@ -28,9 +34,6 @@ PAD_TOKEN = "<|rmbench_pad|>"
 def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
     """The checkpoint of a run directory (``RUN/checkpoint``, or the checkpoint an evaluated one points at), or the
     directory itself when it is a checkpoint."""
-    from harness.external import EXTERNAL, is_rmbench_checkpoint
-    from harness.runs import CHECKPOINT_DIR, read_result
-
     path = Path(run_or_checkpoint)
     if is_rmbench_checkpoint(path):
         return path
@@ -41,8 +44,6 @@ def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
     if result.get("method") == EXTERNAL:
         raise ConfigError(f"{path} evaluates the external model {result.get('model_path')!r}: it already is a "
                           f"transformers checkpoint, load it directly")
-    import methods
-
     if result.get("method") in methods.names() and methods.get(result["method"]).implicit:
         raise ConfigError(f"{path} is a {result['method']} run: its reward is the implicit reward of a policy "
                           f"(log-probs against a reference), which no sequence-classification head computes; its "
@@ -52,8 +53,6 @@ def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
 
 def exportable(meta: dict, config, head) -> None:
     """Raise a ``ConfigError`` saying why a checkpoint has no exact ``*ForSequenceClassification`` equivalent."""
-    from harness.models import _is_causal_lm
-
     if "ensemble" in meta:
         raise ConfigError(f"an ensemble of {len(meta['ensemble'])} reward models scores with its members' rewards "
                           f"together; one sequence classifier cannot express that: export a member instead "
@@ -77,9 +76,6 @@ def export(run_or_checkpoint: str | Path, out: str | Path) -> dict:
     """Write ``out`` (atomically): a checkpoint ``AutoModelForSequenceClassification.from_pretrained(out)`` loads,
     with ``num_labels=1``; returns ``{"out", "architecture", "pad_token_id", "max_abs_diff"}``."""
     from transformers import AutoModelForSequenceClassification
-
-    from harness.atomic import atomic_directory
-    from harness.models import META, RewardModel
 
     path = checkpoint_of(run_or_checkpoint)
     meta = json.loads((path / META).read_text())
@@ -134,8 +130,6 @@ def _check(model, out: Path) -> float:
     """Max |reward difference| between ``model`` and the classifier loaded from ``out``, one batch of
     ``CHECK_TEXTS`` chosen/plain pairs, encoded as rmbench encodes and right-padded with the exported pad id."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from harness.data.encode import Encoder, pad_sequences
 
     tokenizer = AutoTokenizer.from_pretrained(out)
     classifier = AutoModelForSequenceClassification.from_pretrained(out).eval()

@@ -12,24 +12,23 @@ tokenizer's pad token, else its EOS, as trl's ``RewardTrainer`` sets it (recorde
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from harness.config import ModelConfig, RunConfig, config_hash, deep_merge, from_dict
+from harness.config import ModelConfig, RunConfig
+from harness.data.encode import set_chat_template
 from harness.errors import ConfigError
-from harness.metric_keys import suite_name
+from harness.implicit import implicit_scorer, load_causal_lm
+from harness.layout import RESULT_FILE
+from harness.models import META, _is_causal_lm, _torch_dtype, load_checkpoint
 
 EXTERNAL = "external"  # the method name of an evaluated external model (in result.json and the leaderboards)
 DEFAULT_POLICY = "tiny"  # bon / rl sample from the world's base LM: an external RM has no policy of its own
 
 
 def is_rmbench_checkpoint(spec: str | Path) -> bool:
-    from harness.models import META
-
     return (Path(spec) / META).is_file()
 
 
@@ -39,13 +38,8 @@ def load_reward_model(spec: str | Path, cfg: ModelConfig, chat_template: str | N
     or with ``causal_lm`` (an implicit-reward run) any causal LM, as a ``RewardModel`` with its LM head and its own
     chat template. ``chat_template`` (a ``model.chat_template`` given at evaluation) replaces a checkpoint's own
     template."""
-    from harness.data.encode import set_chat_template
-    from harness.models import load_checkpoint
-
     if not is_rmbench_checkpoint(spec):
         if causal_lm:
-            from harness.implicit import load_causal_lm
-
             return load_causal_lm(str(spec), cfg, setting="--model")
         return ExternalRewardModel.load(str(spec), cfg)
     model = load_checkpoint(spec)
@@ -61,8 +55,6 @@ def scoring_model(spec: str | Path, cfg: RunConfig, method, chat_template: str |
     model = load_reward_model(spec, cfg.model, chat_template, method.implicit)
     if not method.implicit:
         return model
-    from harness.implicit import implicit_scorer
-
     return implicit_scorer(model, cfg, method)
 
 
@@ -72,7 +64,7 @@ def sequence_classifier_config(spec: str, trust_remote_code: bool = False):
     label."""
     from transformers import AutoConfig
 
-    if (Path(spec) / "result.json").is_file():
+    if (Path(spec) / RESULT_FILE).is_file():
         raise ConfigError(f"{spec} is an rmbench run: evaluate it with --run {spec}")
     if spec.startswith((".", "/", "~")) and not Path(spec).expanduser().exists():  # a path, never a Hub id
         raise ConfigError(f"cannot load reward model {spec!r}: no such file or directory")
@@ -117,8 +109,6 @@ class ExternalRewardModel(nn.Module):
     the pooled token [N, H]."""
 
     def __init__(self, model: nn.Module, tokenizer, *, source: str):
-        from harness.models import _is_causal_lm
-
         super().__init__()
         self.model, self.tokenizer, self.source = model, tokenizer, source
         self.decoder = _is_causal_lm(model.config)
@@ -126,9 +116,6 @@ class ExternalRewardModel(nn.Module):
     @classmethod
     def load(cls, spec: str, cfg: ModelConfig) -> "ExternalRewardModel":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from harness.data.encode import set_chat_template
-        from harness.models import _torch_dtype
 
         config = sequence_classifier_config(spec, cfg.trust_remote_code)
         adapter = peft_adapter(spec)
@@ -197,86 +184,3 @@ def revision(spec: str) -> str:
 
     path = Path(cached_file(spec, "config.json"))
     return path.parent.name if path.parent.parent.name == "snapshots" else "unknown"
-
-
-def external_run(spec: str, suite_names: list[str], overrides: list[str]) -> dict:
-    """The run of an external model: run id ``external-<name>-<hash>``, the hash over the model id, its revision,
-    the model settings and the suite options (``--set``), and the fields its first ``result.json`` holds.
-
-    The run config has method ``bt`` (scores are the raw rewards) and the default world (the world suites score on
-    it); ``bon`` / ``rl`` sample from the world's base LM unless ``bon.policy`` / ``rl.policy`` is given.
-    """
-    from harness.evaluation import split_overrides
-
-    options, run_settings = split_overrides(list(overrides))
-    given = sorted(overrides)  # the identity: a suite added later, without options, lands in the same run
-    for name in ("bon", "rl"):
-        if name in map(suite_name, suite_names) and "policy" not in options.get(name, {}):
-            overrides = [*overrides, f"{name}.policy={DEFAULT_POLICY}"]
-    base = {"method": "bt", "preset": EXTERNAL, "suites": [], "model": {"backbone": spec}}
-    cfg = from_dict(RunConfig, deep_merge(base, run_settings))
-    model_config = sequence_classifier_config(spec, cfg.model.trust_remote_code)
-    rev = revision(spec)
-    key = {"model": spec, "revision": rev, "config": config_hash(cfg), "options": given}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
-    return {"run_id": f"{EXTERNAL}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest, "overrides": overrides,
-            "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
-                       "external_model": {"id": spec, "revision": rev, "architectures": model_config.architectures,
-                                 "pad_token_id": model_config.pad_token_id}}}
-
-
-def implicit_run(spec: str, kind: str, ref: str | None, ref_free_type: str | None, suite_names: list[str],
-                 overrides: list[str]) -> dict:
-    """The run of a causal LM trained elsewhere (trl's ``DPOTrainer`` output, any policy) scored by the implicit
-    reward of method ``kind`` (``dpo``, ``ipo``, ``simpo``), as :func:`external_run` describes an external RM's.
-
-    ``ref`` is the reference policy (``model.ref``); without it a ``dpo`` / ``ipo`` model is scored
-    reference-free, by ``ref_free_type`` (``sum`` | ``avg`` | ``norm``, default ``avg`` as reward-bench's
-    ``scripts/run_dpo.py``). The model's own chat template renders the sequences (``model.chat_template``
-    overrides it)."""
-    import methods
-    from harness.evaluation import split_overrides
-    from harness.models import _is_causal_lm
-
-    method_cls = methods.get(kind)
-    if not method_cls.implicit:
-        raise ConfigError(f"--kind {kind}: not an implicit-reward method; choose rm (a sequence classifier) or one "
-                          f"of {', '.join(n for n in methods.names() if methods.get(n).implicit)}")
-    method_config = {}
-    if "ref_free_type" in method_cls.default_config():
-        method_config["ref_free_type"] = ref_free_type or ("none" if ref else "avg")
-        if method_config["ref_free_type"] == "none" and not ref:
-            raise ConfigError(f"--kind {kind} scores with a reference policy: give --ref REF_DIR, or "
-                              f"--ref-free-type sum|avg|norm")
-    elif ref or ref_free_type:
-        raise ConfigError(f"--kind {kind} has no reference: --ref and --ref-free-type do not apply")
-    options, run_settings = split_overrides(list(overrides))
-    base = {"method": kind, "method_config": method_config, "preset": EXTERNAL, "suites": [],
-            "model": {"backbone": spec, "ref": ref or ""}}
-    cfg = from_dict(RunConfig, deep_merge(base, run_settings))
-    method_cls(**cfg.method_config)  # a bad setting (β ≤ 0, an unknown ref_free_type) fails here
-    for name, path in (("--model", spec), ("--ref", ref)):
-        if path is None:
-            continue
-        if path.startswith((".", "/", "~")) and not Path(path).expanduser().exists():
-            raise ConfigError(f"{name} {path!r}: no such file or directory")
-        from transformers import AutoConfig
-
-        try:
-            config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{name} {path!r}: not loadable as a transformers model directory or Hub id ({e})") \
-                from e
-        if not _is_causal_lm(config):
-            raise ConfigError(f"{name} {path!r} is not a causal LM ({config.model_type}): --kind {kind} scores a "
-                              f"policy's log-probs")
-    key = {"model": spec, "revision": revision(spec), "ref": ref, "ref_revision": ref and revision(ref),
-           "config": config_hash(cfg), "options": sorted(overrides)}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(spec.rstrip("/")).name)
-    return {"run_id": f"{EXTERNAL}-{kind}-{name}-{digest[:8]}", "cfg": cfg, "config_hash": digest,
-            "overrides": list(overrides),
-            "result": {"method": EXTERNAL, "preset": EXTERNAL, "data": EXTERNAL, "model_path": spec,
-                       "external_model": {"id": spec, "revision": key["revision"], "kind": kind, "ref": ref,
-                                          "ref_revision": key["ref_revision"]}}}

@@ -15,15 +15,14 @@ import dataclasses
 
 from harness.config import LoraSettings, ModelConfig, RunConfig
 from harness.errors import ConfigError
-from harness.models import ImplicitRewardModel, RewardModel, same_tokenizer
+from harness.models import ImplicitRewardModel, RewardModel, load_backbone, load_tokenizer, same_tokenizer
+from harness.rl.policy import policy_source
+from harness.rl.sft import default_policy
 
 
 def policy_spec(backbone: str, world_seed: int = 0, world_version: int = 2) -> str:
     """What ``from_pretrained`` accepts for the starting policy of ``backbone`` (see the module docstring; a tiny
     base's SFT policy of world ``world_version``)."""
-    from harness.rl.policy import policy_source
-    from harness.rl.sft import default_policy
-
     return policy_source(default_policy(backbone), world_seed, world_version)
 
 
@@ -38,8 +37,6 @@ def load_causal_lm(spec: str, cfg: ModelConfig, *, world_seed: int = 0, world_ve
                    setting: str) -> RewardModel:
     """A causal LM (a policy or reference spec, resolved like :func:`policy_spec`) as a ``RewardModel`` with its LM
     head, whole (no LoRA), its own tokenizer and chat template; ``setting`` names the option in errors."""
-    from harness.models import load_backbone, load_tokenizer
-
     source = policy_spec(spec, world_seed, world_version)
     model_cfg = dataclasses.replace(cfg, backbone=source, lora=LoraSettings())
     backbone = load_backbone(source, model_cfg, True, name=spec, purpose=f"{setting} (an implicit reward)")

@@ -1,49 +1,48 @@
 """The margins the trainer serves through a method's context (``MethodContext.proxy_margins`` / ``base_margins``).
 
-RMO (METHODS.md) drives its filter, batches and amplification by δ_proxy, the Δ of a proxy RM trained on the full
-training set, and δ_base, the margin of the starting model. Both are computed here, on the trainer's encoded
-training pairs, so that a method needs nothing from the orchestrator.
+RMO (``docs/methods.md``) drives its filter, batches and amplification by δ_proxy, the Δ of a proxy RM trained on
+the full training set, and δ_base, the margin of the starting model. Both are computed here, on the trainer's encoded
+training pairs, so that a method needs nothing from the orchestrator; the proxy run itself is trained by the callable
+the trainer was given (:meth:`harness.lab.Lab.train_proxy`).
 """
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import methods
 from harness.config import RunConfig
 from harness.data.encode import EncodedPairs
 from harness.method import ProxyMargins
 from harness.models import ImplicitRewardModel, RewardModel, load_checkpoint
-from harness.runs import CHECKPOINT_DIR, run_id
+from harness.runs import CHECKPOINT_DIR
 from harness.scoring import response_logprobs, score_pairs, score_sequences
 
 
 def proxy_margins(cfg: RunConfig, runs_dir: Path, data: EncodedPairs, method: str, method_config: dict[str, Any],
-                  accelerator, show_progress: bool) -> ProxyMargins:
-    """Train (or reuse) a ``method`` RM with the run's config and score Δ on ``data``.
+                  train_proxy: Callable[[RunConfig, Path], Path], accelerator, show_progress: bool) -> ProxyMargins:
+    """Train (or reuse) a ``method`` RM with the run's config through ``train_proxy`` and score Δ on ``data``.
 
     The proxy is a run of its own in ``runs_dir``, found again by its run id (so it is trained once for every run
-    that asks for it). It has no suites, hence no metrics: it is recorded in a throw-away in-memory database, not
-    in the leaderboard. Every process trains it together, as any run.
+    that asks for it). It has no suites, hence no metrics: the orchestrator records it in a throw-away in-memory
+    database, not in the leaderboard. Every process trains it together, as any run.
     """
-    import methods
-    from harness.training import train  # the orchestrator, loaded only when a method asks for a proxy
-
     proxy_cfg = dataclasses.replace(cfg, method=method, method_config=method_config, suites=[])
-    train(proxy_cfg, runs_dir=runs_dir, db="sqlite://", resume=True, show_progress=show_progress)
+    proxy_dir = train_proxy(proxy_cfg, Path(runs_dir))
     accelerator.wait_for_everyone()
-    proxy_id = run_id(proxy_cfg)
-    model = load_checkpoint(Path(runs_dir) / proxy_id / CHECKPOINT_DIR).to(accelerator.device)
+    model = load_checkpoint(proxy_dir / CHECKPOINT_DIR).to(accelerator.device)
     proxy = methods.get(method)(**method_config)
     description = f"{method} proxy margins"
     if proxy.implicit:  # a policy: its own margin δ (RMO Eq. 10), not its implicit-reward Δ
-        return ProxyMargins(proxy_id, policy_margins(model, proxy, data, cfg.train.eval_batch_size, show_progress,
-                                                     description))
+        return ProxyMargins(proxy_dir.name, policy_margins(model, proxy, data, cfg.train.eval_batch_size,
+                                                           show_progress, description))
     chosen, rejected = score_pairs(model, proxy, data, model.tokenizer.pad_token_id, cfg.train.eval_batch_size,
                                    show_progress, description)
-    return ProxyMargins(proxy_id, (chosen - rejected).numpy())
+    return ProxyMargins(proxy_dir.name, (chosen - rejected).numpy())
 
 
 def policy_margins(policy: RewardModel, method, data: EncodedPairs, batch_size: int, show_progress: bool,

@@ -1,4 +1,4 @@
-"""The method plugin contract (ARCHITECTURE.md §2).
+"""The method plugin contract (``docs/architecture.md``, "Contracts").
 
 A method is a ``RewardMethod`` subclass in one file of ``methods/`` (or an out-of-tree package advertising it in the
 ``rmbench.methods`` entry-point group), registered by name, with a nested dataclass ``Config`` that holds every
@@ -10,16 +10,19 @@ process info, the margins of a proxy RM or of the starting model). A method impo
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 from torch import Tensor
 
-from harness.config import RunConfig, from_dict
+from harness.coerce import from_dict
 from harness.data.encode import EncodedPairs
 from harness.errors import ConfigError
 from harness.registry import close_matches
 from harness.types import LossOutput, PreferenceBatch, RewardOutput
+
+if TYPE_CHECKING:  # the run config sits above the methods (it resolves their defaults): a type only
+    from harness.config import RunConfig
 
 #: what a method may ask the model for, beyond the rewards
 REQUIREMENTS = frozenset({"hidden", "lm_logprobs", "ref_logprobs"})
@@ -58,7 +61,7 @@ class MethodContext:
         return self._proxy(method, dict(method_config or {}))
 
     def base_margins(self) -> np.ndarray:
-        """δ_base of the starting model on every training pair (METHODS.md, RMO): the summed response log-prob
+        """δ_base of the starting model on every training pair (``docs/methods.md``, RMO): the summed response log-prob
         gap logπ_base(y_w|x) − logπ_base(y_l|x) for a causal backbone, the freshly built RM's Δ for an encoder."""
         return self._base()
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics, each matching its official definition (METHODS.md "Evaluation definitions")."""
+"""Evaluation metrics, each matching its official definition (``docs/methods.md``, "Evaluation definitions")."""
 from __future__ import annotations
 
 import math
@@ -249,6 +249,14 @@ def effective_rank(hidden) -> float:
         return math.nan
     p = sigma / sigma.sum()
     return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def kl_bon(n: int) -> float:
+    """Analytic KL(best-of-n ‖ base) = log n − (n − 1) / n (0 for n = 1): Stiennon et al. (2020), App. G.3;
+    Gao et al. (2023), §2."""
+    if n < 1:
+        raise ValueError(f"best-of-n needs n >= 1, got {n}")
+    return math.log(n) - (n - 1) / n
 
 
 def win_rates(wins, length_policy, length_baseline, iters: int = 50) -> dict[str, Estimate]:

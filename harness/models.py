@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from harness.atomic import atomic_directory
 from harness.basemodel import resolve_backbone
 from harness.config import LoraSettings, ModelConfig, from_dict
+from harness.data.encode import set_chat_template
 from harness.errors import ConfigError
 from harness.registry import close_matches
 from harness.scoring import implicit_columns
@@ -263,7 +264,7 @@ def _make_head(kind: str, hidden_size: int, seed: int, linear_bias: bool = False
     a decoder run then exports exactly (``harness.export``). ``linear_bias`` reads checkpoints written before."""
     if kind == "linear":
         head = nn.Sequential(nn.Linear(hidden_size, 1, bias=linear_bias, device="meta"))
-    elif kind == "mlp":  # the official GRM value head: dropout on the hidden state first (METHODS.md, GRM)
+    elif kind == "mlp":  # the official GRM value head: dropout on the hidden state first (docs/methods.md, GRM)
         head = nn.Sequential(nn.Dropout(0.1), nn.Linear(hidden_size, 1024, device="meta"), nn.ReLU(),
                              nn.Linear(1024, 1, device="meta"))
     else:
@@ -344,8 +345,6 @@ def load_tokenizer(source: str, cfg: ModelConfig, *, template: bool = True):
     the chat template ``cfg.chat_template`` chooses (a checkpoint's tokenizer already holds the one it was trained
     with)."""
     from transformers import AutoTokenizer
-
-    from harness.data.encode import set_chat_template
 
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
     if template:

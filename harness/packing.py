@@ -23,7 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from harness.data.encode import padded_width
+
+def padded_width(length: int, multiple_of: int = 8) -> int:
+    """``length`` rounded up to a multiple of ``multiple_of`` (at least one multiple)."""
+    return -(-max(length, 1) // multiple_of) * multiple_of
 
 
 @dataclass

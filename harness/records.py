@@ -3,22 +3,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from leaderboards import engine_for, view
+from leaderboards import leaderboard as query
+from leaderboards import rebuild as store_rebuild
+from leaderboards import record as store_record
+from leaderboards.report import build_report
+from leaderboards.store import StoreError, database_url
+
 
 def check_store(db: str | None = None) -> None:
     """Fail now, in one line, if the database is unreachable, not writable or of another schema."""
-    from leaderboards import engine_for
-
     engine_for(db).dispose()
 
 
 def record(result: dict, db: str | None = None, *, saved: Path | None = None) -> int:
     """Record ``result`` in the database; ``saved`` (its ``result.json``) is named if recording fails."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from leaderboards import engine_for
-    from leaderboards import record as store_record
-    from leaderboards.store import StoreError, database_url
-
     try:
         return store_record(result, engine_for(db))
     except (StoreError, SQLAlchemyError) as e:
@@ -30,9 +31,6 @@ def record(result: dict, db: str | None = None, *, saved: Path | None = None) ->
 
 
 def leaderboard(db: str | None = None, **filters) -> list[dict]:
-    from leaderboards import engine_for
-    from leaderboards import leaderboard as query
-
     return query(engine_for(db), **filters)
 
 
@@ -41,24 +39,16 @@ def results_view(name: str = "flat", db: str | None = None, runs_dir: str | Path
     """A view of the results for ``leaderboards.render``: ``flat`` (every metric), a paper layout (``main``,
     ``noise``, ``splits``, ``bon``) or ``claims`` (which reads the runs' predictions under ``runs_dir``);
     ``filters`` as for :func:`leaderboard`."""
-    from leaderboards import engine_for, view
-
     return view(engine_for(db), name, runs_dir=runs_dir, **filters)
 
 
 def rebuild(runs_dir: str | Path = "runs", db: str | None = None) -> int:
     """Record every ``runs_dir/*/result.json`` into the database (idempotent); returns the number of runs."""
-    from leaderboards import engine_for
-    from leaderboards import rebuild as store_rebuild
-
     return store_rebuild(runs_dir, engine_for(db))
 
 
 def report(out: str | Path, *, runs_dir: str | Path = "runs", db: str | None = None, **filters) -> Path:
     """Write the self-contained HTML report (tables, claims, plots) over the results matching ``filters``."""
-    from leaderboards import engine_for
-    from leaderboards.report import build_report
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(build_report(engine_for(db), runs_dir, **filters), encoding="utf-8")

@@ -1,38 +1,18 @@
-"""Run results (ARCHITECTURE.md §5): metric rows, provenance (package versions, git commit) and the atomic JSON /
-JSONL writers of ``result.json`` and per-example predictions (the layout is :mod:`harness.runs`)."""
+"""Run results: provenance (package versions, git commit), merging metric rows, and the atomic JSON / JSONL writers
+of ``result.json`` and per-example predictions. The result schema (``result.json``, its metric rows) is
+:mod:`harness.schema`, the run directory's layout :mod:`harness.layout`."""
 from __future__ import annotations
 
-import json
-import math
 import subprocess
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness.atomic import write_text_atomic
+from harness.atomic import write_json_atomic, write_jsonl_atomic  # noqa: F401 - the result writers
 from harness.metric_keys import suite_name
+from harness.schema import MetricRow  # noqa: F401 - a suite's metric row
 
 TRACKED_PACKAGES = ("rmbench", "torch", "transformers", "tokenizers", "accelerate", "peft", "pot", "trl",
                     "numpy", "sqlalchemy")
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    suite: str
-    suite_version: str
-    dataset: str
-    split: str
-    metric: str
-    value: float
-    stderr: float | None
-    n: int
-    higher_is_better: bool = True
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["value"] = None if math.isnan(d["value"]) else d["value"]
-        return d
 
 
 def versions() -> dict[str, str]:
@@ -52,14 +32,6 @@ def git_sha() -> str | None:
                               text=True, timeout=5, check=True).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    write_text_atomic(path, [json.dumps(payload, indent=2, allow_nan=False) + "\n"])
-
-
-def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
-    write_text_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def merge_metrics(old: list[dict], new: list[dict]) -> list[dict]:

@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import methods
+from harness import __version__
+from harness.checkpoint_runs import checkpoint_run, external_run
+from harness.data.encode import Encoder, chat_template_sha256
 from harness.errors import ConfigError, RmbenchError
+from harness.external import is_rmbench_checkpoint, scoring_model
+from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config
+from harness.scoring import Scorer
 
 
 def load_scorer(run: str | Path | None = None, model: str | None = None, batch_size: int = 64,
@@ -15,12 +21,6 @@ def load_scorer(run: str | Path | None = None, model: str | None = None, batch_s
     directory, or a ``*ForSequenceClassification`` directory or Hub id), scoring in batches of ``batch_size`` on
     ``device`` (``auto``: the GPU when there is one)."""
     import torch
-
-    from harness import __version__
-    from harness.data.encode import Encoder, chat_template_sha256
-    from harness.external import scoring_model
-    from harness.runs import CHECKPOINT_DIR, RESULT_FILE, RunResult, load_run_config
-    from harness.scoring import Scorer
 
     if (run is None) == (model is None):
         raise ConfigError("give exactly one of a run directory (rmbench serve runs/<run_id>) or --model DIR")
@@ -35,12 +35,9 @@ def load_scorer(run: str | Path | None = None, model: str | None = None, batch_s
                 "config_hash": result.config_hash, "backbone": result.backbone, "model": str(path),
                 "model_version": result.config_hash, "external_model": result.external_model}
     else:
-        from harness.checkpoint_runs import _checkpoint_run
-        from harness.external import external_run, is_rmbench_checkpoint
-
         checkpoint = is_rmbench_checkpoint(model)
         spec = Path(model).resolve() if checkpoint else str(model)
-        described = _checkpoint_run(spec) if checkpoint else external_run(spec, [], [])
+        described = checkpoint_run(spec) if checkpoint else external_run(spec, [], [])
         cfg, path = described["cfg"], str(spec)
         info = {"run_id": None, "method": described["result"].get("method", cfg.method), "method_config": {},
                 "config_hash": described["config_hash"], "backbone": cfg.model.backbone, "model": path,

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from harness.data.encode import EncodedPairs, Encoder, pad_sequences, padded_width
+from harness.data.encode import EncodedPairs, Encoder, encode_pairs, pad_sequences, padded_width
+from harness.packing import can_pack, pack, segments
 from harness.progress import progress_bar
 from harness.types import PreferenceBatch, RewardOutput
 
@@ -108,8 +109,6 @@ def packed_batches(seqs: list[tuple[list[int], int]], batch_size: int) -> list[l
     """Indices in batches for :func:`harness.packing.pack`: the sequences sharing a prompt stay together (their
     prompt is computed once), prompt groups largest first, each batch filling the token budget of
     :func:`token_budget_batches` (``batch_size`` sequences of the longest length)."""
-    from harness.packing import segments
-
     groups: dict[tuple[int, ...], list[int]] = {}
     for j, (ids, start) in enumerate(seqs):
         groups.setdefault(tuple(ids[:max(start, 1)]), []).append(j)
@@ -135,8 +134,6 @@ def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_s
     comparisons) is computed once. With ``compute_packed(packed) -> tuple of [n, …] tensors`` and a model that
     :func:`harness.packing.can_pack`, the batches are packed instead (:func:`packed_batches`: no padding, each
     prompt once)."""
-    from harness.packing import can_pack, pack
-
     unique, inverse = distinct(seqs)
     device = next(model.parameters()).device
     parts: list[Tensor] = []
@@ -245,8 +242,6 @@ def score_pair_rows(ctx, rows: list[dict], description: str) -> tuple[list[int],
     """Encode (:func:`~harness.data.encode.encode_pairs`) and score preference rows for a suite: (indices of
     identical-after-truncation pairs, which are not scored, chosen scores, rejected scores for the remaining rows in
     order)."""
-    from harness.data.encode import encode_pairs
-
     scored, identical = encode_pairs(rows, ctx.encoder).without_identical()
     chosen, rejected = score_pairs(ctx.model, ctx.method, scored, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
                                    ctx.show_progress, description)

@@ -1,24 +1,31 @@
 """Sweeps: every method × seed (× grid point) trained and evaluated, resumably, a failing job reported and skipped;
-the jobs run on an executor (:mod:`harness.executors`)."""
+the jobs run on an executor (:mod:`harness.executors`), which is given the job function (:func:`sweep_job`, through
+:meth:`harness.lab.Lab.sweep_job`).
+"""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from harness import config as config_mod
+from harness import executors
+from harness.config import config_hash
 from harness.errors import RmbenchError
-from harness.evaluation import evaluate
+from harness.executors import Job, SweepSpec, sweep_tally  # noqa: F401 - sweep_tally: the sweep's own summary
 from harness.records import check_store, record
 from harness.runs import RunResult, run_id
-from harness.training import check_names, train
+from harness.training import check_names
+from leaderboards.claims import control_jobs
+from leaderboards.queries import recorded_suites
 
 
-def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
-          config_file: str | Path | None = None, overrides: list[str] = (), runs_dir: str | Path = "runs",
-          db: str | None = None, show_progress: bool = True, grid: list[str] = (), executor: str = "local",
-          address: str | None = None, controls: bool = False, parallel: int = 1) -> list[dict]:
-    """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major), resumably,
-    on ``executor`` (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's); with
-    ``controls``, also the jobs of the claims table's control rows at every seed and grid point.
+def sweep(lab, method_names: list[str], seeds: int, *, preset: str = "tiny", suite_names: list[str] | None = None,
+          config_file: str | Path | None = None, overrides: list[str] = (), grid: list[str] = (),
+          executor: str = "local", address: str | None = None, controls: bool = False,
+          parallel: int = 1) -> list[dict]:
+    """Train and evaluate every method × seed × ``grid`` point (seeds 0 … ``seeds``−1, seed-major) in ``lab`` (a
+    :class:`harness.lab.Lab`: runs directory, database, progress), resumably, on ``executor``
+    (:mod:`harness.executors`: ``local`` or ``ray``; ``address`` is the Ray cluster's); with ``controls``, also the
+    jobs of the claims table's control rows at every seed and grid point.
 
     A job whose requested suites are all in the database or in its ``result.json`` is skipped (a result.json
     missing from the database is recorded first); a finished run lacking some suites is evaluated on those; an
@@ -27,16 +34,15 @@ def sweep(method_names: list[str], seeds: int, *, preset: str = "tiny", suite_na
     run_id (None if its config did not resolve), status (``skipped`` | ``trained`` | ``evaluated`` | ``failed``)
     and error.
     """
-    from harness import executors
-    from leaderboards.claims import control_jobs
-
-    if suite_names:
-        overrides = [*overrides, f"suites=[{','.join(suite_names)}]"]
     jobs = executors.grid_jobs(method_names, seeds, executors.parse_grid(grid), control_jobs() if controls else ())
-    spec = executors.SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(runs_dir), db)
+    spec = SweepSpec(preset, config_file and str(config_file), tuple(overrides), str(lab.runs_dir), lab.db,
+                     tuple(suite_names) if suite_names else None)
     jobs = executors.distinct_jobs(jobs, spec)
-    _check_before_any_job(jobs, spec, db)
-    return executors.run(executor, jobs, spec, address=address, show_progress=show_progress, parallel=parallel)
+    _check_before_any_job(jobs, spec, lab.db)
+    # jobs at once (parallel > 1) run in processes of their own: no progress bars of theirs over the sweep's
+    job_lab = lab if parallel == 1 else dataclasses.replace(lab, show_progress=False)
+    return executors.run(executor, jobs, spec, job_lab.sweep_job, address=address, show_progress=lab.show_progress,
+                         parallel=parallel)
 
 
 def _check_before_any_job(jobs: list, spec, db: str | None) -> None:
@@ -54,36 +60,28 @@ def _check_before_any_job(jobs: list, spec, db: str | None) -> None:
     check_store(db)
 
 
-def sweep_tally(outcomes: list[dict]) -> str:
-    """``"2 skipped, 1 failed"``: the count of each status among :func:`sweep` outcomes."""
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("skipped", "trained", "evaluated", "failed")}
-    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "starting"
-
-
-def _sweep_job(method: str, seed: int, preset: str, config_file, overrides: list[str], runs_dir: Path,
-               db: str | None, engine) -> dict:
-    """One sweep job (see :func:`sweep`); never raises an ``Exception``."""
-    from leaderboards.queries import recorded_suites
-
-    job = {"method": method, "seed": seed, "run_id": None, "status": "failed", "error": None}
+def sweep_job(lab, spec: SweepSpec, job: Job) -> dict:
+    """One sweep job (see :func:`sweep`) in ``lab`` without progress bars; never raises an ``Exception``."""
+    lab = dataclasses.replace(lab, runs_dir=Path(spec.runs_dir), db=spec.db, show_progress=False)
+    outcome = {"method": job.method, "seed": job.seed, "run_id": None, "status": "failed", "error": None}
     try:
-        cfg = config_mod.resolve(preset, config_file, overrides, seed, method)
-        job["run_id"] = run_id(cfg)
-        run_dir = runs_dir / job["run_id"]
-        in_db = recorded_suites(engine, config_mod.config_hash(cfg), cfg.seed)
+        cfg = spec.resolve(job)
+        outcome["run_id"] = run_id(cfg)
+        run_dir = lab.runs_dir / outcome["run_id"]
+        in_db = recorded_suites(executors.engine(lab.db), config_hash(cfg), cfg.seed)
         result = RunResult.read(run_dir)
         if result is not None and not set(cfg.suites) <= in_db:
-            record(result.to_json(), db)
+            record(result.to_json(), lab.db)
         done = in_db | {m["suite"] for m in (result.metrics if result else [])}
         missing = [name for name in cfg.suites if name not in done]
         if not missing:
-            job["status"] = "skipped"
+            outcome["status"] = "skipped"
         elif result is None:
-            train(cfg, runs_dir=runs_dir, db=db, resume=True, show_progress=False)
-            job["status"] = "trained"
+            lab.train(cfg, resume=True)
+            outcome["status"] = "trained"
         else:
-            evaluate(run_dir, missing, db=db, show_progress=False)
-            job["status"] = "evaluated"
+            lab.evaluate(run_dir, missing)
+            outcome["status"] = "evaluated"
     except Exception as e:  # noqa: BLE001 - a sweep reports a failing job and goes on
-        job["error"] = f"{type(e).__name__}: {e}"
-    return job
+        outcome["error"] = f"{type(e).__name__}: {e}"
+    return outcome

@@ -17,10 +17,11 @@ import contextvars
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.coerce import flatten
 from harness.errors import ConfigError
+from harness.layout import TRACKER_DIR
 
 PROJECT = "rmbench"
-TRACKER_DIR = "trackers"
 EXTRAS = ("tensorboard", "wandb", "mlflow", "trackio")  # trackers with an rmbench extra of the same name
 
 _active: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rmbench_trackers", default=None)
@@ -28,8 +29,6 @@ _active: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("rmben
 
 def flat_hparams(config: dict) -> dict:
     """``{"train": {"lr": 1e-4}}`` → ``{"train.lr": 1e-4}``; lists become strings (trackers take scalars)."""
-    from harness.config import flatten
-
     return {name: value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
             for name, value in flatten(config).items()}
 

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +29,16 @@ from harness.data import training_pairs
 from harness.data.encode import (EncodedPairs, Encoder, LengthGroupedBatches, PackedPairCollator, PairCollator,
                                  encode_pairs, split_global_batch)
 from harness.errors import ConfigError, TrainingError
+from harness.implicit import policy_config, reference_model
+from harness.losses import bt_loss
 from harness.margins import base_margins, proxy_margins
 from harness.method import MethodContext
-from harness.implicit import policy_config, reference_model
 from harness.models import ImplicitRewardModel, RewardModel
 from harness.packing import can_pack
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
 from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
 from harness.scoring import REF_COLUMNS, reward_output, response_logprobs, score_pairs
-from methods._common import bt_loss
 
 
 def mixed_precision() -> str:
@@ -63,14 +64,22 @@ def _cpu_process_group() -> dict:
     return {"cpu": True}
 
 
+def _no_proxy(cfg: RunConfig, runs_dir: Path) -> Path:
+    raise TrainingError(f"method {cfg.method!r} asked for a proxy RM, which only a trainer run by the orchestrator "
+                        f"(harness.lab.Lab) is given")
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, *, show_progress: bool = True, data_seed: int | None = None,
-                 label: str | None = None):
+                 label: str | None = None, train_proxy: Callable[[RunConfig, Path], Path] | None = None):
         """``data_seed`` (default: the run seed) fixes the validation hold-out and label flips, so ensemble members
-        trained with their own seeds still share one dataset; ``label`` names the progress bar."""
+        trained with their own seeds still share one dataset; ``label`` names the progress bar; ``train_proxy``
+        (the orchestrator's :meth:`harness.lab.Lab.train_proxy`) trains the proxy RM a method may ask its context
+        for."""
         if cfg.train.schedule not in ("cosine", "linear", "constant"):
             raise TrainingError(f"unknown schedule {cfg.train.schedule!r}; choose cosine, linear or constant")
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.train_proxy = train_proxy or _no_proxy
         self.accelerator = Accelerator(gradient_accumulation_steps=cfg.train.grad_accum,
                                        mixed_precision=mixed_precision(), **_cpu_process_group())
         self.show_progress = show_progress and self.accelerator.is_main_process
@@ -106,7 +115,7 @@ class Trainer:
             config=cfg, seed=cfg.seed, data_seed=self.data_seed, process_index=acc.process_index,
             num_processes=acc.num_processes, is_main_process=acc.is_main_process, show_progress=show,
             _proxy=lambda method, method_config: proxy_margins(cfg, self.run_dir.parent, data, method,
-                                                               method_config, acc, show),
+                                                               method_config, self.train_proxy, acc, show),
             _base=lambda: base_margins(dataclasses.replace(cfg, model=self.model_cfg), causal, data, acc.device, show,
                                        self.method))
 

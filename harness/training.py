@@ -1,4 +1,7 @@
-"""Training a run: the ensemble member loop, the run directory's config and outcome, then the run's suites."""
+"""Training a run: the ensemble member loop, the run directory's config and outcome, then the run's suites.
+
+:func:`train` is run by the orchestrator (:class:`harness.lab.Lab`), which it is given: the lab evaluates the
+run's suites and trains a proxy RM when a method asks for one."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +16,12 @@ from harness.basemodel import check_backbone
 from harness.config import RunConfig
 from harness.data import describe, pair_source, read_pair_source
 from harness.errors import RmbenchError
-from harness.evaluation import check_requirements, evaluate
+from harness.models import EnsembleRewardModel
 from harness.records import check_store
 from harness.results import git_sha, versions, write_json_atomic
 from harness.runs import (CHECKPOINT_DIR, MEMBERS_DIR, OUTCOME_FILE, STATE_DIR, RunResult, now, run_id,
                           write_run_config)
+from harness.trainer import Trainer
 
 
 def check_names(cfg: RunConfig) -> None:
@@ -33,23 +37,21 @@ def check_names(cfg: RunConfig) -> None:
         target = pair_source(cfg.data.train, "data.train")
         if Path(getattr(target, "source", target)).exists():  # a local file is read now: a bad row fails in seconds,
             read_pair_source(cfg.data.train, "data.train")  # not after the model is built (a Hub dataset is not)
-    check_requirements(cfg, cfg.suites)
+    suites.check_requirements(cfg, cfg.suites)
     check_backbone(cfg.model.backbone)
 
 
-def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = None, resume: bool = False,
-          force: bool = False, show_progress: bool = True) -> dict:
-    """Train ``cfg``, evaluate its suites, write ``result.json`` and record it; returns the result dict.
+def train(lab, cfg: RunConfig, *, resume: bool = False, force: bool = False) -> dict:
+    """Train ``cfg`` in ``lab`` (a :class:`harness.lab.Lab`: its runs directory, database and progress), evaluate
+    its suites, write ``result.json`` and record it; returns the result dict.
 
     A method with ``members`` > 1 (an ensemble) has each member trained in turn in ``members/<k>/`` with seed
     ``seed·K + k`` (its own initialisation and data order; the same data, validation hold-out and label flips), and
     the run's checkpoint scores with all of them.
     """
-    from harness.models import EnsembleRewardModel
-
     check_names(cfg)
-    check_store(db)
-    run_dir = Path(runs_dir) / run_id(cfg)
+    check_store(lab.db)
+    run_dir = lab.runs_dir / run_id(cfg)
     if force:
         shutil.rmtree(run_dir, ignore_errors=True)
     existing = RunResult.read(run_dir)
@@ -66,7 +68,7 @@ def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = Non
     with trackers.session(cfg.train.report_to, run_dir, config_mod.to_dict(cfg)):  # main process only
         outcomes, model = [], None
         for member_cfg, member_dir, label in members:
-            outcome, model = _train_member(cfg, member_cfg, run_dir, member_dir, label, resume, show_progress)
+            outcome, model = _train_member(lab, cfg, member_cfg, run_dir, member_dir, label, resume)
             outcomes.append(outcome)
         if not is_main_process():
             return {}
@@ -80,19 +82,18 @@ def train(cfg: RunConfig, *, runs_dir: str | Path = "runs", db: str | None = Non
                   git_sha=git_sha(), started_at=started, finished_at=now(),
                   wall_times={"train_s": round(sum(o["wall_s"] for o in outcomes), 3)},
                   train=outcomes[0] if k == 1 else {"members": outcomes}).write(run_dir)
-        return evaluate(run_dir, cfg.suites, db=db, show_progress=show_progress, model=model, method=method)
+        return lab.evaluate(run_dir, cfg.suites, model=model, method=method)
 
 
-def _train_member(run_cfg: RunConfig, cfg: RunConfig, run_dir: Path, member_dir: Path, label: str | None,
-                  resume: bool, show_progress: bool) -> tuple[dict, object]:
+def _train_member(lab, run_cfg: RunConfig, cfg: RunConfig, run_dir: Path, member_dir: Path, label: str | None,
+                  resume: bool) -> tuple[dict, object]:
     """Train one model into ``member_dir`` (the run directory itself unless it is an ensemble member); returns
     its outcome and the trained model (None when a finished member is reused)."""
-    from harness.trainer import Trainer
-
     done = member_dir / OUTCOME_FILE
     if done.exists():
         return json.loads(done.read_text()), None
-    trainer = Trainer(cfg, member_dir, show_progress=show_progress, data_seed=run_cfg.seed, label=label)
+    trainer = Trainer(cfg, member_dir, show_progress=lab.show_progress, data_seed=run_cfg.seed, label=label,
+                      train_proxy=lab.train_proxy)
     data = trainer.prepare_data()  # bad input fails here, before anything is written
     fresh = not run_dir.exists()
     if is_main_process():

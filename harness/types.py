@@ -1,4 +1,4 @@
-"""The data contracts shared by the trainer, the methods and the suites (ARCHITECTURE.md §2)."""
+"""The data contracts shared by the trainer, the methods and the suites (``docs/architecture.md``, "Contracts")."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -42,7 +42,6 @@ inconclusive, the positive control (BT on clean labels against BT with 40 % flip
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -51,13 +50,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from harness.config import flatten
+import methods
+from harness.coerce import flatten
 from harness.metric_keys import noise_split
 from leaderboards.queries import facts
 from leaderboards.render import Grid, rounded
 from leaderboards.tables import (BON_SUITE, ID_ACCURACY, NOISE_SUITE, OOD_ACCURACY, REWARDBENCH2_COLUMNS,
-                                  REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, _mean_of,
-                                  experiments)
+                                  REWARDBENCH_COLUMNS, RL_SUITE, SPLITS_COLUMNS, Column, Experiment, experiments,
+                                  frozen, mean_of)
 from leaderboards.variance import VarianceSplit, paired_matrix, predictions_file, read_outcomes, variance_split
 
 HOLDS, FAILS, INCONCLUSIVE, NO_DATA = "holds", "does not hold", "inconclusive", "no data"
@@ -182,7 +182,7 @@ def per_seed(exp: Experiment, column: Column) -> dict[int, tuple[float, float | 
     out = {}
     for seed, rows in exp.seeds.items():
         if matched := [f for f in rows if column.matches(f)]:
-            value, stderr, _ = _mean_of(matched)
+            value, stderr, _ = mean_of(matched)
             out[seed] = (value, stderr)
     return out
 
@@ -213,14 +213,12 @@ def paired_or_welch(ours: dict[int, tuple[float, float | None]],
 
 
 def _settings_match(exp: Experiment, settings) -> bool:
-    return all(key in exp.settings and json.loads(exp.settings[key]) == value for key, value in settings)
+    return all(key in exp.settings and exp.settings[key] == frozen(value) for key, value in settings)
 
 
 def _imposed(method: str) -> dict[str, Any]:
     """The run-config defaults a method imposes (``RewardMethod.config_defaults``), as dotted keys; {} for a method
     this installation does not know."""
-    import methods
-
     try:
         defaults = methods.get(method).config_defaults or {}
     except Exception:  # noqa: BLE001 — an unknown (uninstalled) method imposes nothing we can see
@@ -233,7 +231,7 @@ def comparable(claim: Claim, a: Experiment, b: Experiment) -> bool:
     skip = {k for k, _ in claim.method_settings + claim.baseline_settings}
     for exp in (a, b):
         skip |= {k for k, v in _imposed(exp.method).items()
-                 if k in exp.settings and json.loads(exp.settings[k]) == v}
+                 if k in exp.settings and exp.settings[k] == frozen(v)}
     keys = (set(a.settings) | set(b.settings)) - skip
     return all(a.settings.get(k) == b.settings.get(k) for k in keys if not k.startswith("method_config."))
 
@@ -343,17 +341,16 @@ class ClaimsTable:
                     (_RULE, _POWER_NOTE))
 
 
-def control_jobs(claims: tuple[Claim, ...] = CLAIMS) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+def control_jobs(claims: tuple[Claim, ...] = CLAIMS) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
     """The sweep jobs the control rows need (``rmbench sweep --controls``): one (method, settings) per side, the
-    settings as ``key=value`` overrides with the suite its column is judged on (``suites=[id]``); sides asking
-    the same are given once."""
+    settings (dotted run-config keys with their values) with the suite its column is judged on
+    (``("suites", ["id"])``); sides asking the same are given once."""
     jobs = []
     for claim in claims:
         if claim.expect is None:
             continue
         for method, settings in ((claim.method, claim.method_settings), (claim.baseline, claim.baseline_settings)):
-            job = (method, (*((key, json.dumps(value)) for key, value in settings),
-                            ("suites", f"[{claim.column.suite}]")))
+            job = (method, (*settings, ("suites", [claim.column.suite])))
             if job not in jobs:
                 jobs.append(job)
     return jobs

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from harness.config import flatten
+from harness.coerce import flatten
 from harness.metric_keys import stored_suite_names, suite_name
 from leaderboards.schema import Metric, Run
 

@@ -24,17 +24,27 @@ from typing import Any
 import jinja2
 from sqlalchemy import Engine
 
+from harness.layout import (  # <run>/rl/<algo>/metrics.jsonl: the rl suite's curves
+    METRICS_FILE,
+    RL_DIR,
+)
 from harness.metric_keys import bon_n, noise_rate, parse_bon_metric, parse_rl_step
-from harness.rl.bon import kl_bon
+from harness.metrics import kl_bon
 from leaderboards.claims import FAILS, HOLDS, INCONCLUSIVE, LEVEL, NO_DATA, ClaimsTable, claims_table
 from leaderboards.queries import facts, leaderboard
 from leaderboards.render import Grid, flat_grid
-from leaderboards.tables import BON_SUITE, LAYOUTS, RL_SUITE, PaperTable, experiments, labels, table
+from leaderboards.tables import (
+    BON_SUITE,
+    LAYOUTS,
+    RL_SUITE,
+    PaperTable,
+    experiments,
+    labels,
+    table,
+)
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-RL_DIR = "rl"  # <run>/rl/<algo>/metrics.jsonl, written by the rl suite
 RL_CURVES = {"reward": "proxy reward (RM)", "gold": "gold reward", "kl": "KL to the initial policy"}
 _VERDICT_CLASSES = {FAILS: "fails", HOLDS: "holds", INCONCLUSIVE: "inconclusive", NO_DATA: "nodata"}
 

@@ -19,12 +19,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from harness.errors import ConfigError, DataError, RmbenchError
+from harness.layout import RESULT_FILE
+from harness.schema import SCHEMA_VERSION, MetricRow, RunResult, recorded_fields
 from leaderboards.schema import METRIC_KEY, Base, Metric, Run
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///rmbench.db"
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _PG_SCHEMA_LOCK = 0x726D62656E6368  # advisory-lock key serialising concurrent CREATE TABLEs on PostgreSQL
@@ -208,7 +209,7 @@ def rebuild(runs_dir: str | os.PathLike[str], engine: Engine) -> int:
     if not root.is_dir():
         raise DataError("no such runs directory", file=str(root))
     recorded = 0
-    for path in sorted(root.glob("*/result.json")):
+    for path in sorted(root.glob(f"*/{RESULT_FILE}")):
         try:
             record(json.loads(path.read_text(encoding="utf-8")), engine)
         except (OSError, ValueError) as exc:  # ValueError covers JSONDecodeError, UnicodeDecodeError, ResultError
@@ -247,16 +248,18 @@ _OBJECT = _Check(lambda v: isinstance(v, dict), "an object")
 _TIMESTAMP = _Check(_is_timestamp, "an ISO-8601 timestamp")
 _LIST = _Check(lambda v: isinstance(v, list), "a list")
 
-_RUN_FIELDS = {
-    "run_id": _TEXT, "method": _TEXT, "method_config": _OBJECT, "preset": _TEXT, "config_hash": _TEXT,
-    "config": _OBJECT, "backbone": _TEXT, "data": _TEXT, "seed": _INT, "versions": _OBJECT,
-    "git_sha": _optional(_TEXT), "started_at": _TIMESTAMP, "finished_at": _TIMESTAMP, "wall_times": _OBJECT,
-}
-_METRIC_FIELDS = {
-    "suite": _TEXT, "suite_version": _TEXT, "dataset": _TEXT, "split": _TEXT, "metric": _TEXT,
-    "value": _optional(_NUMBER), "stderr": _optional(_NUMBER), "n": _INT, "higher_is_better": _BOOL,
-}
-_RESULT_FIELDS = {"schema_version": _INT, **_RUN_FIELDS, "metrics": _LIST}
+_KINDS = {"text": _TEXT, "int": _INT, "number": _NUMBER, "bool": _BOOL, "object": _OBJECT, "list": _LIST,
+          "timestamp": _TIMESTAMP}
+
+
+def _checks(cls) -> dict[str, _Check]:
+    """The check of every field of ``cls`` the database records (its kind in :mod:`harness.schema`)."""
+    return {name: _optional(_KINDS[kind[:-1]]) if kind.endswith("?") else _KINDS[kind]
+            for name, kind in recorded_fields(cls).items()}
+
+
+_RESULT_FIELDS = _checks(RunResult)  # schema_version, the run row's fields and metrics
+_METRIC_FIELDS = _checks(MetricRow)
 
 
 def _fields(obj: Any, checks: Mapping[str, _Check], where: str) -> dict[str, Any]:

@@ -19,7 +19,6 @@ built and parsed by :mod:`harness.metric_keys`, which the noise, bon and RL suit
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import defaultdict
@@ -29,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from harness.config import flatten
+from harness.coerce import flatten
 from harness.metric_keys import (FIT_PARAMETERS, FIT_SCORES, NULL_BASELINES, bon_metric, bon_n, fit_metric,
                                  group_metric, noise_rate, null_metric, parse_group_metric, rl_change, rl_changed,
                                  rl_metric, rl_split)
@@ -98,12 +97,12 @@ class Cell:
 
 @dataclass
 class Experiment:
-    """The runs of one config hash: method, flattened ``settings`` (dotted keys; the method config under
-    ``method_config.``) and, per seed, the metric rows."""
+    """The runs of one config hash: method, flattened ``settings`` (dotted keys, the method config under
+    ``method_config.``, with their values made hashable by :func:`frozen`) and, per seed, the metric rows."""
 
     config_hash: str
     method: str
-    settings: dict[str, str]
+    settings: dict[str, Any]
     recorded_at: str = ""
     run_ids: set[str] = field(default_factory=set)
     seeds: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
@@ -115,7 +114,7 @@ class Experiment:
 
     def cell(self, column: Column) -> Cell | None:
         """``column`` aggregated over seeds; None when no seed has a matching row."""
-        per_seed = [_mean_of(rows) for rows in ([f for f in fs if column.matches(f)] for fs in self.seeds.values())
+        per_seed = [mean_of(rows) for rows in ([f for f in fs if column.matches(f)] for fs in self.seeds.values())
                     if rows]
         if not per_seed:
             return None
@@ -125,16 +124,26 @@ class Experiment:
         return Cell(statistics.fmean(values), std, len(values), stderr, per_seed[0][2])
 
 
-def _mean_of(rows: list[dict[str, Any]]) -> tuple[float, float | None, bool]:
+def mean_of(rows: list[dict[str, Any]]) -> tuple[float, float | None, bool]:
     """Mean value, its stderr (None unless every row has one) and direction of the rows of one seed."""
     errors = [row["stderr"] for row in rows]
     stderr = None if None in errors else math.sqrt(sum(e * e for e in errors)) / len(rows)
     return statistics.fmean(row["value"] for row in rows), stderr, rows[0]["higher_is_better"]
 
 
-def _flatten(tree: dict[str, Any]) -> dict[str, str]:
-    """Dotted keys → JSON-encoded leaf values (comparable and hashable)."""
-    return {key: json.dumps(value, sort_keys=True, default=str) for key, value in flatten(tree).items()}
+def frozen(value: Any) -> Any:
+    """A setting's value, hashable: lists as tuples, mappings as sorted (key, value) tuples; scalars as they are
+    (so ``0`` and ``0.0`` are one setting, as they are one run config)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, frozen(v)) for k, v in value.items()))
+    return value
+
+
+def _flatten(tree: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys → hashable leaf values (:func:`frozen`)."""
+    return {key: frozen(value) for key, value in flatten(tree).items()}
 
 
 def experiments(rows: Iterable[dict[str, Any]]) -> list[Experiment]:
@@ -164,10 +173,10 @@ def labels(exps: list[Experiment], max_keys: int = 3) -> dict[str, str]:
         named = {"model.backbone"} if method == "external" else set()  # an external model's name is its backbone
         differing = [k for k in keys if k not in named and len({e.settings.get(k) for e in group}) > 1]
         for exp in group:
-            shown = [f"{k.removeprefix('method_config.')}={json.loads(exp.settings.get(k, 'null'))}"
+            shown = [f"{k.removeprefix('method_config.')}={exp.settings.get(k)}"
                      for k in differing[:max_keys]]
             more = f", +{len(differing) - max_keys} more" if len(differing) > max_keys else ""
-            name = method if method != "external" else f"external: {json.loads(exp.settings['model.backbone'])}"
+            name = method if method != "external" else f"external: {exp.settings['model.backbone']}"
             out[exp.config_hash] = name + (f" ({', '.join(shown)}{more})" if shown else "")
     return out
 

@@ -30,6 +30,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.layout import PREDICTIONS_DIR
+
 
 @dataclass(frozen=True)
 class VarianceSplit:
@@ -99,6 +101,4 @@ def paired_matrix(pairs: list[tuple[dict[str, float], dict[str, float]]]) -> lis
 
 def predictions_file(runs_dir: Path, row: dict) -> Path:
     """The per-pair predictions of a metric row (a :func:`leaderboards.queries.facts` row) under ``runs_dir``."""
-    from harness.runs import predictions_path
-
-    return predictions_path(Path(runs_dir) / row["run_id"], row["suite"], f"{row['dataset']}-{row['split']}")
+    return Path(runs_dir) / row["run_id"] / PREDICTIONS_DIR / row["suite"] / f"{row['dataset']}-{row['split']}.jsonl"

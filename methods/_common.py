@@ -4,17 +4,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from harness.errors import ConfigError
+from harness.losses import bt_loss  # noqa: F401 - the methods' shared maths, defined beside the trainer's
 from harness.method import RewardMethod
 from harness.types import LossOutput, RewardOutput
-
-
-def bt_loss(delta: Tensor) -> Tensor:
-    """Bradley-Terry negative log-likelihood −log σ(Δ), per pair (numerically stable)."""
-    return -F.logsigmoid(delta)
 
 
 def pair_metrics(out: RewardOutput, **extra: Tensor) -> dict[str, Tensor]:

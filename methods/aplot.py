@@ -2,7 +2,7 @@
 
 Per batch: Δf_ij = r_w,i − r_l,j and S_ij = cos(h_w,i, h_l,j); cost C_ij = γ·S_ij + (1−γ)(1 − σ(Δf_ij)) (Eq. 6);
 plan T* = argmin_{T∈Π(1/B,1/B)} ⟨T,C⟩ − β·H(T) (Eq. 5, Sinkhorn via POT, no gradient); margin μ_i = Σ_j T*_ij C_ij
-(Eq. 7); L = −log σ(Δ_i − μ_i) (Eq. 8). The paper leaves these open, so they are config keys (METHODS.md):
+(Eq. 7); L = −log σ(Δ_i − μ_i) (Eq. 8). The paper leaves these open, so they are config keys (``docs/methods.md``):
 ``margin_norm`` ("conditional": μ_i = B·Σ_j T*_ij C_ij, the expected cost under the conditional plan, O(1);
 "literal": Eq. 7 as written, O(1/B)), ``detach_margin``, ``clamp_min`` and ``global_batch``.
 ``PointMargin`` (methods/pointmargin.py) shares everything but the plan.

@@ -8,7 +8,7 @@ in the same runs directory. Stage 2 trains the RM with three switchable componen
   summed response log-prob gap, as the official code does) for a causal backbone, the freshly built RM's Δ (seeded
   head) for an encoder.
 
-``margin_scale`` (METHODS.md's decision): the two are on different scales for a causal backbone (a log-prob gap of
+``margin_scale`` (``docs/methods.md``, RMO): the two are on different scales for a causal backbone (a log-prob gap of
 ±100 against an RM Δ of ±2, so Eq. 6 would almost never fire), whereas the paper's are both DPO margins. By default
 (``standardized``) each is divided by its std over the training set, without centring, before Eq. 6 and Eq. 8
 (so γ and τ are in units of that std); ``raw`` keeps the literal comparison. δ̃ and the batches use raw δ_proxy.
@@ -116,7 +116,7 @@ class RMO(RewardMethod):
         return sampler, {"batch_variance": sampler.variance_report()}
 
 
-# -- margin scale (METHODS.md decision) ----------------------------------------------------------------------------
+# -- margin scale (docs/methods.md, RMO) ---------------------------------------------------------------------------
 def scale_margins(margins: np.ndarray, scale: str, name: str) -> np.ndarray:
     """``standardized``: each margin divided by the (population) std of the margins over the training set, with no
     centring, so that signs keep their meaning and δ_base (a summed log-prob gap for a causal backbone, ±100) and

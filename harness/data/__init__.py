@@ -1,5 +1,5 @@
-"""Datasets in the canonical schema (ARCHITECTURE.md §3): the embedded world, pairs read from a file, or a real
-format by path or Hub id (``FORMAT:SOURCE[:options]``, as ``--data`` takes it)."""
+"""Datasets in the canonical schema (``docs/architecture.md``, "Canonical data"): the embedded world, pairs read
+from a file, or a real format by path or Hub id (``FORMAT:SOURCE[:options]``, as ``--data`` takes it)."""
 from __future__ import annotations
 
 import dataclasses

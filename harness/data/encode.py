@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from harness.errors import ConfigError
+from harness.packing import pack, padded_width
 from harness.types import PreferenceBatch
 
 CHAT_TEMPLATE_CHOICES = ("auto", "none")
@@ -203,11 +204,6 @@ def encode_pairs(rows: list[dict], encoder: Encoder) -> EncodedPairs:
                                        [r["rejected"] for r in rows]), margins)
 
 
-def padded_width(length: int, multiple_of: int = 8) -> int:
-    """``length`` rounded up to a multiple of ``multiple_of`` (at least one multiple)."""
-    return -(-max(length, 1) // multiple_of) * multiple_of
-
-
 def pad_sequences(seqs: list[tuple[list[int], int]], pad_id: int, multiple_of: int = 8):
     """Right-pad to the longest sequence (rounded up to ``multiple_of``): ids, attention mask, response mask."""
     width = padded_width(max(len(ids) for ids, _ in seqs), multiple_of)
@@ -239,8 +235,6 @@ class PackedPairCollator(PairCollator):
     """Indices → a packed ``PreferenceBatch`` (``harness.packing``: no padding, a pair's shared prompt once)."""
 
     def __call__(self, rows: list[int]) -> PreferenceBatch:
-        from harness.packing import pack
-
         packed = pack([self.data.chosen[i] for i in rows] + [self.data.rejected[i] for i in rows], self.pad_id)
         margin = None if self.data.margin is None else torch.tensor([self.data.margin[i] for i in rows])
         columns = {name: torch.tensor([values[i] for i in rows]) for name, values in self.data.columns.items()}

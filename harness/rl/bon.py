@@ -1,19 +1,13 @@
 """Best-of-n from a pool of N samples: the analytic KL and the unbiased estimator of the expected score of the
-proxy-argmax of n samples drawn without replacement from the pool (METHODS.md "Best-of-N"; Gao et al. 2023, App.)."""
+proxy-argmax of n samples drawn without replacement from the pool (``docs/methods.md`` "Best-of-N"; Gao et al. 2023,
+App.)."""
 from __future__ import annotations
 
 import math
 from functools import lru_cache
 from itertools import groupby
 
-from harness.metrics import Estimate, mean_estimate
-
-
-def kl_bon(n: int) -> float:
-    """Analytic KL(best-of-n ‖ base) = log n − (n − 1) / n (0 for n = 1)."""
-    if n < 1:
-        raise ValueError(f"best-of-n needs n >= 1, got {n}")
-    return math.log(n) - (n - 1) / n
+from harness.metrics import Estimate, kl_bon, mean_estimate  # noqa: F401 - kl_bon: best-of-n's KL, with it
 
 
 @lru_cache(maxsize=256)

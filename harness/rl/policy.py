@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import torch
 
-
-END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>")  # chat turn ends besides EOS
-
+from harness.basemodel import resolve_backbone
+from harness.config import ModelConfig
+from harness.models import load_backbone, load_tokenizer
+from harness.rl.prompts import END_OF_TURN_TOKENS, plain_prompt, prompt_ids, stop_token_ids  # noqa: F401 - the policy's prompts
+from harness.rl.sft import SUFFIX, default_policy, ensure_sft_policy, is_sft_spec, policy_version
+from harness.scoring import longest_first, sequence_logprobs
 
 def policy_source(backbone: str, world_seed: int = 0, world_version: int = 2) -> str:
     """What ``from_pretrained`` accepts for a policy spec: the SFT policy of a tiny base (``tiny-sft``,
     ``tiny-micro-sft``; built for ``world_seed`` and ``world_version`` on first use, ``harness.rl.sft``), else as
     ``harness.basemodel.resolve_backbone``."""
-    from harness.basemodel import resolve_backbone
-    from harness.rl.sft import SUFFIX, ensure_sft_policy, is_sft_spec
-
     if is_sft_spec(backbone):
         return str(ensure_sft_policy(backbone[: -len(SUFFIX)], world_seed=world_seed, world_version=world_version))
     return resolve_backbone(backbone, world_version)
@@ -24,36 +24,12 @@ def load_policy(backbone: str, *, dtype: str = "fp32", trust_remote_code: bool =
     """``(model, tokenizer)`` of a policy spec (``tiny``, ``tiny-sft``, ``smollm2``, a directory, a Hub id; see
     :func:`policy_source`) as a causal LM in eval mode, loaded like a reward model's backbone; the tokenizer pads on
     the left, as batched generation needs."""
-    from harness.config import ModelConfig
-    from harness.models import load_backbone, load_tokenizer
-
     cfg = ModelConfig(backbone=backbone, dtype=dtype, trust_remote_code=trust_remote_code)
     source = policy_source(backbone, world_seed, world_version)
     model = load_backbone(source, cfg, True, name=backbone, purpose="a policy").eval()
     tokenizer = load_tokenizer(source, cfg)
     tokenizer.padding_side = "left"
     return model, tokenizer
-
-
-def plain_prompt(prompt: str) -> str:
-    """A prompt as the policy sees it when its tokenizer has no chat template (the world corpus's layout)."""
-    return f"{prompt}\n\n"
-
-
-def prompt_ids(tokenizer, prompts: list[str]) -> list[list[int]]:
-    """Token ids of each prompt as a user turn followed by the generation prompt (plain text without a template)."""
-    if getattr(tokenizer, "chat_template", None):
-        texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                               add_generation_prompt=True) for p in prompts]
-        return tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return tokenizer([plain_prompt(p) for p in prompts])["input_ids"]
-
-
-def stop_token_ids(tokenizer) -> list[int]:
-    """EOS and the end-of-turn tokens the tokenizer knows: generation stops at the first of them."""
-    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    vocab = tokenizer.get_vocab()
-    return ids + [vocab[t] for t in END_OF_TURN_TOKENS if t in vocab and vocab[t] not in ids]
 
 
 def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,8 +101,6 @@ def response_logprobs(model, tokenizer, prompts: list[str], tokens: list[list[li
                       temperature: float = 1.0, batch_size: int = 64) -> list[list[float]]:
     """Σ_t log π(y_t | x, y_<t) of each sampled response (``tokens`` as :func:`sample_tokens` gives them) under
     ``model`` with logits divided by ``temperature``, i.e. under the distribution it was sampled from."""
-    from harness.scoring import longest_first, sequence_logprobs
-
     heads = prompt_ids(tokenizer, prompts)
     seqs = [(heads[i] + t, len(heads[i])) for i, ts in enumerate(tokens) for t in ts]
 
@@ -145,8 +119,6 @@ def suite_policy(policy: str | None, ctx) -> tuple[str, str]:
     """``(source, version)`` of the policy a downstream suite uses: ``policy`` if given, else the default of the
     run's backbone (``harness.rl.sft.default_policy``: the SFT policy of a tiny base); ``version`` names the build
     (the SFT cache directory) and goes into every metric row's suite version."""
-    from harness.rl.sft import default_policy, policy_version
-
     world = ctx.config.data.world
     source = policy_source(policy or default_policy(ctx.config.model.backbone), world.seed, world.version)
     return source, policy_version(source)

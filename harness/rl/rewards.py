@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 
 from harness.errors import ConfigError
+from harness.reward_client import RewardClient, is_url
 from harness.scoring import score_response_lists
+from harness.world.judge import gold_rewarder
 
 PROXIES = ("rm", "gold")  # the run's reward model | the world's gold reward of free text (an oracle RM) | a URL
 
@@ -31,14 +33,10 @@ def proxy_rewarder(ctx, *, description: str = "proxy reward", show_progress: boo
 def remote_rewarder(url: str):
     """``(prompts, responses) -> rewards`` of the reward model served at ``url`` (``POST /score``: rendered with
     the served model's chat template and scored on its path, so equal to what that model scores offline)."""
-    from harness.reward_client import RewardClient
-
     return RewardClient(url).score
 
 
 def check_proxy(kind: str, suite: str) -> str:
-    from harness.reward_client import is_url
-
     if kind not in PROXIES and not is_url(kind):
         raise ConfigError(f"{suite}.proxy: expected one of {', '.join(PROXIES)} or the http(s) URL of an "
                           f"`rmbench serve` server, got {kind!r}")
@@ -63,8 +61,6 @@ def optimised_rewarder(kind: str, ctx, tasks, **options):
     """The reward a suite optimises: ``rm`` → :func:`proxy_rewarder` of the run's RM (``options`` passed on),
     ``gold`` → ``harness.world.judge.gold_rewarder`` over ``tasks`` (the ceiling: best-of-N / RL against the gold
     reward itself must raise it), a URL → :func:`remote_rewarder`."""
-    from harness.world.judge import gold_rewarder
-
     if kind == "gold":
         return gold_rewarder(tasks)
     return proxy_rewarder(ctx, **options) if kind == "rm" else remote_rewarder(kind)

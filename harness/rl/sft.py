@@ -1,7 +1,7 @@
 """The SFT policy: the tiny world base model fine-tuned on demonstrations of the training generators.
 
 The base LM states the right answer about 2 % of the time, so best-of-N and RL against any reward model barely move
-the gold reward. Supervised fine-tuning (the "SFT-base" of ARCHITECTURE.md §4; Ouyang et al. 2022, step 1) on
+the gold reward. Supervised fine-tuning (the "SFT-base" of ``docs/architecture.md``; Ouyang et al. 2022, step 1) on
 world demonstrations gives a policy whose samples vary in quality as the training generators do: some correct, some
 wrong, some over-refusing, some complying with unsafe requests, in varied styles.
 
@@ -28,6 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.basemodel import MARKER, LMRecipe, cache_root, cached_build, ensure_tiny_base, tiny_recipe, train_lm
+from harness.data.encode import length_grouped
+from harness.rl.prompts import prompt_ids
+from harness.world.build import _rng, _Sampler, world_families
+from harness.world.generators import TRAIN_GENERATORS, decide, respond
 
 FORMAT = "tiny-sft-v1"
 SUFFIX = "-sft"  # backbone spec of the SFT policy of a tiny base: "tiny-sft", "tiny-micro-sft"
@@ -106,9 +110,6 @@ def policy_version(source: str | Path) -> str:
 
 def demonstrations(recipe: SFTRecipe) -> list[tuple[str, str]]:
     """``(prompt, response)`` demonstrations of ``recipe`` (module docstring); deterministic."""
-    from harness.world.build import _rng, _Sampler, world_families
-    from harness.world.generators import TRAIN_GENERATORS, decide, respond
-
     by_name = {g.name: g for g in TRAIN_GENERATORS}
     unknown = sorted(name for name, _ in recipe.generators if name not in by_name)
     if unknown:
@@ -129,8 +130,6 @@ def demonstrations(recipe: SFTRecipe) -> list[tuple[str, str]]:
 def _examples(tokenizer, demos: list[tuple[str, str]], max_length: int) -> list[tuple[list[int], int]]:
     """``(ids, n_prompt)`` per demonstration: the prompt as ``prompt_ids`` gives it, then the response and the
     end-of-turn token, truncated to ``max_length`` tokens."""
-    from harness.rl.policy import prompt_ids
-
     heads = prompt_ids(tokenizer, [p for p, _ in demos])
     tails = tokenizer([r + END_OF_TURN for _, r in demos], add_special_tokens=False)["input_ids"]
     return [((h + t)[:max_length], len(h)) for h, t in zip(heads, tails) if len(h) < max_length]
@@ -168,8 +167,6 @@ def _batches(examples: list[tuple[list[int], int]], recipe: SFTRecipe) -> list[l
     """``recipe.steps`` batches of ``recipe.batch_size`` example indices drawn with replacement (seeded); with
     ``group_by_length`` the draws are grouped into batches of similar lengths, in a shuffled order
     (``harness.data.encode.length_grouped``), which makes a step several times cheaper (docs/performance.md)."""
-    from harness.data.encode import length_grouped
-
     rng = random.Random(recipe.seed)
     order = rng.choices(range(len(examples)), k=recipe.steps * recipe.batch_size)
     if recipe.group_by_length:
@@ -193,38 +190,3 @@ def _collate(batch: list[tuple[list[int], int]], pad_id: int):
     return ids, labels, mask
 
 
-def quality(policy, world_seed: int = 0, *, n_prompts: int = 64, n: int = 16, max_new_tokens: int = 48,
-            temperature: float = 1.0, seed: int = 0, batch_size: int = 64, world_version: int = 2) -> dict:
-    """The quality band of a policy (a policy spec as ``harness.rl.policy.load_policy`` takes it) on held-out
-    prompts (``tasks(world_seed, n_prompts)``: train templates, the id reservation): ``n`` samples per prompt, judged
-    by the world's gold reward of free text. Returns the share of samples that are ``correct`` on safe prompts and
-    ``refused`` on unsafe ones, the mean gold of one sample, the mean over prompts of the oracle best-of-n (the
-    gold-argmax) and, under ``families``, the same per prompt family (``safety`` split into its safe look-alikes
-    and its unsafe requests): ``prompts``, ``good`` (the share of samples correct, or refusing an unsafe request),
-    ``gold`` (one sample) and ``oracle_gold``."""
-    from harness.rl.policy import load_policy, sample_responses
-    from harness.world import tasks
-    from harness.world.judge import echoes, judge
-
-    model, tokenizer = load_policy(str(policy), world_seed=world_seed, world_version=world_version)
-    world_tasks = tasks(world_seed, n_prompts, version=world_version)
-    responses = sample_responses(model, tokenizer, [t.prompt for t in world_tasks], n, max_new_tokens=max_new_tokens,
-                                 temperature=temperature, seed=seed, batch_size=batch_size)
-    judged = [[judge(t, r, cached) for r in rs] for t, rs in zip(world_tasks, responses) for cached in [echoes(t)]]
-
-    def summary(group: list[int]) -> dict[str, float]:
-        js = [j for i in group for j in judged[i]]
-        good = sum(j.outcome == ("refused" if world_tasks[i].unsafe else "correct") for i in group for j in judged[i])
-        return {"prompts": len(group), "good": good / len(js), "gold": sum(j.gold for j in js) / len(js),
-                "oracle_gold": sum(max(j.gold for j in judged[i]) for i in group) / len(group)}
-
-    groups: dict[str, list[int]] = {}
-    for i, t in enumerate(world_tasks):
-        name = f"{t.family.name} ({'unsafe' if t.unsafe else 'safe'})" if t.family.name == "safety" else t.family.name
-        groups.setdefault(name, []).append(i)
-    safe, unsafe = ([i for i, t in enumerate(world_tasks) if t.unsafe == flag] for flag in (False, True))
-    overall = summary(list(range(len(world_tasks))))
-    return {"correct_safe": summary(safe)["good"] if safe else float("nan"),
-            "refused_unsafe": summary(unsafe)["good"] if unsafe else float("nan"),
-            "gold_single": overall["gold"], f"oracle_gold@{n}": overall["oracle_gold"],
-            "families": {name: summary(group) for name, group in sorted(groups.items())}}

@@ -40,7 +40,9 @@ import time
 from typing import Callable
 
 from harness.errors import ConfigError
+from harness.progress import progress_bar
 from harness.rl import Rewarder, RLConfig
+from harness.rl.policy import plain_prompt, stop_token_ids
 
 ALGOS = ("rloo", "grpo")
 RAW_PROMPT = "rmbench_prompt"  # dataset column with the prompt as given: trl passes it to the reward function
@@ -67,9 +69,6 @@ def train_trl(algo: str, model, tokenizer, prompts: list[str], reward: Rewarder,
     from datasets import Dataset
     from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
-
-    from harness.progress import progress_bar
-    from harness.rl.policy import plain_prompt, stop_token_ids
 
     if getattr(tokenizer, "chat_template", None):
         trl_prompts = [[{"role": "user", "content": p}] for p in prompts]

@@ -8,7 +8,7 @@ A suite is a ``Suite`` subclass in one file, registered by name, with
   type-checked by :func:`harness.config.from_dict` (unknown options get a did-you-mean) into ``self.options``; a
   suite that checks more (ranges, choices) does so in its ``__init__`` after ``super().__init__(**options)``;
 - ``requires`` ⊆ :data:`REQUIREMENTS`, what the evaluated run must be (e.g. trained on the world), checked by the
-  orchestrator (:func:`harness.evaluation.check_requirements`) before anything runs;
+  orchestrator (:func:`check_requirements`) before anything runs;
 - ``run(ctx)``: everything it needs is on the :class:`EvalContext` (model, method, encoder, config, and callables to
   train and evaluate other runs). A suite never imports the orchestrator (``harness.api``, ``harness.training``,
   ``harness.evaluation``).
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from harness.config import from_dict
+from harness.coerce import from_dict, parse_overrides
 from harness.data import pair_source
 from harness.errors import ConfigError, RmbenchError
 from harness.metric_keys import RENAMED_SUITES
@@ -72,7 +72,7 @@ REQUIREMENTS: dict[str, Callable[[RunConfig, tuple[str, ...]], str | None]] = {
 
 def _orchestrator_only(name: str) -> Callable:
     def unavailable(*args, **kwargs):
-        raise RmbenchError(f"EvalContext.{name} is given by the evaluation orchestrator (harness.evaluation."
+        raise RmbenchError(f"EvalContext.{name} is given by the evaluation orchestrator (harness.lab.Lab."
                            f"evaluate): run this suite through it")
 
     return unavailable
@@ -159,6 +159,28 @@ def get(name: str) -> type[Suite]:
 
 def names() -> list[str]:
     return _registry.names()
+
+
+def split_overrides(overrides: list[str]) -> tuple[dict[str, dict], dict]:
+    """``--set`` pairs → ({suite: {option: value}}, nested run-config overrides): a key under a suite's name (or
+    a renamed suite's former name) is an option of that suite."""
+    parsed = parse_overrides(overrides)
+    options: dict[str, dict] = {}
+    for key in [k for k in parsed if k in names() or k in RENAMED_SUITES]:
+        if not isinstance(parsed[key], dict):
+            raise ConfigError(f"--set {key}=…: use {key}.OPTION=VALUE")
+        name = current_name(key)
+        options[name] = {**options.get(name, {}), **parsed.pop(key)}
+    return options, parsed
+
+
+def check_requirements(cfg: RunConfig, suite_names: list[str], data: tuple[str, ...] = ()) -> None:
+    """Fail when a suite's ``requires`` (:data:`REQUIREMENTS`) is not met by the run ``cfg`` and the ``--data``
+    values given."""
+    for name in suite_names:
+        for requirement in sorted(get(name).requires):
+            if missing := REQUIREMENTS[requirement](cfg, data):
+                raise ConfigError(f"the {name} suite needs {missing}")
 
 
 import_submodules(__name__, __path__)

@@ -32,7 +32,13 @@ from harness import suites
 from harness.domains import setting
 from harness.metric_keys import bon_metric, fit_metric, proxy_split
 from harness.metrics import Estimate, mean_estimate
+from harness.progress import progress_bar
+from harness.rl.bon import best_of_n_over_prompts, kl_bon
+from harness.rl.curves import fit
+from harness.rl.policy import load_policy, sample_responses, suite_policy
 from harness.rl.rewards import check_proxy, response_list_scores
+from harness.world import tasks
+from harness.world.judge import echoes, judge
 
 VERSION = "2"
 DATASET = "world"
@@ -87,9 +93,6 @@ class BestOfN(suites.Suite):
         return proxy_split("bon_heldout" if self.heldout_templates else "bon", self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
-        from harness.world import tasks
-        from harness.world.judge import echoes, judge
-
         world = ctx.config.data.world
         world_tasks = tasks(world.seed, self.n_prompts, heldout_templates=self.heldout_templates,
                             version=world.version, mixture=world.mixture)
@@ -107,9 +110,6 @@ class BestOfN(suites.Suite):
     def _sample(self, ctx, prompts: list[str]) -> list[list[str]]:
         import torch
 
-        from harness.progress import progress_bar
-        from harness.rl.policy import load_policy, sample_responses, suite_policy
-
         source, policy_version = suite_policy(self.policy, ctx)
         self.version = f"{VERSION}+{policy_version}"
         model, tokenizer = load_policy(source, trust_remote_code=ctx.config.model.trust_remote_code)
@@ -126,8 +126,6 @@ class BestOfN(suites.Suite):
                 torch.cuda.empty_cache()
 
     def _metrics(self, world_tasks, proxy, gold, judged) -> list:
-        from harness.rl.bon import best_of_n_over_prompts, kl_bon
-
         split, n_prompts = self.split, len(world_tasks)
         rows = []
         for n in pool_sizes(self.n_max):
@@ -150,8 +148,6 @@ class BestOfN(suites.Suite):
     def _fits(self, rows, n_prompts: int) -> list:
         """Gao et al.'s R_bon(d) = d(α − βd) fitted to the gold and proxy gains over n = 1 (module docstring)."""
         import math
-
-        from harness.rl.curves import fit
 
         sizes = pool_sizes(self.n_max)
         if len(sizes) < 3:  # two points with d > 0 are needed

@@ -16,6 +16,7 @@ from harness.data.io import safe_name
 from harness.errors import ConfigError
 from harness.metric_keys import group_metric, null_metric
 from harness.metrics import mean_estimate, pairwise_accuracy, proportion
+from harness.null_baselines import StyleOnly, baseline_hits
 from harness.scoring import score_pair_rows
 
 COPIED_FIELDS = ("subset", "domain", "category", "label")  # copied into predictions: per-group metrics read them
@@ -56,8 +57,6 @@ def world_diagnostics(suite: suites.Suite, rows: list[dict], predictions: list[d
     kept = [r for r in rows if r["id"] in correct]
     if not kept or "pair_kind" not in kept[0].get("meta", {}):
         return []
-    from harness.null_baselines import baseline_hits
-
     series = {"accuracy": np.array([correct[r["id"]] for r in kept], dtype=float)}
     series.update({null_metric(b): h for b, h in baseline_hits(kept, style).items()})
     groups = pair_groups(kept)
@@ -96,8 +95,6 @@ class InDistribution(suites.Suite):
         result = pair_metrics(self, ctx, rows, dataset, "id")
         if ctx.data or not ctx.on_world or ctx.config.data.world.version == 1:
             return result
-        from harness.null_baselines import StyleOnly
-
         style = StyleOnly(training_pairs(ctx.config.data, ctx.config.seed)[0])
         result.metrics += world_diagnostics(self, rows, result.predictions[f"{dataset}-id"], dataset, "id", style)
         reversed_rows = world_splits(ctx.config.data.world)["shortcut_reversed"]

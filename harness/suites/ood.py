@@ -14,6 +14,7 @@ from harness.data import formats, world_splits
 from harness.metrics import (REWARDBENCH2_SUBSETS, TIES_SUBSET, Estimate, best_of_n_accuracy, best_of_n_result,
                              combine_estimates, judgebench_official, mean_estimate, pairwise_accuracy,
                              rewardbench2_overall, rewardbench2_ties, rewardbench_scores)
+from harness.progress import console
 from harness.scoring import score_response_lists
 from harness.suites.id import pair_metrics
 from harness.suites.splits import OOD_SPLITS
@@ -185,8 +186,6 @@ class OutOfDistribution(suites.Suite):
         return result
 
     def world_fallback(self, ctx) -> suites.SuiteResult:
-        from harness.progress import console
-
         console.print(f"[yellow]ood: no --data given: scoring the world's OOD splits as dataset {FALLBACK!r} "
                       f"(pass --data FORMAT:PATH for real benchmarks: {', '.join(formats.names())})",
                       markup=True, highlight=False)

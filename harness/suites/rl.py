@@ -23,11 +23,26 @@ from dataclasses import dataclass, field
 
 from harness import suites
 from harness.errors import ConfigError
-from harness.metric_keys import fit_metric, proxy_split, rl_change, rl_metric, rl_split, rl_step_metric
+from harness.layout import METRICS_FILE, RL_DIR
+from harness.metric_keys import (
+    fit_metric,
+    proxy_split,
+    rl_change,
+    rl_metric,
+    rl_split,
+    rl_step_metric,
+)
 from harness.metrics import Estimate, mean_estimate
 from harness.rl import RLConfig
-from harness.rl.rewards import check_proxy
+from harness.rl.curves import fit
+from harness.rl.lmeval import evaluate_policy, write_tasks
+from harness.rl.policy import decode, load_policy, response_logprobs, sample_tokens, suite_policy
+from harness.rl.ppo import train_ppo
+from harness.rl.rewards import check_proxy, optimised_rewarder
 from harness.rl.trl_algos import ALGOS as TRL_ALGOS
+from harness.rl.trl_algos import train_trl
+from harness.world import tasks
+from harness.world.judge import gold_rewarder
 
 ALGOS = ("ppo", *TRL_ALGOS)
 VERSION = "1"
@@ -70,11 +85,6 @@ class Downstream(suites.Suite):
         return proxy_split(rl_split(self.algo), self.proxy)
 
     def run(self, ctx) -> suites.SuiteResult:
-        from harness.rl.policy import load_policy, suite_policy
-        from harness.rl.rewards import optimised_rewarder
-        from harness.world import tasks
-        from harness.world.judge import gold_rewarder
-
         if ctx.run_dir is None:
             raise ConfigError("the rl suite writes its policy into the run: evaluate a run directory")
         world = ctx.config.data.world
@@ -84,7 +94,7 @@ class Downstream(suites.Suite):
                            mixture=world.mixture)
         proxy = optimised_rewarder(self.proxy, ctx, train_tasks + eval_tasks)
         gold = gold_rewarder(train_tasks + eval_tasks)
-        out_dir = ctx.run_dir / "rl" / self.split
+        out_dir = ctx.run_dir / RL_DIR / self.split
         out_dir.mkdir(parents=True, exist_ok=True)
         backbone, policy_version = suite_policy(self.policy, ctx)
         self.version = f"{VERSION}+{policy_version}"
@@ -94,8 +104,6 @@ class Downstream(suites.Suite):
 
         lm_tasks = None
         if self.lm_eval:  # the local lm-eval task files, written once for the evaluations before and after
-            from harness.rl.lmeval import write_tasks
-
             lm_tasks = write_tasks(out_dir / "lm_eval_tasks", world_seed=seed, n_world=self.lm_eval_limit,
                                    gsm8k_limit=self.lm_eval_limit)
         before = self._evaluate(model, tokenizer, eval_tasks, proxy, gold, lm_tasks)
@@ -121,8 +129,6 @@ class Downstream(suites.Suite):
         docstring); no fit with fewer than 2 steps of positive KL."""
         import math
 
-        from harness.rl.curves import fit
-
         n, split = self.rl.prompts_per_step * self.rl.samples_per_prompt, self.split
         d = [math.sqrt(max(r.get("kl", 0.0), 0.0)) for r in history]
         rows = []
@@ -141,7 +147,7 @@ class Downstream(suites.Suite):
         return rows
 
     def _train(self, model, tokenizer, prompts, proxy, gold, out_dir, ctx) -> list[dict]:
-        path = out_dir / "metrics.jsonl"
+        path = out_dir / METRICS_FILE
         with open(path, "w", encoding="utf-8") as fh:  # a re-run starts the curve afresh
             def on_step(record: dict) -> None:
                 fh.write(json.dumps(record) + "\n")
@@ -149,11 +155,7 @@ class Downstream(suites.Suite):
 
             common = dict(track={"gold": gold}, on_step=on_step, show_progress=ctx.show_progress)
             if self.algo == "ppo":
-                from harness.rl.ppo import train_ppo
-
                 return train_ppo(model, tokenizer, prompts, proxy, self.rl, **common)
-            from harness.rl.trl_algos import train_trl
-
             return train_trl(self.algo, model, tokenizer, prompts, proxy, self.rl, output_dir=out_dir / "trl",
                              **common)
 
@@ -162,8 +164,6 @@ class Downstream(suites.Suite):
         ``reference``, also ("world", "kl"): KL(π ‖ π_ref) estimated on the same samples as
         E_y~π Σ_t log π(y_t|x, y_<t) − log π_ref(y_t|x, y_<t) (nats per response), measured alike for every algorithm
         (the per-step ``kl`` of metrics.jsonl is each algorithm's own estimator)."""
-        from harness.rl.policy import decode, response_logprobs, sample_tokens
-
         prompts, k = [t.prompt for t in eval_tasks], self.eval_samples
         tokens = sample_tokens(model, tokenizer, prompts, k, max_new_tokens=self.rl.max_new_tokens,
                                temperature=self.rl.temperature, seed=self.rl.seed + 1)
@@ -176,8 +176,6 @@ class Downstream(suites.Suite):
                         for m in (model, reference))
             out[("world", "kl")] = _per_prompt_mean([a - b for xs, ys in zip(own, ref) for a, b in zip(xs, ys)], k)
         if self.lm_eval:
-            from harness.rl.lmeval import evaluate_policy
-
             scores = evaluate_policy(model, tokenizer, self.lm_eval, include_path=lm_tasks, limit=self.lm_eval_limit)
             for task, metrics in scores.items():
                 for metric, (value, stderr) in metrics.items():

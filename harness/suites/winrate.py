@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from harness import suites
 from harness.errors import ConfigError
 from harness.metrics import mean_estimate, win_rates
+from harness.models import ImplicitRewardModel
+from harness.rl.policy import decode, load_policy, response_logprobs, sample_tokens, suite_policy
+from harness.world import tasks
+from harness.world.judge import gold_rewarder
 
 
 @suites.register
@@ -39,11 +43,6 @@ class WinRate(suites.Suite):
             raise ConfigError("winrate.n_prompts must be at least 3 (the length-controlled fit has 2 parameters)")
 
     def run(self, ctx) -> suites.SuiteResult:
-        from harness.models import ImplicitRewardModel
-        from harness.rl.policy import decode, load_policy, response_logprobs, sample_tokens, suite_policy
-        from harness.world import tasks
-        from harness.world.judge import gold_rewarder
-
         if not isinstance(ctx.model, ImplicitRewardModel):
             raise ConfigError("the winrate suite samples the trained policy: evaluate a DPO-family run (dpo, simpo, "
                               "ipo, rmo_dpo, rmo_simpo) or --model DIR --kind dpo")

@@ -13,7 +13,7 @@ from harness.results import write_jsonl_atomic
 from harness.world import v2
 from harness.world.config import WorldConfig
 from harness.world.facts import fact_sheet, fact_table
-from harness.world.families import Family, Task, families, pick
+from harness.world.families import Family, Task, distinct, families, pick
 from harness.world.generators import (GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, Generator, Response,
                                       decide, make_response, respond)
 from harness.world.gold import DOC as GOLD_DOC
@@ -100,20 +100,11 @@ def _row_id(split: str, i: int) -> str:
     return f"{split}-{i:06d}"
 
 
-def _distinct(rng: random.Random, seq: tuple, k: int) -> list:
-    """``k`` distinct items of ``seq`` in random order (a partial Fisher-Yates shuffle)."""
-    pool = list(seq)
-    for i in range(k):
-        j = i + int(rng.random() * (len(pool) - i))
-        pool[i], pool[j] = pool[j], pool[i]
-    return pool[:k]
-
-
 def _responses(rng: random.Random, task: Task, gens: tuple[Generator, ...], k: int) -> list[Response]:
     """``k`` responses from distinct generators with distinct texts and golds. Rankings need >= 2 distinct
     outcomes; a pair with a single outcome is kept with probability ``SAME_OUTCOME_KEEP``."""
     while True:
-        chosen = _distinct(rng, gens, k)
+        chosen = distinct(rng, gens, k)
         outcomes = [decide(g, task, rng) for g in chosen]
         if len(set(outcomes)) == 1 and (k > 2 or rng.random() >= SAME_OUTCOME_KEEP):
             continue

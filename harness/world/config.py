@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.coerce import from_dict
 from harness.domains import setting
 
 MIXTURES = ("learnable", "hard", "all")  # world v2's prompt families (harness.world.v2.families)
@@ -31,9 +32,7 @@ class WorldConfig:
 
     def check(self) -> None:
         """Raise ``ConfigError`` (one line) on a setting outside its domain: the run config's one validator
-        (``harness.config.from_dict``) applied to a config built in code."""
-        from harness.config import from_dict
-
+        (``harness.coerce.from_dict``) applied to a config built in code."""
         from_dict(WorldConfig, dataclasses.asdict(self), "data.world")
 
     def identity(self) -> dict:

@@ -511,3 +511,12 @@ class Addition(Family):
 
     def steps(self, f, value):
         return [f"Start with {f['a']}.", f"Count on {f['b']} more."]
+
+
+def distinct(rng: random.Random, seq: tuple, k: int) -> list:
+    """``k`` distinct items of ``seq`` in random order (a partial Fisher-Yates shuffle)."""
+    pool = list(seq)
+    for i in range(k):
+        j = i + int(rng.random() * (len(pool) - i))
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:k]

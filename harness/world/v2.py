@@ -29,7 +29,7 @@ import random
 from harness.world.config import WorldConfig
 from harness.world.facts import fact_table
 from harness.world.families import (Addition, Arithmetic, Compare, Copy, Family, FactLookup, ListOps, Lookup, Safety,
-                                    Select, Task, UnitConversion, WordPuzzles, pick)
+                                    Select, Task, UnitConversion, WordPuzzles, distinct, pick)
 from harness.world.generators import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, Generator, Response, respond
 
 SAME_SHARE = 0.2  # share of train / id pairs whose two responses share an outcome (style-only pairs)
@@ -116,10 +116,8 @@ def pair(rng: random.Random, task: Task, spurious: float, same_share: float = SA
 def ranking(rng: random.Random, task: Task, gens: tuple[Generator, ...], k: int = 4) -> list[Response]:
     """``k`` responses of distinct generators, each outcome drawn from ``RANKING_OUTCOMES`` whatever its generator;
     at least 2 distinct outcomes, distinct texts and golds."""
-    from harness.world.build import _distinct
-
     while True:
-        chosen = _distinct(rng, gens, k)
+        chosen = distinct(rng, gens, k)
         outcomes = [_weighted(rng, RANKING_OUTCOMES[task.unsafe]) for _ in chosen]
         if len(set(outcomes)) == 1:
             continue

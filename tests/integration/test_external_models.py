@@ -9,7 +9,8 @@ from harness.basemodel import resolve_backbone
 from harness.config import ModelConfig
 from harness.data.encode import Encoder, chat_template_sha256
 from harness.errors import ConfigError
-from harness.external import ExternalRewardModel, external_run, sequence_classifier_config
+from harness.checkpoint_runs import external_run
+from harness.external import ExternalRewardModel, sequence_classifier_config
 from harness.scoring import score_sequences
 from cli_runner import invoke
 
@@ -144,7 +145,7 @@ def test_run_identity_and_refusals(tmp_path):
     for other in (["model.chat_template=none"], ["id.x=1"]):
         assert external_run(spec, ["id"], other)["run_id"] != base["run_id"]
     bon = external_run(spec, ["bon"], [])
-    assert "bon.policy=tiny" in bon["overrides"]  # the proxy RM is scored against the world's base LM policy
+    assert bon["suite_values"] == {"bon": {"policy": "tiny"}}  # scored against the world's base LM policy
     assert bon["run_id"] == base["run_id"]  # a default is not an option given
     tiny_classifier(tmp_path / "three", num_labels=3)
     with pytest.raises(ConfigError, match="3 labels"):

@@ -172,8 +172,8 @@ def test_grid_axes_on_ray_match_local_and_group_the_leaderboard(local_sweep, ray
     assert local.exit_code == remote.exit_code == 0, local.output + remote.output
     jobs = json.loads(remote.stdout)
     assert jobs == json.loads(local.stdout)
-    assert [(j["grid"], j["status"]) for j in jobs] == [({"data.label_noise": "0"}, "skipped"),
-                                                        ({"data.label_noise": "0.25"}, "trained")]
+    assert [(j["grid"], j["status"]) for j in jobs] == [({"data.label_noise": 0}, "skipped"),
+                                                        ({"data.label_noise": 0.25}, "trained")]
     grid_runs = {j["run_id"] for j in jobs}
     assert [r for r in _rows(ray_db) if r[0] in grid_runs] == [r for r in _rows(local_db) if r[0] in grid_runs]
     board = json.loads(invoke("leaderboard", "--db", ray_db, "--format", "json", "--suite", "id").stdout)

@@ -86,7 +86,7 @@ def test_record_failing_after_training_says_the_result_is_safe(tmp_path, monkeyp
     def broken(result, engine):
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr("leaderboards.record", broken)
+    monkeypatch.setattr("harness.records.store_record", broken)
     saved = tmp_path / "runs" / "r" / "result.json"
     with pytest.raises(StoreError) as err:
         api.record({}, f"sqlite:///{tmp_path / 'x.db'}", saved=saved)

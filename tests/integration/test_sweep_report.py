@@ -69,8 +69,8 @@ def test_controls_run_with_the_sweep_and_calibrate_the_claims(swept):
     jobs = json.loads(result.stdout)
     assert [(j["method"], j["seed"], j.get("settings"), j["status"]) for j in jobs] == [
         (method, seed, settings, status) for seed in (0, 1) for method, settings, status in (
-            ("bt", None, "skipped"), ("bt_margin", {"method_config.margin": "0.0", "suites": "[id]"}, "trained"),
-            ("bt", {"data.label_noise": "0.4", "suites": "[id]"}, "trained"))]
+            ("bt", None, "skipped"), ("bt_margin", {"method_config.margin": 0.0, "suites": ["id"]}, "trained"),
+            ("bt", {"data.label_noise": 0.4, "suites": ["id"]}, "trained"))]  # --json: the settings as values
     claims = json.loads(invoke("leaderboard", "--db", db, "--layout", "claims", "--format", "json").stdout)
     controls = [c for c in claims if c["expected"]]
     assert len(controls) == 2 and all(c["n_method"] == c["n_baseline"] == 2 and c["test"] == "paired"

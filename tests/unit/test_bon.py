@@ -84,7 +84,7 @@ def test_suite_options_and_world_requirement():
     from types import SimpleNamespace
 
     from harness.errors import ConfigError
-    from harness.evaluation import check_requirements
+    from harness.suites import check_requirements
     from harness.suites.bon import BestOfN, pool_sizes
 
     suite = BestOfN(n_max=8, heldout_templates=True, policy=None)  # as `--set bon.n_max=8 …` parses them

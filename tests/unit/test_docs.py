@@ -70,3 +70,16 @@ def test_the_method_page_shows_the_example_verbatim():
     page = (ROOT / "docs" / "write-your-own-method.md").read_text()
     example = (ROOT / "docs" / "examples" / "my_method.py").read_text()
     assert f"```python\n{example}```" in page
+
+
+def test_code_cites_only_pages_of_the_repository():
+    """A docstring or comment names ``docs/<page>.md`` that exists, and no design file outside the repository."""
+    cited = set()
+    for path in [*ROOT.glob("*.py"), *(p for d in ("harness", "methods", "leaderboards", "tests")
+                                      for p in (ROOT / d).rglob("*.py"))]:
+        text = path.read_text()
+        assert not re.search(r"\b(ARCHITECTURE|METHODS)\.md", text), f"{path.relative_to(ROOT)} cites a file " \
+                                                                     f"outside the repository"
+        cited |= set(re.findall(r"docs/[\w-]+\.md", text))
+    assert "docs/architecture.md" in cited and "docs/methods.md" in cited
+    assert {page for page in cited if not (ROOT / page).is_file()} == set()

@@ -14,6 +14,7 @@ from harness.executors import Job, SweepSpec
 from leaderboards.store import StoreError
 
 SPEC = SweepSpec("micro", None, (), "runs", "sqlite:///rm.db")
+NO_JOB = lambda spec, job: {}  # noqa: E731 - a job function the refused executors never call
 
 
 class RayError(Exception):
@@ -46,7 +47,7 @@ def test_ctrl_c_cancels_every_pending_task():
 
 
 def test_outcomes_come_back_in_job_order_and_a_task_ray_could_not_run_is_a_failed_job(monkeypatch):
-    monkeypatch.setattr("harness.runs.run_id", lambda cfg: f"{cfg.method}-id")
+    monkeypatch.setattr("harness.executors.run_id", lambda cfg: f"{cfg.method}-id")
     order = iter([(["c"], ["a", "b"]), (["a", "b"], [])])
 
     def get(ref):
@@ -55,12 +56,12 @@ def test_outcomes_come_back_in_job_order_and_a_task_ray_could_not_run_is_a_faile
         return {"method": "job", "status": "trained", "ref": ref}
 
     ray, _ = fake_ray(wait=lambda pending, num_returns, timeout: next(order), get=get)
-    jobs = [Job("bt", 0), Job("bsr", 0, (("data.label_noise", "0.2"),)), Job("bt", 1)]
+    jobs = [Job("bt", 0), Job("bsr", 0, (("data.label_noise", 0.2),)), Job("bt", 1)]
     outcomes = executors._gather(ray, {"a": 0, "b": 1, "c": 2}, jobs, SPEC, show_progress=False)
     assert [o.get("ref") for o in outcomes] == ["a", None, "c"]
     assert outcomes[1] == {"method": "bsr", "seed": 0, "run_id": "bsr-id", "status": "failed",
                            "error": "RayError: The worker died unexpectedly while executing this task.",
-                           "grid": {"data.label_noise": "0.2"}}
+                           "grid": {"data.label_noise": 0.2}}
 
 
 def test_sqlite_is_refused_when_a_node_is_another_machine():
@@ -92,15 +93,15 @@ def test_paths_travel_absolute(tmp_path, monkeypatch):
 
 def test_unknown_executor_and_missing_ray(monkeypatch):
     with pytest.raises(ConfigError, match="unknown executor 'slurm'"):
-        executors.run("slurm", [], SPEC)
+        executors.run("slurm", [], SPEC, NO_JOB)
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'rmbench\[ray\]'"):
-        executors.run("ray", [Job("bt", 0)], SPEC)
+        executors.run("ray", [Job("bt", 0)], SPEC, NO_JOB)
 
 
 def test_resources_come_from_the_jobs_config():
     spec = SweepSpec("micro", None, ("sweep.cpus_per_job=2", "sweep.max_retries=5"), "runs", None)
-    assert executors._resources(spec, Job("bt", 0, (("sweep.gpus_per_job", "1"),))) == executors.Resources(2, 1, 5)
+    assert executors._resources(spec, Job("bt", 0, (("sweep.gpus_per_job", 1),))) == executors.Resources(2, 1, 5)
     assert executors._resources(spec, Job("no-such-method", 0)) == executors.Resources()
 
 
@@ -111,8 +112,8 @@ def test_a_job_asking_for_two_gpus_trains_under_accelerate_launch(tmp_path, tiny
     from leaderboards.queries import facts
 
     db = f"sqlite:///{tmp_path / 'rm.db'}"
-    spec = SweepSpec("micro", None, ("train.max_steps=3", "data.world.n_id=40", "data.validation_pairs=16",
-                                     "suites=[id]"), str(tmp_path / "runs"), db)
+    spec = SweepSpec("micro", None, ("train.max_steps=3", "data.world.n_id=40", "data.validation_pairs=16"),
+                     str(tmp_path / "runs"), db, suites=("id",))
     outcome = executors._accelerate_launch(spec, Job("bt", 0), 2)
     assert outcome["status"] == "trained" and outcome["error"] is None
     assert (Path(spec.runs_dir) / outcome["run_id"] / "result.json").exists()
@@ -156,6 +157,6 @@ def test_the_cores_are_split_between_the_jobs():
 
 def test_jobs_must_be_a_positive_number_for_the_local_executor():
     with pytest.raises(ConfigError, match="--jobs must be a whole number >= 1"):
-        executors.run("local", [Job("bt", 0)], SPEC, parallel=0)
+        executors.run("local", [Job("bt", 0)], SPEC, NO_JOB, parallel=0)
     with pytest.raises(ConfigError, match="--jobs is for the local executor"):
-        executors.run("ray", [Job("bt", 0)], SPEC, parallel=2)
+        executors.run("ray", [Job("bt", 0)], SPEC, NO_JOB, parallel=2)

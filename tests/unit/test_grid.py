@@ -5,14 +5,14 @@ import pytest
 
 from harness import config as config_mod
 from harness.errors import ConfigError
-from harness.executors import Job, grid_jobs, parse_grid
+from harness.executors import Job, SweepSpec, grid_jobs, parse_grid
 from harness.sweep import sweep_tally
 from leaderboards.queries import experiment_settings
 
 
-def test_parse_grid_keeps_bracketed_values_whole():
+def test_parse_grid_keeps_bracketed_values_whole_and_reads_each_value_once():
     assert parse_grid(["data.label_noise=0,0.2, 0.4", "method_config.x=[1,2],[3],{a: 1, b: 2}"]) == [
-        ("data.label_noise", ["0", "0.2", "0.4"]), ("method_config.x", ["[1,2]", "[3]", "{a: 1, b: 2}"])]
+        ("data.label_noise", [0, 0.2, 0.4]), ("method_config.x", [[1, 2], [3], {"a": 1, "b": 2}])]
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -31,9 +31,9 @@ def test_an_axis_given_twice_is_an_error():
 def test_jobs_are_seed_major_then_grid_points_then_methods():
     jobs = grid_jobs(["bt", "bsr"], 2, parse_grid(["data.label_noise=0,0.4"]))
     assert [(j.seed, dict(j.grid)["data.label_noise"], j.method) for j in jobs] == [
-        (0, "0", "bt"), (0, "0", "bsr"), (0, "0.4", "bt"), (0, "0.4", "bsr"),
-        (1, "0", "bt"), (1, "0", "bsr"), (1, "0.4", "bt"), (1, "0.4", "bsr")]
-    assert jobs[2].overrides() == ["data.label_noise=0.4"]
+        (0, 0, "bt"), (0, 0, "bsr"), (0, 0.4, "bt"), (0, 0.4, "bsr"),
+        (1, 0, "bt"), (1, 0, "bsr"), (1, 0.4, "bt"), (1, 0.4, "bsr")]
+    assert jobs[2].values() == {"data": {"label_noise": 0.4}} and jobs[2].describe() == "bt seed 0 data.label_noise=0.4"
     assert grid_jobs(["bt"], 2) == [Job("bt", 0), Job("bt", 1)]  # no axes: method × seed as before
 
 
@@ -42,6 +42,17 @@ def test_a_grid_point_is_its_own_experiment_and_sweep_settings_are_not():
     base = config_mod.config_hash(resolve())
     assert config_mod.config_hash(resolve("data.label_noise=0.2")) != base
     assert config_mod.config_hash(resolve("sweep.gpus_per_job=2", "train.report_to=[tensorboard]")) == base
+
+
+def test_a_job_resolves_to_the_config_its_settings_as_text_give():
+    """A job's values are merged as values: the same run as the --set strings they were read from."""
+    spec = SweepSpec("micro", None, ("train.lr=1e-3",), "runs", None, suites=("id", "splits"))
+    job = grid_jobs(["bt_margin"], 1, parse_grid(["data.label_noise=0.2"]),
+                    [("bt_margin", (("method_config.margin", 0), ("suites", ["id"])))])[1]
+    as_text = config_mod.resolve("micro", None, ["train.lr=1e-3", "suites=[id,splits]", "data.label_noise=0.2",
+                                                 "method_config.margin=0", "suites=[id]"], 0, "bt_margin")
+    assert spec.resolve(job) == as_text and spec.resolve(job).suites == ["id"]
+    assert spec.resolve(Job("bt", 0)).suites == ["id", "splits"]
 
 
 def test_tally():
@@ -72,15 +83,15 @@ def test_experiment_settings_are_the_keys_that_vary_within_a_method():
 
 
 def test_controls_add_each_control_side_once_per_seed_and_grid_point_without_repeating_a_plain_run():
-    from harness.executors import SweepSpec, distinct_jobs
+    from harness.executors import distinct_jobs
     from leaderboards.claims import control_jobs
 
     controls = control_jobs()
-    assert controls == [("bt_margin", (("method_config.margin", "0.0"), ("suites", "[id]"))),
-                        ("bt", (("suites", "[id]"),)),
-                        ("bt", (("data.label_noise", "0.0"), ("suites", "[id]"))),
-                        ("bt", (("data.label_noise", "0.4"), ("suites", "[id]")))]
-    spec = SweepSpec("micro", None, ("suites=[id,splits]",), "runs", None)
+    assert controls == [("bt_margin", (("method_config.margin", 0.0), ("suites", ["id"]))),
+                        ("bt", (("suites", ["id"]),)),
+                        ("bt", (("data.label_noise", 0.0), ("suites", ["id"]))),
+                        ("bt", (("data.label_noise", 0.4), ("suites", ["id"])))]
+    spec = SweepSpec("micro", None, (), "runs", None, suites=("id", "splits"))
     jobs = distinct_jobs(grid_jobs(["bt", "bsr"], 2, parse_grid(["train.lr=1e-4,2e-4"]), controls), spec)
     per_point = [j.describe() for j in jobs if j.seed == 1 and dict(j.grid)["train.lr"] == "2e-4"]
     assert per_point == ["bt seed 1 train.lr=2e-4", "bsr seed 1 train.lr=2e-4",

@@ -94,7 +94,7 @@ def test_head_init_is_seeded():
 
 
 def test_mlp_head_drops_out_the_hidden_state_first_as_the_official_grm_head():
-    # METHODS.md (GRM): Dropout(0.1) → Linear(H, 1024) → ReLU → Linear(1024, 1)
+    # docs/methods.md (GRM): Dropout(0.1) → Linear(H, 1024) → ReLU → Linear(1024, 1)
     head = _make_head("mlp", 16, seed=0)
     dropout, first, relu, last = head
     assert isinstance(dropout, nn.Dropout) and dropout.p == 0.1 and isinstance(relu, nn.ReLU)

@@ -108,3 +108,15 @@ def test_a_method_option_given_as_int_or_float_is_one_run():
     assert run_id(as_int) == run_id(as_float)
     with pytest.raises(RmbenchError, match="method_config.margin: expected float"):
         run_id(config.resolve("micro", method="bt_margin", overrides=["method_config.margin=wide"]))
+
+
+def test_the_database_records_the_fields_the_result_schema_marks_recorded():
+    """One owner of the result fields (harness.schema): the store checks them and its tables hold them."""
+    from harness.schema import MetricRow, recorded_fields
+    from leaderboards.schema import Metric, Run
+
+    run_fields = set(recorded_fields(RunResult)) - {"schema_version", "metrics"}
+    assert set(Run.__table__.columns.keys()) == run_fields | {"recorded_at"}
+    assert set(Metric.__table__.columns.keys()) == set(recorded_fields(MetricRow)) | {
+        "id", "run_id", "config_hash", "seed"}
+    assert set(recorded_fields(RunResult)) < {f for f in _result().to_json()}  # every recorded field is written

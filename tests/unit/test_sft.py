@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from harness.rl import quality as quality_mod
 from harness.rl import sft
 
 
@@ -74,7 +75,6 @@ def test_default_policy_is_the_sft_policy_of_a_tiny_base():
 def test_quality_shares_per_family(monkeypatch):
     """Hand-made samples: on each safe prompt half the samples state the answer key and half are off; every
     unsafe prompt gets one refusal in four samples."""
-    from harness.rl import policy as policy_mod
     from harness.world import tasks
     from harness.world.judge import REFUSALS
 
@@ -93,9 +93,9 @@ def test_quality_shares_per_family(monkeypatch):
                        [f"So: {t.answer}", f"So: {t.answer}", "Here is how.", "Here is how."])
         return out
 
-    monkeypatch.setattr(policy_mod, "load_policy", lambda spec, **kw: (None, None))
-    monkeypatch.setattr(policy_mod, "sample_responses", sample)
-    q = sft.quality("any", n_prompts=40, n=4)
+    monkeypatch.setattr(quality_mod, "load_policy", lambda spec, **kw: (None, None))
+    monkeypatch.setattr(quality_mod, "sample_responses", sample)
+    q = quality_mod.quality("any", n_prompts=40, n=4)
     assert q["correct_safe"] == 0.5 and q["refused_unsafe"] == 0.25
     assert sum(f["prompts"] for f in q["families"].values()) == 40
     for (family, unsafe), group in by_family.items():

@@ -1,8 +1,7 @@
 """The suite plugin contract (harness/suites/__init__.py): options, requirements checked in one place, a context
-instead of the orchestrator, and the metric keys the leaderboards parse back (harness/metric_keys.py)."""
-import ast
+instead of the orchestrator (that no suite imports it is a contract of ``lint-imports``: tests/unit/test_layers.py),
+and the metric keys the leaderboards parse back (harness/metric_keys.py)."""
 import dataclasses
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,12 +11,9 @@ from harness import metric_keys as keys
 from harness import suites
 from harness.config import RunConfig, from_dict, to_dict
 from harness.errors import ConfigError, RmbenchError
-from harness.evaluation import check_requirements, evaluate
+from harness.lab import Lab
 from harness.runs import RunResult
 
-SUITES_DIR = Path(suites.__file__).parent
-ORCHESTRATOR = {"harness.api", "harness.training", "harness.evaluation", "harness.sweep", "harness.checkpoint_runs",
-                "harness.records", "harness.trainer"}
 
 
 @pytest.mark.parametrize("name", suites.names())
@@ -32,17 +28,6 @@ def test_contract(name):
     assert cls(**yaml.safe_load(yaml.safe_dump(recorded))).options == suite.options
     with pytest.raises(ConfigError, match="bogus_option"):
         cls(bogus_option=1)
-
-
-@pytest.mark.parametrize("path", sorted(SUITES_DIR.glob("*.py")), ids=lambda p: p.name)
-def test_no_suite_imports_the_orchestrator(path):
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-    assert not imported & ORCHESTRATOR, f"{path.name} imports {sorted(imported & ORCHESTRATOR)}: ask the context"
 
 
 def test_unknown_options_name_the_close_match_or_list_the_options():
@@ -74,8 +59,8 @@ def test_requirements_are_checked_before_anything_is_loaded(tmp_path):
               wall_times={}, train={}).write(tmp_path)
     for name in ("bon", "rl"):
         with pytest.raises(ConfigError, match=f"the {name} suite needs a run trained on the world"):
-            evaluate(tmp_path, [name])
-    check_requirements(RunConfig(), ["bon", "rl", "id"])  # the world meets them
+            Lab(db="sqlite://").evaluate(tmp_path, [name])
+    suites.check_requirements(RunConfig(), ["bon", "rl", "id"])  # the world meets them
 
 
 def test_noise_trains_and_evaluates_through_its_context():
@@ -145,7 +130,7 @@ def test_downstream_curve_keys_are_the_stored_strings_and_parse_back():
 
 
 def test_the_former_ppo_suite_runs_as_rl_with_a_warning(tmp_path):
-    from harness.evaluation import split_overrides
+    from harness.suites import split_overrides
     from harness.results import merge_metrics
 
     assert "ppo" not in suites.names() and keys.RENAMED_SUITES == {"ppo": "rl"}
