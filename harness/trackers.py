@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,5 +108,11 @@ def log_metric_rows(rows: list[dict], step: int | None) -> None:
     """Log final metric rows as ``SUITE/DATASET/SPLIT/METRIC`` scalars (undefined values skipped)."""
     current = _active.get()
     if current is not None:
-        current.log({f"{r['suite']}/{r['dataset']}/{r['split']}/{r['metric']}": r["value"] for r in rows
+        current.log({tracker_key(f"{r['suite']}/{r['dataset']}/{r['split']}/{r['metric']}"): r["value"] for r in rows
                      if r["value"] is not None}, step)
+
+
+def tracker_key(name: str) -> str:
+    """``name`` in the characters every tracker accepts (MLflow's metric names: letters, digits, ``_ - . : /`` and
+    space): a group metric ``accuracy@kind=differ`` is logged as ``accuracy:kind.differ``."""
+    return re.sub(r"[^\w\-. :/]", "_", name.replace("@", ":").replace("=", "."))

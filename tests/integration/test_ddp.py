@@ -134,7 +134,7 @@ def test_two_processes_really_ran_ddp_and_only_rank0_reported(ddp_runs):
         assert {p.name for p in state.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
     from harness import api
 
-    rows = api.leaderboard(db=f"sqlite:///{root / 'ddp.db'}", suite="id", metric="accuracy")
+    rows = api.leaderboard(db=f"sqlite:///{root / 'ddp.db'}", suite="id", split="id", metric="accuracy")
     assert sorted(r["method"] for r in rows) == sorted(RUNS)
     assert all(r["n_seeds"] == 1 for r in rows)
 

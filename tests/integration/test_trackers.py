@@ -68,6 +68,7 @@ def test_mlflow_file_store_holds_params_curve_and_final_rows(tracked):
     assert [s for s, _ in history] == [s for s, _ in expected]
     assert [v for _, v in history] == pytest.approx([v for _, v in expected], rel=1e-6)
     assert any(key.startswith("id/") and key.endswith("/accuracy") for key in run.data.metrics)
+    assert "id/world/id/accuracy:kind.differ" in run.data.metrics  # a group row, in MLflow's characters
 
 
 def test_a_missing_tracker_package_names_the_extra(tmp_path, monkeypatch):
