@@ -207,7 +207,7 @@ def main() -> None:
             rows = fitting(all_rows, encoder)
             for b in batch_sizes:
                 ctx = SimpleNamespace(model=model, method=methods.get("bt")(), encoder=encoder, batch_size=b,
-                                      show_progress=False)
+                                      show_progress=False, score_cache=None)  # every pass scores all rows
                 peer = RewardBenchStyle(model, model.tokenizer, cfg.model.max_length, b)
                 ours, padded_ours, theirs = rmbench_pass(ctx, rows), rmbench_padded_pass(ctx, rows), peer(rows)
                 diff = max(abs(x - y) for run in (ours, padded_ours) for a, c in zip(run, theirs)

@@ -1,8 +1,10 @@
 """Batched reward scoring for evaluation: sorted by length, padded per batch, independent of the batch size."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -159,17 +161,93 @@ def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_s
     return [part[inverse] for part in parts]
 
 
+def sequence_key(ids: list[int], start: int) -> bytes:
+    """The key of a sequence in a :class:`ScoreCache`: a 128-bit BLAKE2b digest of its token ids and response start
+    (16 bytes however long the sequence; an implicit-reward model reads the response span, so the start is part
+    of what is scored)."""
+    digest = hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=16)
+    digest.update(int(start).to_bytes(8, "little", signed=True))
+    return digest.digest()
+
+
+class ScoreCache:
+    """The raw outputs (:func:`score_sequences`: [members] or :data:`harness.types.IMPLICIT_COLUMNS` floats) of the
+    sequences one model has already scored, so that a sequence scored once in an evaluation (the ``id`` split that
+    ``id`` and then ``splits`` score, a best-of-N sample drawn twice) is never scored again.
+
+    Keyed by :func:`sequence_key` of the exact encoded input (token ids after the chat template and truncation, and
+    the response start), so a hit returns what the model gave that sequence; the model is padding- and
+    packing-invariant, so that is what scoring it fresh in any other batch gives, to float rounding (a few units in
+    the last place of a float32 reward, ≤ 1e-6 relative: ``tests/unit/test_score_cache.py``). Raw outputs are cached, not rewards, so ``method.score`` always sees the
+    outputs of the whole request. Memory is bounded: a 16-byte key and a few float32 per sequence, at most
+    ``max_entries`` sequences (about 150 bytes each with the dict; once full, new sequences are scored and not
+    kept). One cache belongs to one model: using it with another raises ``ValueError``."""
+
+    def __init__(self, max_entries: int = 1_000_000):
+        self.max_entries = max_entries
+        self.computed = 0  # sequences the model scored through the cache
+        self.reused = 0  # sequences answered from the cache
+        self._index: dict[bytes, int] = {}
+        self._chunks: list[Tensor] = []  # the cached rows, in index order; joined on the next lookup
+        self._model = None
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _rows(self) -> Tensor:
+        if len(self._chunks) > 1:
+            self._chunks = [torch.cat(self._chunks)]
+        return self._chunks[0]
+
+    def outputs(self, model, seqs: list[tuple[list[int], int]], compute) -> Tensor:
+        """The raw outputs of ``seqs`` in input order: those of the sequences not in the cache from
+        ``compute(missing seqs) -> Tensor [n, …]`` (each distinct sequence once), the others from the cache."""
+        if self._model is None:
+            self._model = model
+        elif self._model is not model:
+            raise ValueError("a ScoreCache holds the scores of one model; this is another")
+        keys = [sequence_key(ids, start) for ids, start in seqs]
+        fresh: dict[bytes, int] = {}
+        for j, key in enumerate(keys):
+            if key not in self._index and key not in fresh:
+                fresh[key] = j
+        computed = compute([seqs[j] for j in fresh.values()]) if fresh else None
+        self.computed += len(fresh)
+        self.reused += len(keys) - len(fresh)
+        if not fresh:
+            rows = self._rows()
+            return rows[[self._index[k] for k in keys]]
+        position = {k: i for i, k in enumerate(fresh)}
+        cached = [j for j, k in enumerate(keys) if k not in position]
+        out = torch.empty((len(keys), *computed.shape[1:]), dtype=computed.dtype)
+        if cached:
+            out[cached] = self._rows()[[self._index[keys[j]] for j in cached]]
+        new = [j for j, k in enumerate(keys) if k in position]
+        out[new] = computed[[position[keys[j]] for j in new]]
+        room = max(0, self.max_entries - len(self._index))
+        if room:
+            kept = list(fresh)[:room]
+            start = len(self._index)
+            self._index.update((k, start + i) for i, k in enumerate(kept))
+            self._chunks.append(computed[:len(kept)].clone())
+        return out
+
+
 def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
                     description: str = "scoring", show_progress: bool = True, with_hidden: bool = False,
-                    packing: bool = True):
+                    packing: bool = True, cache: ScoreCache | None = None):
     """Raw model outputs for each sequence (head outputs [N] or [N, members]; an implicit-reward model's
     :data:`harness.types.IMPLICIT_COLUMNS` [N, 4]), in input order; with ``with_hidden`` also the
     last-token hidden states [N, H] as a second result. ``packing``: packed batches when the model allows
     (:mod:`harness.packing`; never for an implicit-reward model, which reads the response span), else padded ones.
+    ``cache``: a :class:`ScoreCache` of this model; only the sequences it lacks are scored (not with
+    ``with_hidden``: hidden states are not cached).
 
     Since the model is padding-invariant the result depends neither on ``batch_size`` nor on ``packing`` (beyond
     float rounding).
     """
+    if cache is not None and with_hidden:
+        raise ValueError("score_sequences: a ScoreCache holds raw outputs, not hidden states (with_hidden)")
     if not seqs:
         return (torch.empty(0), torch.empty(0, model.hidden_size)) if with_hidden else torch.empty(0)
     keep = 2 if with_hidden else 1
@@ -178,8 +256,14 @@ def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch
         packing = False
     else:
         compute = lambda ids, mask, _: model(ids, mask)[:keep]  # noqa: E731
-    parts = longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress,
-                          (lambda packed: model(None, None, packed=packed)[:keep]) if packing else None)
+
+    def run(todo: list[tuple[list[int], int]]) -> list[Tensor]:
+        return longest_first(model, todo, pad_id, batch_size, compute, description, show_progress,
+                             (lambda packed: model(None, None, packed=packed)[:keep]) if packing else None)
+
+    if cache is not None:
+        return cache.outputs(model, seqs, lambda todo: run(todo)[0])
+    parts = run(seqs)
     return tuple(parts) if with_hidden else parts[0]
 
 
@@ -196,10 +280,11 @@ def response_logprobs(model, seqs: list[tuple[list[int], int]], pad_id: int, bat
 
 
 def sequence_rewards(model, method, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,
-                     description: str = "scoring", show_progress: bool = True) -> Tensor:
+                     description: str = "scoring", show_progress: bool = True,
+                     cache: ScoreCache | None = None) -> Tensor:
     """Inference rewards (``method.score`` of :func:`score_sequences`) of encoded sequences: [N], in input order.
-    The one scoring path of the suites and of ``rmbench serve``."""
-    return method.score(score_sequences(model, seqs, pad_id, batch_size, description, show_progress))
+    The one scoring path of the suites (with the evaluation's ``cache``) and of ``rmbench serve``."""
+    return method.score(score_sequences(model, seqs, pad_id, batch_size, description, show_progress, cache=cache))
 
 
 @dataclass
@@ -231,31 +316,33 @@ class Scorer:
 
 
 def score_pairs(model, method, data: EncodedPairs, pad_id: int, batch_size: int,
-                show_progress: bool = True, description: str = "scoring pairs") -> tuple[Tensor, Tensor]:
+                show_progress: bool = True, description: str = "scoring pairs",
+                cache: ScoreCache | None = None) -> tuple[Tensor, Tensor]:
     """Inference rewards (``method.score``) of the chosen and rejected responses of every pair."""
     scores = sequence_rewards(model, method, data.chosen + data.rejected, pad_id, batch_size, description,
-                              show_progress)
+                              show_progress, cache)
     return scores[: len(data)], scores[len(data):]
 
 
 def score_pair_rows(ctx, rows: list[dict], description: str) -> tuple[list[int], Tensor, Tensor]:
     """Encode (:func:`~harness.data.encode.encode_pairs`) and score preference rows for a suite: (indices of
     identical-after-truncation pairs, which are not scored, chosen scores, rejected scores for the remaining rows in
-    order)."""
+    order). A sequence already in ``ctx.score_cache`` (scored earlier in this evaluation) is not scored again."""
     scored, identical = encode_pairs(rows, ctx.encoder).without_identical()
     chosen, rejected = score_pairs(ctx.model, ctx.method, scored, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
-                                   ctx.show_progress, description)
+                                   ctx.show_progress, description, ctx.score_cache)
     return identical, chosen, rejected
 
 
 def score_response_lists(ctx, prompts: list, responses: list[list[str]], description: str,
                          with_identical: bool = False):
     """Scores of several responses per prompt (ranking, style and best-of-N sets), in input order; with
-    ``with_identical`` also the indices of the prompts where two responses are identical after truncation."""
+    ``with_identical`` also the indices of the prompts where two responses are identical after truncation. A
+    sequence already in ``ctx.score_cache`` is not scored again."""
     flat_prompts = [p for p, rs in zip(prompts, responses) for _ in rs]
     seqs = ctx.encoder.encode(flat_prompts, [r for rs in responses for r in rs])
     flat = sequence_rewards(ctx.model, ctx.method, seqs, ctx.model.tokenizer.pad_token_id, ctx.batch_size,
-                            description, ctx.show_progress).tolist()
+                            description, ctx.show_progress, ctx.score_cache).tolist()
     out, identical, start = [], [], 0
     for i, rs in enumerate(responses):
         out.append(flat[start: start + len(rs)])

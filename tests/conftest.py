@@ -65,6 +65,22 @@ def tiny_base():
     return ensure_tiny_base()
 
 
+@pytest.fixture(scope="session")
+def trained_micro_rm(tiny_base):
+    """A micro-backbone reward model after a few optimiser steps, and its training pairs."""
+    from harness import config
+    from harness.trainer import Trainer
+
+    cfg = config.resolve("micro", overrides=["model.backbone=tiny-micro", "train.max_steps=4", "train.eval_every=0",
+                                             "data.world.n_train=200", "data.validation_pairs=8", "train.lr=0.01"],
+                         method="bt")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, tmp, show_progress=False)
+        data = trainer.prepare_data()
+        trainer.fit(data)
+        return trainer.trained_model().eval(), data[0]
+
+
 @pytest.fixture
 def entry_point_method(monkeypatch):
     """Advertise a method class in the ``rmbench.methods`` entry-point group, as an installed plugin would."""

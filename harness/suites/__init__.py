@@ -31,6 +31,7 @@ from harness.errors import ConfigError, RmbenchError
 from harness.metric_keys import RENAMED_SUITES
 from harness.registry import Registry, import_submodules
 from harness.results import MetricRow
+from harness.scoring import ScoreCache
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -83,7 +84,12 @@ class EvalContext:
     """Everything a suite needs: the model, the method (for ``score``), the encoder and the run config, and the
     orchestrator's callables to train a variant of the run (``train_variant(cfg)``: trains a run of ``cfg`` beside
     the evaluated one, or reuses it when finished, and returns its result) and to evaluate a run beside it
-    (``evaluate_run(run_id, suite_names)``: runs those suites on it, records and returns its result)."""
+    (``evaluate_run(run_id, suite_names)``: runs those suites on it, records and returns its result).
+
+    ``score_cache`` holds the raw outputs of every sequence the model scored in this evaluation
+    (:class:`harness.scoring.ScoreCache`): the scoring helpers of :mod:`harness.scoring` read it, so a text that
+    two suites score (``id`` then ``splits``: the 10,000 ``id`` pairs) is scored once. One context, one
+    evaluation, one model."""
 
     model: RewardModel | EnsembleRewardModel
     method: RewardMethod  # its ``score`` turns the model's head output into the reward
@@ -97,6 +103,7 @@ class EvalContext:
         default_factory=lambda: _orchestrator_only("train_variant"))
     evaluate_run: Callable[[str, list[str]], RunResult] = field(
         default_factory=lambda: _orchestrator_only("evaluate_run"))
+    score_cache: ScoreCache | None = field(default_factory=ScoreCache)  # None: every call scores afresh
 
     @property
     def on_world(self) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import tempfile
 
 import pytest
 import torch
@@ -40,23 +39,8 @@ def test_packed_batches_keep_a_prompt_group_together_within_the_token_budget():
     assert all(owner[seqs[j][0][0]] == k for k, b in enumerate(batches) for j in b)  # a prompt in one batch only
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_base):
-    """A micro-backbone reward model after a few optimiser steps, and its training pairs."""
-    from harness.trainer import Trainer
-
-    cfg = config.resolve("micro", overrides=["model.backbone=tiny-micro", "train.max_steps=4", "train.eval_every=0",
-                                             "data.world.n_train=200", "data.validation_pairs=8", "train.lr=0.01"],
-                         method="bt")
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, tmp, show_progress=False)
-        data = trainer.prepare_data()
-        trainer.fit(data)
-        return trainer.trained_model().eval(), data[0]
-
-
-def test_rewards_of_a_trained_model_are_the_same_one_at_a_time_padded_and_packed(trained):
-    model, train = trained
+def test_rewards_of_a_trained_model_are_the_same_one_at_a_time_padded_and_packed(trained_micro_rm):
+    model, train = trained_micro_rm
     assert can_pack(model)
     seqs = (train.chosen + train.rejected)[:120]
     pad = model.tokenizer.pad_token_id
@@ -69,8 +53,8 @@ def test_rewards_of_a_trained_model_are_the_same_one_at_a_time_padded_and_packed
     assert (padded - one).abs().max() <= 1e-5 and (packed - one).abs().max() <= 1e-5
 
 
-def test_a_packed_training_batch_gives_the_padded_loss_and_gradients(trained):
-    model, train = trained
+def test_a_packed_training_batch_gives_the_padded_loss_and_gradients(trained_micro_rm):
+    model, train = trained_micro_rm
     model.train()
     rows = list(range(16))
     outs = []
