@@ -178,26 +178,27 @@ class ScoreCache:
     Keyed by :func:`sequence_key` of the exact encoded input (token ids after the chat template and truncation, and
     the response start), so a hit returns what the model gave that sequence; the model is padding- and
     packing-invariant, so that is what scoring it fresh in any other batch gives, to float rounding (a few units in
-    the last place of a float32 reward, ≤ 1e-6 relative: ``tests/unit/test_score_cache.py``). Raw outputs are cached, not rewards, so ``method.score`` always sees the
-    outputs of the whole request. Memory is bounded: a 16-byte key and a few float32 per sequence, at most
-    ``max_entries`` sequences (about 150 bytes each with the dict; once full, new sequences are scored and not
-    kept). One cache belongs to one model: using it with another raises ``ValueError``."""
+    the last place of a float32 reward, ≤ 1e-6 relative: ``tests/unit/test_score_cache.py``). Raw outputs are
+    cached, not rewards, so ``method.score`` always sees the outputs of the whole request. Memory is bounded: a
+    16-byte key and a few float32 per sequence, at most ``max_entries`` sequences (about 135 bytes each with the
+    dict, measured: 67 MB when full; once full, new sequences are scored and not kept). One cache belongs to one
+    model: using it with another raises ``ValueError``."""
 
-    def __init__(self, max_entries: int = 1_000_000):
+    def __init__(self, max_entries: int = 500_000):
         self.max_entries = max_entries
         self.computed = 0  # sequences the model scored through the cache
-        self.reused = 0  # sequences answered from the cache
-        self._index: dict[bytes, int] = {}
-        self._chunks: list[Tensor] = []  # the cached rows, in index order; joined on the next lookup
+        self.reused = 0  # sequences not scored: in the cache, or repeated within one request
+        self._index: dict[bytes, int] = {}  # key → row of the cached outputs
+        self._chunks: list[Tensor] = []  # the cached outputs in row order, joined on the next lookup
         self._model = None
 
     def __len__(self) -> int:
         return len(self._index)
 
-    def _rows(self) -> Tensor:
+    def _lookup(self, keys: list[bytes]) -> Tensor:
         if len(self._chunks) > 1:
             self._chunks = [torch.cat(self._chunks)]
-        return self._chunks[0]
+        return self._chunks[0][[self._index[k] for k in keys]]
 
     def outputs(self, model, seqs: list[tuple[list[int], int]], compute) -> Tensor:
         """The raw outputs of ``seqs`` in input order: those of the sequences not in the cache from
@@ -207,28 +208,25 @@ class ScoreCache:
         elif self._model is not model:
             raise ValueError("a ScoreCache holds the scores of one model; this is another")
         keys = [sequence_key(ids, start) for ids, start in seqs]
-        fresh: dict[bytes, int] = {}
-        for j, key in enumerate(keys):
+        fresh: dict[bytes, int] = {}  # key → its row in what compute returns
+        todo = []
+        for seq, key in zip(seqs, keys):
             if key not in self._index and key not in fresh:
-                fresh[key] = j
-        computed = compute([seqs[j] for j in fresh.values()]) if fresh else None
-        self.computed += len(fresh)
-        self.reused += len(keys) - len(fresh)
-        if not fresh:
-            rows = self._rows()
-            return rows[[self._index[k] for k in keys]]
-        position = {k: i for i, k in enumerate(fresh)}
-        cached = [j for j, k in enumerate(keys) if k not in position]
+                fresh[key] = len(todo)
+                todo.append(seq)
+        self.computed += len(todo)
+        self.reused += len(keys) - len(todo)
+        if not todo:
+            return self._lookup(keys)
+        computed = compute(todo)
         out = torch.empty((len(keys), *computed.shape[1:]), dtype=computed.dtype)
-        if cached:
-            out[cached] = self._rows()[[self._index[keys[j]] for j in cached]]
-        new = [j for j, k in enumerate(keys) if k in position]
-        out[new] = computed[[position[keys[j]] for j in new]]
-        room = max(0, self.max_entries - len(self._index))
-        if room:
-            kept = list(fresh)[:room]
-            start = len(self._index)
-            self._index.update((k, start + i) for i, k in enumerate(kept))
+        if cached := [j for j, k in enumerate(keys) if k not in fresh]:
+            out[cached] = self._lookup([keys[j] for j in cached])
+        new = [j for j, k in enumerate(keys) if k in fresh]
+        out[new] = computed[[fresh[keys[j]] for j in new]]
+        kept = list(fresh)[:max(0, self.max_entries - len(self._index))]
+        if kept:
+            self._index.update(zip(kept, range(len(self._index), len(self._index) + len(kept))))
             self._chunks.append(computed[:len(kept)].clone())
         return out
 
