@@ -151,6 +151,35 @@ def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (
     _print(table)
 
 
+@world_app.command("probe")
+@_errors_exit
+def world_probe(policy: Annotated[str, typer.Argument(help="Causal LM: tiny (the base, default), tiny-sft, smollm2, "
+                                                      "a directory, a Hub id.")] = "tiny",
+                seed: Annotated[int, typer.Option(help="World seed (the fact table and the prompts).")] = 0,
+                prompts: Annotated[int, typer.Option(help="Held-out prompts, one minimal pair each.")] = 600,
+                version: Annotated[int, typer.Option(help="World version of the prompts and the tiny builds.")] = 2,
+                mixture: Annotated[str, typer.Option(help="World v2's families: learnable | hard | all.")] =
+                "learnable",
+                as_json: JsonOption = False):
+    """Does a causal LM know the world's truth? Per family, the share of minimal pairs (same generator, style and
+    phrasing; right vs wrong answer, refusal vs compliance) whose better response it finds more likely."""
+    from harness.rl.probe import probe
+
+    from harness import world
+
+    world.WorldConfig(seed=seed, version=version, mixture=mixture).check()
+    p = probe(policy, seed, n_prompts=prompts, world_version=version, mixture=mixture, show_progress=not as_json)
+    if as_json:
+        return _print_json(p)
+    from rich.table import Table
+
+    table = Table("family", "pairs", "better response more likely",
+                  title=f"{policy}: prefers the better response on {p['accuracy']:.1%} of {p['pairs']} minimal pairs")
+    for name, f in [*p["families"].items(), ("all", p)]:
+        table.add_row(name, str(f["pairs"]), f"{f['accuracy']:.3f}")
+    _print(table)
+
+
 @app.command()
 @_errors_exit
 def train(method: Annotated[str, typer.Argument(help="Method name (see `rmbench methods`).")],

@@ -144,3 +144,14 @@ def test_world_quality_reports_each_family_of_a_policy():
     assert all(0 <= f["good"] <= 1 and f["oracle_gold"] >= f["gold"] for f in q["families"].values())
     table = invoke("world", "quality", "tiny-micro-sft", "--prompts", 12, "--samples", 2)
     assert table.exit_code == 0 and "oracle gold" in table.output and "addition" in table.output  # world v2
+
+
+def test_world_probe_reports_each_family_of_a_causal_lm():
+    result = invoke("world", "probe", "tiny-micro", "--prompts", 30, "--json")
+    assert result.exit_code == 0, result.output
+    p = json.loads(result.output)
+    assert p["policy"] == "tiny-micro" and p["pairs"] == 30 == sum(f["pairs"] for f in p["families"].values())
+    table = invoke("world", "probe", "tiny-micro", "--prompts", 30)
+    assert table.exit_code == 0 and "better response more likely" in table.output and "copy" in table.output
+    bad = invoke("world", "probe", "tiny-micro", "--mixture", "easy")
+    assert bad.exit_code == 2 and "mixture" in bad.output
