@@ -26,7 +26,7 @@ from harness.config import LoraSettings, ModelConfig, from_dict
 from harness.data.encode import set_chat_template
 from harness.errors import ConfigError
 from harness.registry import close_matches
-from harness.scoring import implicit_columns
+from harness.scoring import implicit_columns, packed_implicit_columns
 
 META = "rmbench_model.json"
 FORMAT_VERSION = 1
@@ -190,13 +190,21 @@ class RewardModel(nn.Module):
             self.train(was_training)
 
     # -- forward --------------------------------------------------------------------------------------------------
-    def forward_packed(self, packed) -> tuple[Tensor, Tensor]:
+    def forward_packed(self, packed, return_lm_logits: bool = False):
         """``(rewards [N] fp32, hidden [N, H] fp32)`` of the sequences of a ``harness.packing.Packed`` batch (a causal
-        LM only: its explicit mask keeps each token's context as in its own sequence)."""
+        LM only: its explicit mask keeps each token's context as in its own sequence), plus with
+        ``return_lm_logits`` the LM logits at ``packed.predictors`` only, the positions that predict the response
+        tokens: [T, V] (``harness.scoring.packed_token_logprobs``)."""
+        if return_lm_logits and not self.need_lm_head:
+            raise ConfigError("LM logits were requested from a reward model built without need_lm_head=True")
         states = self._body(input_ids=packed.input_ids, attention_mask=packed.attention_mask,
                             position_ids=packed.position_ids, use_cache=False).last_hidden_state
-        hidden = states.reshape(-1, states.shape[-1])[packed.readout].float()
-        return self.head(hidden).squeeze(-1), hidden
+        flat = states.reshape(-1, states.shape[-1])
+        hidden = flat[packed.readout].float()
+        rewards = self.head(hidden).squeeze(-1)
+        if not return_lm_logits:
+            return rewards, hidden
+        return rewards, hidden, self._core.get_output_embeddings()(flat[packed.predictors])
 
     def forward(self, input_ids: Tensor | None, attention_mask: Tensor | None, return_lm_logits: bool = False, *,
                 packed=None):
@@ -207,7 +215,7 @@ class RewardModel(nn.Module):
         (through ``forward``, so that DDP sees the call).
         """
         if packed is not None:
-            return self.forward_packed(packed)
+            return self.forward_packed(packed, return_lm_logits)
         if return_lm_logits and not self.need_lm_head:
             raise ConfigError("LM logits were requested from a reward model built without need_lm_head=True")
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -243,12 +251,21 @@ class ImplicitRewardModel(nn.Module):
     def hidden_size(self) -> int:
         return self.policy.hidden_size
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, response_mask: Tensor):
+    @property
+    def is_causal_lm(self) -> bool:  # harness.packing.can_pack: its packed columns are exact
+        return self.policy.is_causal_lm and (self.reference is None or self.reference.is_causal_lm)
+
+    def forward(self, input_ids: Tensor | None, attention_mask: Tensor | None, response_mask: Tensor | None, *,
+                packed=None):
+        """The columns and hidden states of a padded batch, or of a ``harness.packing.Packed`` one (``packed``; ids
+        and masks None)."""
         ref_logits = None
         if self.reference is not None:
             with self.reference.as_reference():
-                ref_logits = self.reference(input_ids, attention_mask, return_lm_logits=True)[2]
-        _, hidden, logits = self.policy(input_ids, attention_mask, return_lm_logits=True)
+                ref_logits = self.reference(input_ids, attention_mask, return_lm_logits=True, packed=packed)[2]
+        _, hidden, logits = self.policy(input_ids, attention_mask, return_lm_logits=True, packed=packed)
+        if packed is not None:
+            return packed_implicit_columns(logits, packed, ref_logits), hidden
         return implicit_columns(logits, input_ids, response_mask, ref_logits), hidden
 
 

@@ -38,10 +38,23 @@ class Packed:
     attention_mask: Tensor  # [R, 1, W, W] bool: True where attention is allowed
     readout: Tensor  # [N]
     real_tokens: int  # tokens computed that are not padding (prompts counted once)
+    # the response tokens of all sequences, T in all (the tokens ``harness.scoring.sequence_logprobs`` sums): the
+    # flat index of the token that predicts each (the last prompt token for a response's first), its id and its
+    # sequence
+    predictors: Tensor | None = None  # [T]
+    targets: Tensor | None = None  # [T]
+    owners: Tensor | None = None  # [T]
 
     def to(self, device) -> Packed:
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Packed(self.input_ids.to(device), self.position_ids.to(device), self.attention_mask.to(device),
-                      self.readout.to(device), self.real_tokens)
+                      self.readout.to(device), self.real_tokens, move(self.predictors), move(self.targets),
+                      move(self.owners))
+
+    def response_sums(self, per_token: Tensor) -> Tensor:
+        """Σ over each sequence's response tokens of ``per_token`` [T] (in ``predictors`` order): [N]."""
+        return torch.zeros(len(self.readout), dtype=per_token.dtype, device=per_token.device).index_add_(
+            0, self.owners, per_token)
 
 
 def can_pack(model) -> bool:
@@ -86,6 +99,9 @@ def pack(seqs: list[tuple[list[int], int]], pad_id: int, multiple_of: int = 8,
     segment = torch.full((rows * width,), -1, dtype=torch.long)
     branch = torch.zeros(rows * width, dtype=torch.long)  # 0: prompt (or padding), b ≥ 1: branch b
     readout = torch.zeros(len(seqs), dtype=torch.long)
+    predictors: list[int] = []
+    spots: list[int] = []
+    owners: list[int] = []
     for s, (prompt, branches) in enumerate(segs):
         at = place[s]
         n = len(prompt)
@@ -100,6 +116,9 @@ def pack(seqs: list[tuple[list[int], int]], pad_id: int, multiple_of: int = 8,
                 positions[at: at + m] = torch.arange(n, n + m)
                 segment[at: at + m] = s
                 branch[at: at + m] = b
+                predictors += [place[s] + n - 1, *range(at, at + m - 1)]
+                spots += range(at, at + m)
+                owners += [j] * m
             readout[j] = at + m - 1 if m else place[s] + n - 1
             at += m
     segment, branch = segment.view(rows, width), branch.view(rows, width)
@@ -108,4 +127,7 @@ def pack(seqs: list[tuple[list[int], int]], pad_id: int, multiple_of: int = 8,
     visible = (branch[:, None, :] == 0) | (branch[:, None, :] == branch[:, :, None])
     pad_self = torch.eye(width, dtype=torch.bool) & (segment < 0)[:, :, None]  # padding sees itself: no empty row
     mask = (causal & same & visible) | pad_self
-    return Packed(ids.view(rows, width), positions.view(rows, width), mask[:, None], readout, sum(sizes))
+    spots = torch.tensor(spots, dtype=torch.long)  # where each response token sits
+    return Packed(ids.view(rows, width), positions.view(rows, width), mask[:, None], readout, sum(sizes),
+                  torch.tensor(predictors, dtype=torch.long), ids[spots], torch.tensor(owners, dtype=torch.long))
+

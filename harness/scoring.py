@@ -19,8 +19,8 @@ REF_COLUMNS = ("ref_logp_chosen", "ref_logp_rejected")
 
 def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = frozenset(),
                   reference=None) -> RewardOutput:
-    """Run the model once on the stacked chosen + rejected sequences (padded, or packed: ``batch.packed``) and split
-    the result per pair.
+    """Run the model once on the stacked chosen + rejected sequences (padded, or packed: ``batch.packed``, whose
+    log-probs are read at its ``predictors``) and split the result per pair.
 
     ``requires`` (a method's declared needs) decides what else is computed: ``lm_logprobs`` adds the summed
     response-token log-probabilities under the model's LM head as ``extra["logp_chosen"|"logp_rejected"]`` and the
@@ -30,11 +30,16 @@ def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = froz
     ``RewardModel.frozen_reference()``, scored in its ``as_reference()`` mode, without gradient).
     """
     b = batch.n_pairs
-    if batch.packed is not None:
-        if {"lm_logprobs", "ref_logprobs"} & requires:
-            raise ValueError("a packed batch has no LM log-probs; methods that need them train on padded batches")
-        rewards, hidden = model(None, None, packed=batch.packed)
-        return RewardOutput(rewards[:b], rewards[b:], hidden[:b], hidden[b:])
+    packed = batch.packed
+
+    def logprobs_and_lengths(lm_logits: Tensor) -> tuple[Tensor, Tensor]:
+        """Σ logπ over each response and |y|, from padded logits [N, L, V] or packed ones at ``predictors``."""
+        if packed is None:
+            logp = sequence_logprobs(lm_logits, batch.input_ids, batch.response_mask)
+            return logp, response_tokens(batch.response_mask).to(logp.dtype)
+        per_token = packed_token_logprobs(lm_logits, packed)
+        return packed.response_sums(per_token), packed.response_sums(torch.ones_like(per_token))
+
     extra = {}
     if "ref_logprobs" in requires:  # first, so its logits are freed before the policy's graph is built
         if all(k in batch.columns for k in REF_COLUMNS):
@@ -43,15 +48,13 @@ def reward_output(model, batch: PreferenceBatch, requires: frozenset[str] = froz
             raise ValueError("ref_logprobs are required but reward_output() was given no reference model")
         else:
             with reference.as_reference():
-                logp = sequence_logprobs(reference(batch.input_ids, batch.attention_mask, return_lm_logits=True)[2],
-                                         batch.input_ids, batch.response_mask)
+                logp = logprobs_and_lengths(reference(batch.input_ids, batch.attention_mask, True, packed=packed)[2])[0]
             extra = dict(zip(REF_COLUMNS, (logp[:b], logp[b:])))
     want_logits = "lm_logprobs" in requires
-    outputs = model(batch.input_ids, batch.attention_mask, return_lm_logits=want_logits)
+    outputs = model(batch.input_ids, batch.attention_mask, want_logits, packed=packed)
     rewards, hidden = outputs[0], outputs[1]
     if want_logits:
-        logp = sequence_logprobs(outputs[2], batch.input_ids, batch.response_mask)
-        n_tokens = response_tokens(batch.response_mask).to(logp.dtype)
+        logp, n_tokens = logprobs_and_lengths(outputs[2])
         extra.update(logp_chosen=logp[:b], logp_rejected=logp[b:], len_chosen=n_tokens[:b], len_rejected=n_tokens[b:])
     return RewardOutput(rewards[:b], rewards[b:], hidden[:b], hidden[b:], extra)
 
@@ -82,6 +85,21 @@ def implicit_columns(logits: Tensor, input_ids: Tensor, response_mask: Tensor,
            else sequence_logprobs(ref_logits, input_ids, response_mask))
     return torch.stack([per_token.sum(-1), ref, response_tokens(response_mask).to(per_token.dtype),
                         per_token.norm(dim=-1)], dim=-1)
+
+
+def packed_token_logprobs(logits: Tensor, packed) -> Tensor:
+    """log π(y_t | x, y_<t) of every response token of a ``harness.packing.Packed`` batch, from the LM logits at its
+    ``predictors`` ([T, V], ``RewardModel.forward_packed``): [T], the tokens :func:`token_logprobs` keeps."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, packed.targets[:, None]).squeeze(-1)
+
+
+def packed_implicit_columns(logits: Tensor, packed, ref_logits: Tensor | None = None) -> Tensor:
+    """:func:`implicit_columns` of the sequences of a packed batch, from logits at its ``predictors``: [N, 4]."""
+    per_token = packed_token_logprobs(logits, packed)
+    ref = (torch.zeros(len(packed.readout), device=per_token.device) if ref_logits is None
+           else packed.response_sums(packed_token_logprobs(ref_logits, packed)))
+    return torch.stack([packed.response_sums(per_token), ref, packed.response_sums(torch.ones_like(per_token)),
+                        packed.response_sums(per_token.square()).sqrt()], dim=-1)
 
 
 def token_budget_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -237,7 +255,8 @@ def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch
     """Raw model outputs for each sequence (head outputs [N] or [N, members]; an implicit-reward model's
     :data:`harness.types.IMPLICIT_COLUMNS` [N, 4]), in input order; with ``with_hidden`` also the
     last-token hidden states [N, H] as a second result. ``packing``: packed batches when the model allows
-    (:mod:`harness.packing`; never for an implicit-reward model, which reads the response span), else padded ones.
+    (:mod:`harness.packing`; an implicit-reward model reads its response tokens at ``Packed.predictors``), else
+    padded ones.
     ``cache``: a :class:`ScoreCache` of this model; only the sequences it lacks are scored (not with
     ``with_hidden``: hidden states are not cached).
 
@@ -251,13 +270,14 @@ def score_sequences(model, seqs: list[tuple[list[int], int]], pad_id: int, batch
     keep = 2 if with_hidden else 1
     if getattr(model, "scores_responses", False):  # an implicit-reward model reads the response span
         compute = lambda ids, mask, response: model(ids, mask, response)[:keep]  # noqa: E731
-        packing = False
+        compute_packed = lambda packed: model(None, None, None, packed=packed)[:keep]  # noqa: E731
     else:
         compute = lambda ids, mask, _: model(ids, mask)[:keep]  # noqa: E731
+        compute_packed = lambda packed: model(None, None, packed=packed)[:keep]  # noqa: E731
 
     def run(todo: list[tuple[list[int], int]]) -> list[Tensor]:
         return longest_first(model, todo, pad_id, batch_size, compute, description, show_progress,
-                             (lambda packed: model(None, None, packed=packed)[:keep]) if packing else None)
+                             compute_packed if packing else None)
 
     if cache is not None:
         return cache.outputs(model, seqs, lambda todo: run(todo)[0])
@@ -274,7 +294,10 @@ def response_logprobs(model, seqs: list[tuple[list[int], int]], pad_id: int, bat
     def compute(ids, mask, response):
         return (sequence_logprobs(model(ids, mask, return_lm_logits=True)[2], ids, response),)
 
-    return longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress)[0]
+    def compute_packed(packed):
+        return (packed.response_sums(packed_token_logprobs(model(None, None, True, packed=packed)[2], packed)),)
+
+    return longest_first(model, seqs, pad_id, batch_size, compute, description, show_progress, compute_packed)[0]
 
 
 def sequence_rewards(model, method, seqs: list[tuple[list[int], int]], pad_id: int, batch_size: int,

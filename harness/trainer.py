@@ -103,9 +103,9 @@ class Trainer:
             raise ConfigError(f"method {cfg.method!r}: {e}") from e
         self.pad_id = self.model.tokenizer.pad_token_id
         self.encoder = Encoder(self.model.tokenizer, cfg.model.max_length)
-        # packed batches (no padding, each prompt once) where they are exact: a causal LM, rewards only
-        self.packing = (cfg.train.packing and can_pack(self.model)
-                        and not {"lm_logprobs", "ref_logprobs"} & requires)
+        # packed batches (no padding, each prompt once) where they are exact: a causal LM (rewards, and log-probs
+        # read at the positions that predict the response tokens)
+        self.packing = cfg.train.packing and can_pack(self.model)
 
     def method_context(self, data: EncodedPairs) -> MethodContext:
         """The context of a method hook that is given ``data``: the margins it serves are aligned with its rows."""

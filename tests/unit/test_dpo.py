@@ -10,9 +10,11 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 import methods
 from harness.config import ModelConfig, config_hash, resolve
+from harness.data.encode import EncodedPairs, PackedPairCollator, PairCollator
 from harness.errors import ConfigError
 from harness.models import ImplicitRewardModel, RewardModel
-from harness.scoring import implicit_columns, score_sequences
+from harness.packing import pack
+from harness.scoring import implicit_columns, response_logprobs, reward_output, score_sequences
 from harness.types import RewardOutput
 
 
@@ -150,3 +152,71 @@ def test_lc_win_rate_recovers_a_planted_length_effect():
     # no length effect and equal lengths: LC = raw, ties count ½
     same = win_rates([1, 0, 0.5, 1], [5, 5, 5, 5], [5, 5, 5, 5])
     assert same["win_rate"].value == pytest.approx(62.5) and same["lc_win_rate"].value == pytest.approx(62.5, abs=1e-4)
+
+
+def pair_sequences(seed: int = 0, n_prompts: int = 12) -> list[tuple[list[int], int]]:
+    """Both sides of preference pairs (a shared prompt, then a response) of mixed lengths, and one sequence whose
+    response is empty."""
+    g = torch.Generator().manual_seed(seed)
+    draw = lambda n: torch.randint(1, 64, (n,), generator=g).tolist()  # noqa: E731
+    seqs = []
+    for _ in range(n_prompts):
+        prompt = draw(int(torch.randint(1, 12, (1,), generator=g)))
+        seqs += [(prompt + draw(int(torch.randint(1, 20, (1,), generator=g))), len(prompt)) for _ in range(2)]
+    return seqs + [(draw(5), 5)]
+
+
+def plain_logprob(model: RewardModel, ids: list[int], start: int) -> float:
+    """Σ log π(y_t | x, y_<t) over the response of one unpadded sequence, from transformers' own causal LM."""
+    with torch.no_grad():
+        logits = model.backbone(input_ids=torch.tensor([ids])).logits[0].double()
+    logp = torch.log_softmax(logits, -1)
+    return sum(logp[t - 1, ids[t]].item() for t in range(max(start, 1), len(ids)))
+
+
+def test_packed_layout_lists_each_response_token_with_the_token_that_predicts_it():
+    p = pack([([5, 6, 7, 8], 2), ([5, 6, 9], 2), ([3, 4], 1), ([2, 1], 2)], pad_id=0, multiple_of=1, min_width=0)
+    # row 0: 5 6 7 8 9; row 1: 3 4 2 1 (flat 5…); the last sequence has an empty response
+    assert p.predictors.tolist() == [1, 2, 1, 5] and p.targets.tolist() == [7, 8, 9, 4]
+    assert p.owners.tolist() == [0, 0, 1, 2]
+    assert p.response_sums(torch.tensor([1.0, 2.0, 4.0, 8.0])).tolist() == [3.0, 4.0, 8.0, 0.0]
+
+
+def test_reference_logprobs_packed_equal_a_plain_per_sequence_computation():
+    model = tiny_policy(3)
+    seqs = pair_sequences()
+    expected = torch.tensor([plain_logprob(model, ids, start) for ids, start in seqs])
+    for batch_size in (1, 4, 64):
+        got = response_logprobs(model, seqs, 0, batch_size, show_progress=False)
+        assert (got.double() - expected).abs().max() <= 1e-5
+    assert expected[-1] == 0.0 and (expected[:-1] < -1).all()
+
+
+def test_implicit_columns_packed_equal_padded():
+    policy, reference = tiny_policy(1), tiny_policy(2)
+    scorer = ImplicitRewardModel(policy, reference)
+    seqs = pair_sequences(1)
+    padded = score_sequences(scorer, seqs, 0, 4, show_progress=False, packing=False)
+    packed = score_sequences(scorer, seqs, 0, 4, show_progress=False, packing=True)
+    assert (padded[:, 0] - padded[:, 1]).abs().max() > 0.1  # two different models: the reward is not 0
+    assert ((packed - padded).abs() <= 1e-5 + 1e-6 * padded.abs()).all()  # float32 sums of ~50: rounding
+
+
+@pytest.mark.parametrize("name", ["dpo", "simpo"])
+def test_a_packed_dpo_training_batch_gives_the_padded_loss_and_gradients(name):
+    policy, reference = tiny_policy(4), tiny_policy(5)
+    seqs = pair_sequences(2)[:-1]
+    data = EncodedPairs(seqs[0::2], seqs[1::2])
+    method = methods.get(name)()
+    rows = list(range(len(data)))
+    outs = []
+    for collate in (PairCollator(data, 0), PackedPairCollator(data, 0)):
+        policy.zero_grad()
+        batch = collate(rows)
+        result = method.loss(reward_output(policy, batch, method.requires, reference), batch)
+        result.loss.backward()
+        outs.append((result.loss.detach(), [p.grad.clone() for p in policy.parameters() if p.grad is not None]))
+    (loss_a, grads_a), (loss_b, grads_b) = outs
+    assert batch.packed is not None and len(grads_a) == len(grads_b) > 0
+    assert abs(loss_a.item() - loss_b.item()) <= 1e-5
+    assert max((a - b).abs().max().item() for a, b in zip(grads_a, grads_b)) <= 1e-5
