@@ -52,9 +52,10 @@ class Packed:
                       move(self.owners))
 
     def response_sums(self, per_token: Tensor) -> Tensor:
-        """Σ over each sequence's response tokens of ``per_token`` [T] (in ``predictors`` order): [N]."""
-        return torch.zeros(len(self.readout), dtype=per_token.dtype, device=per_token.device).index_add_(
-            0, self.owners, per_token)
+        """Σ over each sequence's response tokens of ``per_token`` [T] (in ``predictors`` order): [N], accumulated in
+        float64 (a sum of a hundred float32 log-probs otherwise rounds at ~1e-5)."""
+        sums = torch.zeros(len(self.readout), dtype=torch.float64, device=per_token.device)
+        return sums.index_add_(0, self.owners, per_token.double()).to(per_token.dtype)
 
 
 def can_pack(model) -> bool:
