@@ -21,6 +21,17 @@ def write_text_atomic(path: Path, chunks: Iterable[str]) -> None:
     os.replace(tmp, path)
 
 
+def write_tensors_atomic(path: Path, payload) -> None:
+    """``torch.save`` ``payload`` to a temporary file beside ``path``, then rename it over ``path``."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
 def write_json_atomic(path: Path, payload) -> None:
     write_text_atomic(path, [json.dumps(payload, indent=2, allow_nan=False) + "\n"])
 

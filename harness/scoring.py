@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from harness.atomic import write_tensors_atomic
 from harness.data.encode import EncodedPairs, Encoder, encode_pairs, pad_sequences, padded_width
 from harness.packing import can_pack, pack, segments
 from harness.progress import progress_bar
@@ -179,11 +181,24 @@ def longest_first(model, seqs: list[tuple[list[int], int]], pad_id: int, batch_s
     return [part[inverse] for part in parts]
 
 
+KEY_BYTES = 16  # the length of a sequence_key
+
+
+def weights_digest(module) -> str:
+    """A BLAKE2b digest of a module's parameters and buffers (names, dtypes, shapes and values): the identity of the
+    model whose outputs a saved :class:`ScoreCache` holds."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def sequence_key(ids: list[int], start: int) -> bytes:
     """The key of a sequence in a :class:`ScoreCache`: a 128-bit BLAKE2b digest of its token ids and response start
     (16 bytes however long the sequence; an implicit-reward model reads the response span, so the start is part
     of what is scored)."""
-    digest = hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=16)
+    digest = hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=KEY_BYTES)
     digest.update(int(start).to_bytes(8, "little", signed=True))
     return digest.digest()
 
@@ -212,6 +227,23 @@ class ScoreCache:
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def save(self, path) -> None:
+        """Write the cached outputs to ``path`` (atomically), for :meth:`load` in another process."""
+        keys = sorted(self._index, key=self._index.get)
+        values = torch.cat(self._chunks) if self._chunks else torch.empty(0)
+        write_tensors_atomic(path, {"keys": b"".join(keys), "values": values})
+
+    @classmethod
+    def load(cls, path, max_entries: int = 500_000) -> "ScoreCache":
+        """The cache :meth:`save` wrote at ``path``; an empty one when there is no such file."""
+        cache = cls(max_entries)
+        if Path(path).exists():
+            saved = torch.load(path, weights_only=True)
+            keys = saved["keys"]
+            cache._index = {keys[i: i + KEY_BYTES]: row for row, i in enumerate(range(0, len(keys), KEY_BYTES))}
+            cache._chunks = [saved["values"]] if cache._index else []
+        return cache
 
     def _lookup(self, keys: list[bytes]) -> Tensor:
         if len(self._chunks) > 1:

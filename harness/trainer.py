@@ -38,7 +38,11 @@ from harness.packing import can_pack
 from harness.progress import progress_bar
 from harness.results import write_json_atomic
 from harness.runs import CHECKPOINT_DIR, METRICS_FILE, STATE_DIR, STATE_FILE
-from harness.scoring import REF_COLUMNS, reward_output, response_logprobs, score_pairs
+from harness.scoring import REF_COLUMNS, ScoreCache, response_logprobs, reward_output, score_pairs, weights_digest
+
+
+#: the directory, beside the runs, of the reference log-probs of implicit-reward runs (``Trainer.prepare_data``)
+REFERENCE_CACHE = ".reference-logprobs"
 
 
 def mixed_precision() -> str:
@@ -145,10 +149,20 @@ class Trainer:
 
     def _with_reference_logprobs(self, data: EncodedPairs) -> EncodedPairs:
         """``data`` with the frozen reference's summed response log-probs of every pair as the columns
-        ``REF_COLUMNS``: computed once here, read by ``reward_output`` at every step instead of a reference pass."""
+        ``REF_COLUMNS``: computed once here, read by ``reward_output`` at every step instead of a reference pass.
+
+        They are kept on disk beside the runs, in ``REFERENCE_CACHE/<digest of the reference's weights>.pt``
+        (a :class:`ScoreCache` keyed by each sequence's token ids), so the other runs of the same reference (seeds,
+        methods, a resumed run) compute only the sequences it lacks."""
+        path = self.run_dir.parent / REFERENCE_CACHE / f"{weights_digest(self.reference.backbone)}.pt"
+        cache = ScoreCache.load(path)
+        seqs = data.chosen + data.rejected
         with self.reference.as_reference():
-            logp = response_logprobs(self.reference, data.chosen + data.rejected, self.pad_id,
-                                     self.cfg.train.eval_batch_size, "reference log-probs", self.show_progress)
+            logp = cache.outputs(self.reference, seqs, lambda todo: response_logprobs(
+                self.reference, todo, self.pad_id, self.cfg.train.eval_batch_size, "reference log-probs",
+                self.show_progress))
+        if cache.computed and self.accelerator.is_main_process:
+            cache.save(path)
         n = len(data)
         return data.with_column(REF_COLUMNS[0], logp[:n]).with_column(REF_COLUMNS[1], logp[n:])
 

@@ -14,7 +14,8 @@ from harness.data.encode import EncodedPairs, PackedPairCollator, PairCollator
 from harness.errors import ConfigError
 from harness.models import ImplicitRewardModel, RewardModel
 from harness.packing import pack
-from harness.scoring import implicit_columns, response_logprobs, reward_output, score_sequences
+from harness.scoring import (REF_COLUMNS, implicit_columns, response_logprobs, reward_output, score_sequences,
+                             weights_digest)
 from harness.types import RewardOutput
 
 
@@ -220,3 +221,26 @@ def test_a_packed_dpo_training_batch_gives_the_padded_loss_and_gradients(name):
     assert batch.packed is not None and len(grads_a) == len(grads_b) > 0
     assert abs(loss_a.item() - loss_b.item()) <= 1e-5
     assert max((a - b).abs().max().item() for a, b in zip(grads_a, grads_b)) <= 1e-5
+
+
+def test_reference_logprobs_are_kept_on_disk_keyed_by_the_reference_weights(tmp_path):
+    from harness.trainer import REFERENCE_CACHE, Trainer
+
+    cfg = resolve("micro", overrides=["model.backbone=tiny-micro", "data.world.n_train=24",
+                                      "data.validation_pairs=4"], method="dpo")
+    first = Trainer(cfg, tmp_path / "runs" / "a", show_progress=False)
+    columns = first.prepare_data()[0].columns
+    files = list((tmp_path / "runs" / REFERENCE_CACHE).iterdir())
+    assert len(files) == 1 and files[0].name == f"{weights_digest(first.reference.backbone)}.pt"
+
+    second = Trainer(cfg, tmp_path / "runs" / "b", show_progress=False)
+    computed = []
+    original = second.reference.forward
+    second.reference.forward = lambda *a, **k: computed.append(1) or original(*a, **k)
+    assert second.prepare_data()[0].columns == columns and not computed  # read from disk, not computed
+
+    with torch.no_grad():  # another reference: its own file, computed afresh
+        next(second.reference.backbone.parameters()).add_(0.01)
+    third = second._with_reference_logprobs(second.prepare_data()[0])
+    assert computed and len(list((tmp_path / "runs" / REFERENCE_CACHE).iterdir())) == 2
+    assert third.columns[REF_COLUMNS[0]] != columns[REF_COLUMNS[0]]
