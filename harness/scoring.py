@@ -235,7 +235,7 @@ class ScoreCache:
         write_tensors_atomic(path, {"keys": b"".join(keys), "values": values})
 
     @classmethod
-    def load(cls, path, max_entries: int = 500_000) -> "ScoreCache":
+    def load(cls, path, max_entries: int = 500_000) -> ScoreCache:
         """The cache :meth:`save` wrote at ``path``; an empty one when there is no such file."""
         cache = cls(max_entries)
         if Path(path).exists():
