@@ -24,6 +24,10 @@ DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (d
                                                              "sqlite:///rmbench.db)")]
 RunsOption = Annotated[Path, typer.Option("--runs-dir", help="Where runs/<run_id>/ directories go.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+WorldSeedOption = Annotated[int, typer.Option("--seed", help="World seed (the fact table and the prompts).")]
+WorldVersionOption = Annotated[int, typer.Option("--version", help="World version of the prompts and the tiny "
+                                                 "builds.")]
+MixtureOption = Annotated[str, typer.Option("--mixture", help="World v2's families: learnable | hard | all.")]
 
 
 _json_stdout = None  # the real stdout while a --json command runs with everything else printed sent to stderr
@@ -99,8 +103,7 @@ def world_generate(out: Annotated[Path, typer.Option("--out", help="Output direc
                    version: Annotated[int, typer.Option(help="World version: 2 (default) or 1.")] = 2,
                    spurious: Annotated[Optional[float], typer.Option(
                        help="World v2's shortcut dial s in [0, 1] (default: WorldConfig's).")] = None,
-                   mixture: Annotated[str, typer.Option(help="World v2's families: learnable | hard | all.")] =
-                   "learnable",
+                   mixture: MixtureOption = "learnable",
                    as_json: JsonOption = False):
     """Write the preference world's splits as JSONL (same seed → byte-identical files)."""
     from harness import world
@@ -120,10 +123,10 @@ def world_generate(out: Annotated[Path, typer.Option("--out", help="Output direc
 @_errors_exit
 def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (default), tiny, smollm2, a "
                                                         "directory, a Hub id.")] = "tiny-sft",
-                  seed: Annotated[int, typer.Option(help="World seed (the fact table and the prompts).")] = 0,
+                  seed: WorldSeedOption = 0,
                   prompts: Annotated[int, typer.Option(help="Held-out prompts.")] = 64,
                   samples: Annotated[int, typer.Option(help="Samples per prompt (the oracle is best of these).")] = 16,
-                  version: Annotated[int, typer.Option(help="World version of the prompts and the tiny builds.")] = 2,
+                  version: WorldVersionOption = 2,
                   as_json: JsonOption = False):
     """How good a policy's samples are on held-out world prompts, per prompt family: the share correct (refusing,
     for unsafe requests), the mean gold of one sample and of the oracle best-of-n."""
@@ -155,11 +158,10 @@ def world_quality(policy: Annotated[str, typer.Argument(help="Policy: tiny-sft (
 @_errors_exit
 def world_probe(policy: Annotated[str, typer.Argument(help="Causal LM: tiny (the base, default), tiny-sft, smollm2, "
                                                       "a directory, a Hub id.")] = "tiny",
-                seed: Annotated[int, typer.Option(help="World seed (the fact table and the prompts).")] = 0,
+                seed: WorldSeedOption = 0,
                 prompts: Annotated[int, typer.Option(help="Held-out prompts, one minimal pair each.")] = 600,
-                version: Annotated[int, typer.Option(help="World version of the prompts and the tiny builds.")] = 2,
-                mixture: Annotated[str, typer.Option(help="World v2's families: learnable | hard | all.")] =
-                "learnable",
+                version: WorldVersionOption = 2,
+                mixture: MixtureOption = "learnable",
                 as_json: JsonOption = False):
     """Does a causal LM know the world's truth? Per family, the share of minimal pairs (same generator, style and
     phrasing; right vs wrong answer, refusal vs compliance) whose better response it finds more likely."""
