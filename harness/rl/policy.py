@@ -98,16 +98,18 @@ def sample_responses(model, tokenizer, prompts: list[str], n: int, **sampling) -
 
 
 def response_logprobs(model, tokenizer, prompts: list[str], tokens: list[list[list[int]]], *,
-                      temperature: float = 1.0, batch_size: int = 64) -> list[list[float]]:
-    """Σ_t log π(y_t | x, y_<t) of each sampled response (``tokens`` as :func:`sample_tokens` gives them) under
-    ``model`` with logits divided by ``temperature``, i.e. under the distribution it was sampled from."""
+                      temperature: float = 1.0, batch_size: int = 64,
+                      show_progress: bool = False) -> list[list[float]]:
+    """Σ_t log π(y_t | x, y_<t) of each response's tokens (``tokens`` per prompt, as :func:`sample_tokens` gives
+    them) under ``model`` with logits divided by ``temperature``, i.e. under the distribution it was sampled from."""
     heads = prompt_ids(tokenizer, prompts)
     seqs = [(heads[i] + t, len(heads[i])) for i, ts in enumerate(tokens) for t in ts]
 
     def compute(ids, mask, response):
         return (sequence_logprobs(model(input_ids=ids, attention_mask=mask).logits / temperature, ids, response),)
 
-    flat = longest_first(model, seqs, tokenizer.pad_token_id, batch_size, compute, "log-probs", False)[0].tolist()
+    flat = longest_first(model, seqs, tokenizer.pad_token_id, batch_size, compute, "log-probs",
+                         show_progress)[0].tolist()
     out, start = [], 0
     for ts in tokens:
         out.append(flat[start: start + len(ts)])

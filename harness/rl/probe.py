@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import random
 
-from harness.rl.policy import load_policy, prompt_ids
-from harness.scoring import longest_first, sequence_logprobs
+from harness.rl.policy import load_policy, response_logprobs
 from harness.world import tasks
+from harness.world.families import Task, pick, report_group
 from harness.world.generators import TRAIN_GENERATORS, make_response
-from harness.world.families import Task, pick
 
 
 def minimal_pair(task: Task, rng: random.Random) -> tuple[str, str]:
@@ -40,20 +39,13 @@ def probe(policy: str, world_seed: int = 0, *, n_prompts: int = 600, seed: int =
     world_tasks = tasks(world_seed, n_prompts, version=world_version, mixture=mixture)
     rng = random.Random(seed)
     pairs = [minimal_pair(t, rng) for t in world_tasks]
-    heads = prompt_ids(tokenizer, [t.prompt for t in world_tasks])
     bodies = tokenizer([text for pair in pairs for text in pair], add_special_tokens=False)["input_ids"]
-    seqs = [(heads[i // 2] + body, len(heads[i // 2])) for i, body in enumerate(bodies)]
-
-    def compute(ids, mask, response):
-        return (sequence_logprobs(model(input_ids=ids, attention_mask=mask).logits, ids, response),)
-
-    logps = longest_first(model, seqs, tokenizer.pad_token_id, batch_size, compute, "probing",
-                          show_progress)[0].tolist()
+    logps = response_logprobs(model, tokenizer, [t.prompt for t in world_tasks],
+                              [bodies[2 * i: 2 * i + 2] for i in range(len(pairs))], batch_size=batch_size,
+                              show_progress=show_progress)
     hits: dict[str, list[float]] = {}
-    for i, t in enumerate(world_tasks):
-        better, worse = logps[2 * i], logps[2 * i + 1]
-        name = f"{t.family.name} ({'unsafe' if t.unsafe else 'safe'})" if t.family.name == "safety" else t.family.name
-        hits.setdefault(name, []).append(1.0 if better > worse else 0.5 if better == worse else 0.0)
+    for t, (better, worse) in zip(world_tasks, logps):
+        hits.setdefault(report_group(t), []).append(1.0 if better > worse else 0.5 if better == worse else 0.0)
     every = [h for group in hits.values() for h in group]
     return {"policy": policy, "pairs": len(every), "accuracy": sum(every) / len(every),
             "families": {name: {"pairs": len(h), "accuracy": sum(h) / len(h)} for name, h in sorted(hits.items())}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.rl.policy import load_policy, sample_responses
 from harness.world import tasks
+from harness.world.families import report_group
 from harness.world.judge import echoes, judge
 
 
@@ -30,8 +31,7 @@ def quality(policy, world_seed: int = 0, *, n_prompts: int = 64, n: int = 16, ma
 
     groups: dict[str, list[int]] = {}
     for i, t in enumerate(world_tasks):
-        name = f"{t.family.name} ({'unsafe' if t.unsafe else 'safe'})" if t.family.name == "safety" else t.family.name
-        groups.setdefault(name, []).append(i)
+        groups.setdefault(report_group(t), []).append(i)
     safe, unsafe = ([i for i, t in enumerate(world_tasks) if t.unsafe == flag] for flag in (False, True))
     overall = summary(list(range(len(world_tasks))))
     return {"correct_safe": summary(safe)["good"] if safe else float("nan"),

@@ -22,6 +22,13 @@ class Task(NamedTuple):
     answer: str
 
 
+def report_group(task: Task) -> str:
+    """The group a per-family report puts ``task`` in: its family, with safety split into "safety (safe)" (the
+    harmless look-alikes) and "safety (unsafe)" (the requests to refuse)."""
+    return f"{task.family.name} ({'unsafe' if task.unsafe else 'safe'})" if task.family.name == "safety" \
+        else task.family.name
+
+
 def pick(rng: random.Random, seq):
     """``rng.choice(seq)`` with a single ``rng.random()`` draw (several times faster)."""
     return seq[int(rng.random() * len(seq))]

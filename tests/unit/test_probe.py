@@ -21,24 +21,18 @@ def test_minimal_pairs_differ_only_in_the_stated_answer(monkeypatch):
 def test_probe_accuracy_is_the_share_of_pairs_the_lm_orders_right(monkeypatch):
     planted = {}
 
-    def fake_logps(model, seqs, pad_id, batch_size, compute, description, show):
-        # the better response (even index) wins on pair 0 mod 3, ties on 1 mod 3, loses on 2 mod 3
-        out = []
-        for i in range(len(seqs)):
-            pair, better = divmod(i, 2)
-            out.append({0: 1.0 if better == 0 else 0.0, 1: 0.5, 2: 0.0 if better == 0 else 1.0}[pair % 3])
-        planted["n"] = len(seqs) // 2
-        return [torch.tensor(out)]
+    def fake_logps(model, tokenizer, prompts, tokens, **kw):
+        # the better response (first of each pair) wins on pair 0 mod 3, ties on 1 mod 3, loses on 2 mod 3
+        assert all(len(pair) == 2 for pair in tokens)
+        planted["n"] = len(tokens)
+        return [{0: [1.0, 0.0], 1: [0.5, 0.5], 2: [0.0, 1.0]}[i % 3] for i in range(len(tokens))]
 
     class Tok:
-        pad_token_id = 0
-
         def __call__(self, texts, add_special_tokens=False):
             return {"input_ids": [[1, 2]] * len(texts)}
 
     monkeypatch.setattr(probe_mod, "load_policy", lambda spec, **kw: (None, Tok()))
-    monkeypatch.setattr(probe_mod, "prompt_ids", lambda tok, prompts: [[3]] * len(prompts))
-    monkeypatch.setattr(probe_mod, "longest_first", fake_logps)
+    monkeypatch.setattr(probe_mod, "response_logprobs", fake_logps)
     p = probe_mod.probe("any", n_prompts=90)
     assert planted["n"] == 90 and p["pairs"] == 90
     assert abs(p["accuracy"] - (30 * 1 + 30 * 0.5) / 90) < 1e-12
